@@ -1,0 +1,74 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::print::OutputFormat;
+
+/// SQL over live Kubernetes fleets.
+///
+/// kq QUERY runs one query (several when separated by `;`); `kq tables`
+/// lists the tables; `kq describe TABLE` shows a table's columns.
+#[derive(Parser, Debug)]
+#[command(name = "kq", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Args {
+    /// The SQL to run, or `tables`, or `describe TABLE`.
+    #[arg(value_name = "QUERY")]
+    pub query: Vec<String>,
+
+    /// Run the statements in FILE (separated by `;`).
+    #[arg(short = 'f', long = "file", value_name = "FILE", conflicts_with = "query")]
+    pub file: Option<PathBuf>,
+
+    /// Kubeconfig file (default: $KUBECONFIG, merged as kubectl does, else ~/.kube/config, else in-cluster).
+    #[arg(long, value_name = "PATH", env = "KQ_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Contexts to query: names and globs, comma-separated (`prod-*,staging`). Default: the current context.
+    #[arg(long, value_name = "NAMES", conflicts_with = "all_contexts")]
+    pub context: Option<String>,
+
+    /// Query every context in the kubeconfig.
+    #[arg(short = 'A', long)]
+    pub all_contexts: bool,
+
+    /// Query the embedded demo fleet (three simulated clusters, no kubeconfig needed).
+    #[arg(long, conflicts_with = "kubeconfig")]
+    pub demo: bool,
+
+    /// Output format (default: table).
+    #[arg(short = 'o', long = "output", value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+
+    /// Print at most N rows.
+    #[arg(long, value_name = "N")]
+    pub max_rows: Option<usize>,
+
+    /// Omit the header line (table, csv, markdown).
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// Exit with code 1 if any cluster failed (rows from the others are still printed).
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Per-cluster timeout for connecting and for each response, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub timeout: u64,
+
+    /// Objects per list request (page size).
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub chunk_size: u32,
+
+    /// Show Secret values in the `secrets` table (never shown otherwise).
+    #[arg(long)]
+    pub show_secret_values: bool,
+}
+
+const EXAMPLES: &str = "Examples:
+  kq --demo \"SELECT DISTINCT image FROM containers WHERE image LIKE '%mysql%'\"
+  kq --context 'prod-*' \"SELECT cluster, namespace, name FROM pods WHERE phase = 'Pending'\"
+  kq -A -o json \"SELECT * FROM services WHERE type = 'LoadBalancer'\"
+  kq tables
+  kq describe containers";

@@ -1,0 +1,63 @@
+//! kq: SQL over live Kubernetes fleets.
+//!
+//! `main` parses arguments, builds the session (clusters from kubeconfig or
+//! the embedded demo fleet) and hands off to one module per job: `oneshot`
+//! runs queries and prints them, `print` renders results. Exit codes mean
+//! something: 0 success, 1 a cluster failed under `--strict`, 2 a usage,
+//! SQL or configuration error.
+
+mod args;
+mod oneshot;
+mod print;
+mod progress;
+mod session;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::Args;
+
+/// A failure that ends the run, with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// A usage, SQL or configuration error: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kq: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(oneshot::run(args));
+    // Dropping the runtime waits for blocking tasks; do not let a stuck
+    // connection hold the process after the answer is printed.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("kq: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

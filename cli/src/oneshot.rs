@@ -1,0 +1,346 @@
+//! One-shot runs: `kq "SQL"`, `kq -f FILE`, `kq tables`, `kq describe TABLE`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::StreamExt;
+
+use kq_engine::{Engine, EngineError};
+
+use crate::Failure;
+use crate::args::Args;
+use crate::print::{OutputFormat, PrintOptions, Printer};
+use crate::progress::Progress;
+use crate::session;
+
+enum Job {
+    Script(String),
+    Tables,
+    Describe(String),
+}
+
+fn job_from(args: &Args) -> Result<Job, Failure> {
+    if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::usage(format!("cannot read SQL file {}: {e}", path.display()))
+        })?;
+        return Ok(Job::Script(text));
+    }
+    let words: Vec<&str> = args.query.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        [] => Err(Failure::usage(
+            "no query given; pass SQL as an argument (e.g. kq --demo \"SELECT * FROM pods LIMIT 5\") or -f FILE; the interactive shell is not available yet",
+        )),
+        ["tables"] => Ok(Job::Tables),
+        ["describe", table] => Ok(Job::Describe(table.to_string())),
+        ["describe"] => Err(Failure::usage(
+            "describe needs a table name, e.g. kq describe pods",
+        )),
+        _ => Ok(Job::Script(args.query.join(" "))),
+    }
+}
+
+/// Runs the job; returns the exit code.
+pub async fn run(args: Args) -> Result<u8, Failure> {
+    let job = job_from(&args)?;
+    let session = session::build(&args).await?;
+    let engine = &session.engine;
+    let options = print_options(&args);
+    match job {
+        Job::Tables => {
+            let batch = tables_batch(engine).await;
+            print_batch(batch, &options)?;
+            report_failures(engine, kq_providers::failures::Mark::default(), &args, &session.clusters)
+        }
+        Job::Describe(table) => {
+            let batch = describe_batch(engine, &table).await?;
+            print_batch(batch, &options)?;
+            Ok(0)
+        }
+        Job::Script(sql) => {
+            let statements = engine.parse(&sql).map_err(engine_failure)?;
+            if statements.is_empty() {
+                return Err(Failure::usage("the query is empty"));
+            }
+            let mut code = 0;
+            for statement in statements {
+                let mark = engine.failures().mark();
+                let mut progress = Progress::start(session.clusters.len());
+                let result = run_statement(engine, statement, &options, &mut progress).await;
+                progress.finish().await;
+                result?;
+                code = code.max(report_failures(engine, mark, &args, &session.clusters)?);
+            }
+            Ok(code)
+        }
+    }
+}
+
+fn print_options(args: &Args) -> PrintOptions {
+    let terminal = std::io::stdout().is_terminal();
+    let width = if terminal {
+        terminal_size::terminal_size().map(|(w, _)| w.0)
+    } else {
+        None
+    };
+    PrintOptions {
+        format: args.output.unwrap_or(OutputFormat::Table),
+        max_rows: args.max_rows,
+        header: !args.no_header,
+        width,
+    }
+}
+
+fn engine_failure(error: EngineError) -> Failure {
+    Failure::usage(error.to_string())
+}
+
+/// Writing into a closed pipe (`kq ... | head`) is not an error.
+fn output_failure(error: std::io::Error) -> Option<Failure> {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        None
+    } else {
+        Some(Failure {
+            code: 2,
+            message: format!("cannot write output: {error}"),
+        })
+    }
+}
+
+async fn run_statement(
+    engine: &Engine,
+    statement: datafusion::sql::parser::Statement,
+    options: &PrintOptions,
+    progress: &mut Progress,
+) -> Result<(), Failure> {
+    let output = engine
+        .run_statement(statement)
+        .await
+        .map_err(engine_failure)?;
+    let stdout = std::io::stdout();
+    let mut printer = Printer::new(stdout.lock(), output.schema.clone(), options.clone());
+    let mut stream = output.stream;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| {
+            Failure::usage(format!(
+                "query failed: {}",
+                kq_engine::clean_message(&e)
+            ))
+        })?;
+        progress.finish().await;
+        if let Err(e) = printer.write_batch(&batch) {
+            return match output_failure(e) {
+                None => Ok(()),
+                Some(f) => Err(f),
+            };
+        }
+    }
+    progress.finish().await;
+    let summary = match printer.finish() {
+        Ok(summary) => summary,
+        Err(e) => {
+            return match output_failure(e) {
+                None => Ok(()),
+                Some(f) => Err(f),
+            };
+        }
+    };
+    if options.format == OutputFormat::Table {
+        let footer = if summary.rows_printed < summary.rows_seen {
+            format!(
+                "(showing {} of {} rows)",
+                summary.rows_printed, summary.rows_seen
+            )
+        } else if summary.rows_seen == 1 {
+            "(1 row)".to_string()
+        } else {
+            format!("({} rows)", summary.rows_seen)
+        };
+        if std::io::stdout().is_terminal() {
+            println!("{footer}");
+        } else {
+            eprintln!("{footer}");
+        }
+    } else if summary.rows_printed < summary.rows_seen {
+        eprintln!(
+            "kq: showing {} of {} rows (--max-rows)",
+            summary.rows_printed, summary.rows_seen
+        );
+    }
+    Ok(())
+}
+
+/// Prints this statement's partial failures; decides the exit code.
+fn report_failures(
+    engine: &Engine,
+    mark: kq_providers::failures::Mark,
+    args: &Args,
+    _clusters: &[String],
+) -> Result<u8, Failure> {
+    use kq_providers::failures::Severity;
+    let failures = engine.failures().since(mark);
+    if failures.is_empty() {
+        return Ok(0);
+    }
+    for failure in &failures {
+        eprintln!(
+            "kq: {} cluster '{}' ({}): {}",
+            failure.severity.as_str(),
+            failure.source,
+            failure.table,
+            failure.message
+        );
+    }
+    let attempted = engine.failures().attempted_since(mark);
+    let failed: Vec<&str> = {
+        let mut failed: Vec<&str> = failures
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.source.as_str())
+            .collect();
+        failed.sort();
+        failed.dedup();
+        failed
+    };
+    if !attempted.is_empty() && attempted.iter().all(|c| failed.contains(&c.as_str())) {
+        return Err(Failure::usage(format!(
+            "no cluster could be read ({}); see the errors above",
+            attempted.join(", ")
+        )));
+    }
+    if args.strict && !failed.is_empty() {
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn print_batch(batch: RecordBatch, options: &PrintOptions) -> Result<(), Failure> {
+    let stdout = std::io::stdout();
+    let mut printer = Printer::new(stdout.lock(), batch.schema(), options.clone());
+    let result = printer.write_batch(&batch).and_then(|_| printer.finish());
+    if let Err(e) = result
+        && let Some(failure) = output_failure(e)
+    {
+        return Err(failure);
+    }
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
+
+fn text_schema(names: &[&str]) -> SchemaRef {
+    Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn text_batch(names: &[&str], rows: Vec<Vec<String>>) -> RecordBatch {
+    let mut builders: Vec<StringBuilder> = names.iter().map(|_| StringBuilder::new()).collect();
+    for row in rows {
+        for (builder, value) in builders.iter_mut().zip(row) {
+            builder.append_value(value);
+        }
+    }
+    let columns: Vec<ArrayRef> = builders
+        .into_iter()
+        .map(|mut b| Arc::new(b.finish()) as ArrayRef)
+        .collect();
+    // The schema and columns are built from the same names: cannot mismatch.
+    RecordBatch::try_new(text_schema(names), columns)
+        .unwrap_or_else(|_| RecordBatch::new_empty(text_schema(names)))
+}
+
+async fn tables_batch(engine: &Engine) -> RecordBatch {
+    let names = engine.table_names().await;
+    let mut rows = Vec::new();
+    for name in names {
+        use datafusion::catalog::SchemaProvider;
+        let description = match engine.kube().table(&name).await {
+            Ok(Some(table)) => table_description(table.as_ref()),
+            _ => String::new(),
+        };
+        rows.push(vec![name, description]);
+    }
+    text_batch(&["table", "description"], rows)
+}
+
+fn table_description(table: &dyn datafusion::datasource::TableProvider) -> String {
+    let any: &dyn std::any::Any = table;
+    if let Some(kube) = any.downcast_ref::<kq_providers::kubernetes::scan::KubeTable>() {
+        return kube.def().description.clone();
+    }
+    if any
+        .downcast_ref::<kq_providers::failures::FailureTable>()
+        .is_some()
+    {
+        return "Partial failures of this session: which cluster, which table, what went wrong"
+            .to_string();
+    }
+    String::new()
+}
+
+async fn describe_batch(engine: &Engine, table: &str) -> Result<RecordBatch, Failure> {
+    use datafusion::catalog::SchemaProvider;
+    let provider = match engine.kube().table(table).await {
+        Ok(Some(provider)) => provider,
+        _ => {
+            let names = engine.table_names().await;
+            let hint = kq_engine::closest(table, &names)
+                .map(|best| format!("; did you mean '{best}'?"))
+                .unwrap_or_else(|| "; `kq tables` lists the available tables".to_string());
+            return Err(Failure::usage(format!("unknown table '{table}'{hint}")));
+        }
+    };
+    let schema = provider.schema();
+    let rows = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            vec![
+                field.name().clone(),
+                type_name(field),
+                field
+                    .metadata()
+                    .get("description")
+                    .cloned()
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Ok(text_batch(&["column", "type", "description"], rows))
+}
+
+/// SQL-flavoured type names users recognise.
+pub fn type_name(field: &Field) -> String {
+    if field.metadata().get("kq.json").map(String::as_str) == Some("true") {
+        return "json".to_string();
+    }
+    data_type_name(field.data_type())
+}
+
+fn data_type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Timestamp(_, _) => "timestamp".into(),
+        DataType::List(inner) | DataType::LargeList(inner) => {
+            format!("list<{}>", data_type_name(inner.data_type()))
+        }
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(fields) if fields.len() == 2 => format!(
+                "map<{},{}>",
+                data_type_name(fields[0].data_type()),
+                data_type_name(fields[1].data_type())
+            ),
+            other => format!("map<{other}>"),
+        },
+        other => other.to_string().to_lowercase(),
+    }
+}

@@ -1,0 +1,74 @@
+//! Building a session from arguments: kubeconfig or the demo fleet.
+
+use std::time::Duration;
+
+use kq_engine::Engine;
+use kq_providers::failures::FailureLog;
+use kq_providers::kubernetes::KubeSchema;
+use kq_providers::kubernetes::config::{
+    ConnectOptions, ContextSelector, KubeconfigSource, connect,
+};
+use kq_providers::kubernetes::scan::ScanOptions;
+use kq_providers::kubernetes::tables::TableOptions;
+
+use crate::Failure;
+use crate::args::Args;
+
+/// A ready session, and the demo fleet behind it when `--demo` is used
+/// (kept alive for as long as the session).
+pub struct Session {
+    pub engine: Engine,
+    pub clusters: Vec<String>,
+    _demo: Option<kq_sim::Fleet>,
+}
+
+pub async fn build(args: &Args) -> Result<Session, Failure> {
+    let (source, demo) = if args.demo {
+        let fleet = kq_sim::start(kq_sim::FleetConfig::demo())
+            .await
+            .map_err(|e| Failure::usage(format!("cannot start the demo fleet: {e}")))?;
+        (KubeconfigSource::Inline(fleet.kubeconfig_yaml()), Some(fleet))
+    } else {
+        let source = match &args.kubeconfig {
+            Some(path) => KubeconfigSource::File(path.clone()),
+            None => KubeconfigSource::Default,
+        };
+        (source, None)
+    };
+    let selector = if args.all_contexts {
+        ContextSelector::All
+    } else if let Some(flag) = &args.context {
+        ContextSelector::from_flag(flag)
+    } else if demo.is_some() {
+        // The demo is about the fleet: all of it unless told otherwise.
+        ContextSelector::All
+    } else {
+        ContextSelector::Current
+    };
+    let options = ConnectOptions {
+        timeout: Duration::from_secs(args.timeout.max(1)),
+    };
+    let conns = connect(&source, &selector, &options)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let clusters: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
+    let failures = FailureLog::new();
+    let schema = KubeSchema::new(
+        conns,
+        failures.clone(),
+        ScanOptions {
+            page_size: args.chunk_size,
+            ..ScanOptions::default()
+        },
+        TableOptions {
+            show_secret_values: args.show_secret_values,
+        },
+    );
+    let engine = Engine::new(schema, failures, Vec::new())
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(Session {
+        engine,
+        clusters,
+        _demo: demo,
+    })
+}

@@ -1,0 +1,258 @@
+//! kq-engine: builds the DataFusion session kq queries run in.
+//!
+//! The engine knows about sources only through DataFusion's catalog
+//! traits: the Kubernetes provider is the default schema, later providers
+//! (AWS, manifests) register their own schemas. It adds kq's SQL functions
+//! and the JSON functions, and turns planning failures into one clear
+//! sentence a user can act on.
+
+pub mod functions;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::TableReference;
+use datafusion::sql::parser::{DFParser, Statement};
+
+use kq_providers::failures::FailureLog;
+use kq_providers::kubernetes::KubeSchema;
+
+/// The catalog and schema kq registers its tables under.
+pub const CATALOG: &str = "kq";
+pub const DEFAULT_SCHEMA: &str = "public";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("SQL syntax error: {0}")]
+    Syntax(String),
+    #[error("unknown table '{name}'{hint}")]
+    UnknownTable { name: String, hint: String },
+    #[error("{0}")]
+    Plan(String),
+    #[error("query failed: {0}")]
+    Execution(String),
+    #[error("cannot set up the session: {0}")]
+    Setup(String),
+}
+
+impl EngineError {
+    /// Whether the user's input (SQL, names) is at fault rather than the run.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Syntax(_) | EngineError::UnknownTable { .. } | EngineError::Plan(_)
+        )
+    }
+}
+
+/// One statement's result, streaming.
+pub struct QueryOutput {
+    pub schema: SchemaRef,
+    pub stream: SendableRecordBatchStream,
+}
+
+/// A kq session: DataFusion context plus the sources behind it.
+pub struct Engine {
+    ctx: SessionContext,
+    kube: Arc<KubeSchema>,
+    failures: FailureLog,
+}
+
+impl Engine {
+    /// A session over the given Kubernetes schema; `extra_schemas` are
+    /// further providers' schemas (e.g. `aws`).
+    pub fn new(
+        kube: KubeSchema,
+        failures: FailureLog,
+        extra_schemas: Vec<(String, Arc<dyn SchemaProvider>)>,
+    ) -> Result<Self, EngineError> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false);
+        let mut ctx = SessionContext::new_with_config(config);
+        let kube = Arc::new(kube);
+        let catalog = MemoryCatalogProvider::new();
+        catalog
+            .register_schema(DEFAULT_SCHEMA, kube.clone())
+            .map_err(|e| EngineError::Setup(e.to_string()))?;
+        for (name, schema) in extra_schemas {
+            catalog
+                .register_schema(&name, schema)
+                .map_err(|e| EngineError::Setup(e.to_string()))?;
+        }
+        ctx.register_catalog(CATALOG, Arc::new(catalog));
+        datafusion_functions_json::register_all(&mut ctx)
+            .map_err(|e| EngineError::Setup(e.to_string()))?;
+        for udf in functions::kq_functions() {
+            ctx.register_udf(udf);
+        }
+        Ok(Self {
+            ctx,
+            kube,
+            failures,
+        })
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub fn failures(&self) -> &FailureLog {
+        &self.failures
+    }
+
+    pub fn kube(&self) -> &KubeSchema {
+        &self.kube
+    }
+
+    /// Every table name, discovered resources included.
+    pub async fn table_names(&self) -> Vec<String> {
+        self.kube.discover().await;
+        self.kube.table_names()
+    }
+
+    /// Splits a script into statements.
+    pub fn parse(&self, sql: &str) -> Result<VecDeque<Statement>, EngineError> {
+        DFParser::parse_sql(sql).map_err(|e| EngineError::Syntax(clean_message(&e)))
+    }
+
+    /// Plans and starts one statement.
+    pub async fn run_statement(&self, statement: Statement) -> Result<QueryOutput, EngineError> {
+        let state = self.ctx.state();
+        let references = state
+            .resolve_table_references(&statement)
+            .map_err(|e| EngineError::Plan(clean_message(&e)))?;
+        for reference in &references {
+            self.check_table(reference).await?;
+        }
+        let plan = state
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| EngineError::Plan(clean_message(&e)))?;
+        let frame = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| EngineError::Plan(clean_message(&e)))?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let stream = frame
+            .execute_stream()
+            .await
+            .map_err(|e| EngineError::Execution(clean_message(&e)))?;
+        Ok(QueryOutput { schema, stream })
+    }
+
+    /// Fails early, with a suggestion, on a table nobody serves.
+    async fn check_table(&self, reference: &TableReference) -> Result<(), EngineError> {
+        let in_default = match reference.schema() {
+            None => true,
+            Some(schema) => schema == DEFAULT_SCHEMA,
+        };
+        if !in_default || reference.catalog().is_some_and(|c| c != CATALOG) {
+            return Ok(());
+        }
+        let name = reference.table();
+        let exists = self
+            .kube
+            .table(name)
+            .await
+            .map_err(|e| EngineError::Plan(clean_message(&e)))?
+            .is_some();
+        if exists {
+            return Ok(());
+        }
+        let names = self.table_names().await;
+        let hint = match closest(name, &names) {
+            Some(best) => format!("; did you mean '{best}'? (`kq tables` lists them all)"),
+            None => "; `kq tables` lists the available tables".to_string(),
+        };
+        Err(EngineError::UnknownTable {
+            name: name.to_string(),
+            hint,
+        })
+    }
+}
+
+/// The closest name by edit distance, if it is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
+    let name_lower = name.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&name_lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// DataFusion errors carry layer prefixes ("Error during planning: ",
+/// "Schema error: ") and sometimes backtraces; users get the sentence.
+pub fn clean_message(error: &DataFusionError) -> String {
+    let mut text = error.to_string();
+    for prefix in [
+        "Error during planning: ",
+        "SQL error: ",
+        "Schema error: ",
+        "Execution error: ",
+        "This feature is not implemented: ",
+        "Arrow error: ",
+        "External error: ",
+    ] {
+        while let Some(rest) = text.strip_prefix(prefix) {
+            text = rest.to_string();
+        }
+    }
+    if let Some(index) = text.find("\n\nbacktrace") {
+        text.truncate(index);
+    }
+    // sqlparser reports "ParserError(\"Expected ..., found: x at Line: 1, Column: 8\")".
+    if let Some(inner) = text
+        .strip_prefix("ParserError(\"")
+        .and_then(|t| t.strip_suffix("\")"))
+    {
+        text = inner.replace("\\\"", "\"");
+    }
+    text.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_catch_typos_only() {
+        let names: Vec<String> = ["pods", "nodes", "containers", "services"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(closest("pod", &names), Some("pods"));
+        assert_eq!(closest("contaners", &names), Some("containers"));
+        assert_eq!(closest("zzzzzzzz", &names), None);
+    }
+
+    #[test]
+    fn messages_lose_their_layer_prefixes() {
+        let error = DataFusionError::Plan("table 'x' not found".into());
+        assert_eq!(clean_message(&error), "table 'x' not found");
+    }
+}

@@ -1,0 +1,233 @@
+//! The session's record of partial failures, also queryable as `kq_errors`.
+//!
+//! A failing cluster (or, later, cloud account) never hides the others'
+//! rows, so its failure has to go somewhere a user will see it: the CLI
+//! prints new records after each query and `SELECT * FROM kq_errors` shows
+//! them all.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arrow::array::{ArrayRef, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::catalog::Session;
+use datafusion::datasource::{MemTable, TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+/// How bad a recorded failure is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// Rows are missing (a cluster or table could not be read).
+    Error,
+    /// Rows are complete for what could be read, but coverage was reduced
+    /// (e.g. a 403 fell back to the readable namespaces).
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One failure: which source, which table, what happened, when.
+#[derive(Clone, Debug)]
+pub struct FailureRecord {
+    /// The cluster (kubeconfig context) or account the failure belongs to.
+    pub source: String,
+    pub table: String,
+    pub severity: Severity,
+    pub message: String,
+    pub time: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct Inner {
+    records: Vec<FailureRecord>,
+    attempted: Vec<String>,
+}
+
+/// Shared, append-only failure log of one session.
+#[derive(Clone, Default)]
+pub struct FailureLog {
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// A position in the log, to ask what happened since.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mark {
+    records: usize,
+    attempted: usize,
+}
+
+impl FailureLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere must not make failures unreportable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn record(&self, source: &str, table: &str, severity: Severity, message: String) {
+        self.lock().records.push(FailureRecord {
+            source: source.to_string(),
+            table: table.to_string(),
+            severity,
+            message,
+            time: Utc::now(),
+        });
+    }
+
+    /// Notes that a source was asked for data, so callers can tell
+    /// "every source failed" from "some did".
+    pub fn attempted(&self, source: &str) {
+        self.lock().attempted.push(source.to_string());
+    }
+
+    pub fn mark(&self) -> Mark {
+        let inner = self.lock();
+        Mark {
+            records: inner.records.len(),
+            attempted: inner.attempted.len(),
+        }
+    }
+
+    /// Records added after `mark`.
+    pub fn since(&self, mark: Mark) -> Vec<FailureRecord> {
+        self.lock().records[mark.records..].to_vec()
+    }
+
+    /// Distinct sources attempted after `mark`.
+    pub fn attempted_since(&self, mark: Mark) -> Vec<String> {
+        let inner = self.lock();
+        let mut sources: Vec<String> = inner.attempted[mark.attempted..].to_vec();
+        sources.sort();
+        sources.dedup();
+        sources
+    }
+
+    pub fn all(&self) -> Vec<FailureRecord> {
+        self.lock().records.clone()
+    }
+
+    fn schema() -> SchemaRef {
+        let field = |name: &str, data_type: DataType, nullable: bool, description: &str| {
+            Field::new(name, data_type, nullable).with_metadata(
+                [("description".to_string(), description.to_string())]
+                    .into_iter()
+                    .collect(),
+            )
+        };
+        Arc::new(Schema::new(vec![
+            field(
+                "cluster",
+                DataType::Utf8,
+                false,
+                "Cluster (kubeconfig context) or account that failed",
+            ),
+            field("table", DataType::Utf8, false, "Table being read"),
+            field("severity", DataType::Utf8, false, "error (rows missing) or warning (reduced coverage)"),
+            field("error", DataType::Utf8, false, "What went wrong"),
+            field(
+                "time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+                "When it happened",
+            ),
+        ]))
+    }
+
+    fn batch(&self) -> DfResult<RecordBatch> {
+        let records = self.all();
+        let mut cluster = StringBuilder::new();
+        let mut table = StringBuilder::new();
+        let mut severity = StringBuilder::new();
+        let mut error = StringBuilder::new();
+        let mut time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        for r in &records {
+            cluster.append_value(&r.source);
+            table.append_value(&r.table);
+            severity.append_value(r.severity.as_str());
+            error.append_value(&r.message);
+            time.append_value(r.time.timestamp_micros());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(cluster.finish()),
+            Arc::new(table.finish()),
+            Arc::new(severity.finish()),
+            Arc::new(error.finish()),
+            Arc::new(time.finish()),
+        ];
+        Ok(RecordBatch::try_new(Self::schema(), columns)?)
+    }
+}
+
+/// `kq_errors`: the failure log as a table, read at scan time.
+#[derive(Clone)]
+pub struct FailureTable {
+    log: FailureLog,
+}
+
+impl FailureTable {
+    pub fn new(log: FailureLog) -> Self {
+        Self { log }
+    }
+}
+
+impl std::fmt::Debug for FailureTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FailureTable")
+    }
+}
+
+#[async_trait]
+impl TableProvider for FailureTable {
+
+    fn schema(&self) -> SchemaRef {
+        FailureLog::schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let snapshot = MemTable::try_new(self.schema(), vec![vec![self.log.batch()?]])?;
+        snapshot.scan(state, projection, filters, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_separate_queries() {
+        let log = FailureLog::new();
+        log.attempted("a");
+        log.record("a", "pods", Severity::Error, "boom".into());
+        let mark = log.mark();
+        assert!(log.since(mark).is_empty());
+        log.attempted("b");
+        log.attempted("b");
+        log.record("b", "pods", Severity::Warning, "partial".into());
+        assert_eq!(log.since(mark).len(), 1);
+        assert_eq!(log.attempted_since(mark), ["b"]);
+        assert_eq!(log.batch().unwrap().num_rows(), 2);
+    }
+}

@@ -1,0 +1,435 @@
+//! Paginated, retrying list requests against one cluster.
+//!
+//! The API server is shared infrastructure, so a list is polite: it pages
+//! with `limit`/`continue`, honours `Retry-After` on 429, backs off on
+//! transient 5xx, and on a stale continue token (410) restarts the list
+//! while skipping objects already emitted, so no row is lost or doubled.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::resource::ResourceRef;
+
+/// What to list and how.
+#[derive(Clone, Debug, Default)]
+pub struct ListParams {
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+    /// Objects per page.
+    pub page_size: u32,
+    /// Stop after this many objects (only when every object is a result row).
+    pub max_objects: Option<usize>,
+}
+
+/// Why a list failed, in words a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("{verb} {resource} forbidden: {message}")]
+    Forbidden {
+        verb: &'static str,
+        resource: String,
+        message: String,
+    },
+    #[error("{verb} {resource} unauthorized (credentials rejected or expired): {message}")]
+    Unauthorized {
+        verb: &'static str,
+        resource: String,
+        message: String,
+    },
+    #[error("{verb} {resource} failed with HTTP {code}: {message}")]
+    Status {
+        verb: &'static str,
+        resource: String,
+        code: u16,
+        message: String,
+    },
+    #[error("{verb} {resource} failed: {message}")]
+    Transport {
+        verb: &'static str,
+        resource: String,
+        message: String,
+    },
+    #[error("cannot decode the {resource} list: {message}")]
+    Decode { resource: String, message: String },
+}
+
+impl ListError {
+    /// A 403: the caller may retry per namespace.
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, ListError::Forbidden { .. })
+    }
+}
+
+#[derive(Deserialize)]
+struct ListPage {
+    #[serde(default)]
+    metadata: ListMeta,
+    #[serde(default)]
+    items: Vec<Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct ListMeta {
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
+}
+
+/// Counts a finished list reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListStats {
+    pub pages: u64,
+    pub objects: u64,
+    pub restarts: u64,
+    pub retries: u64,
+}
+
+const MAX_ATTEMPTS: u32 = 6;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+const MAX_RESTARTS: u64 = 5;
+
+/// A list in progress: call [`Lister::next_page`] until it returns `None`.
+/// A resource the server does not serve (404) is simply empty.
+pub struct Lister<'a> {
+    client: &'a kube::Client,
+    resource: &'a ResourceRef,
+    params: &'a ListParams,
+    seen: HashSet<String>,
+    continue_token: Option<String>,
+    done: bool,
+    pub stats: ListStats,
+}
+
+impl<'a> Lister<'a> {
+    pub fn new(client: &'a kube::Client, resource: &'a ResourceRef, params: &'a ListParams) -> Self {
+        Self {
+            client,
+            resource,
+            params,
+            seen: HashSet::new(),
+            continue_token: None,
+            done: false,
+            stats: ListStats::default(),
+        }
+    }
+
+    /// The next page's new objects; `None` when the list is complete.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Value>>, ListError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            let url = list_url(self.resource, self.params, self.continue_token.as_deref());
+            let body = match get_with_retries(self.client, self.resource, &url, &mut self.stats).await {
+                Ok(Some(body)) => body,
+                Ok(None) => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Err(FetchError::Expired) if self.continue_token.is_some() => {
+                    // The snapshot behind our continue token is gone. Start
+                    // over; `seen` drops what was already emitted, so the
+                    // result stays a set with no duplicate uid.
+                    self.stats.restarts += 1;
+                    if self.stats.restarts > MAX_RESTARTS {
+                        return Err(self.status_error(410, "continue token expired repeatedly; giving up"));
+                    }
+                    self.continue_token = None;
+                    continue;
+                }
+                Err(FetchError::Expired) => {
+                    return Err(self.status_error(410, "resource version expired"));
+                }
+                Err(FetchError::List(e)) => return Err(e),
+            };
+            let page: ListPage = serde_json::from_slice(&body).map_err(|e| ListError::Decode {
+                resource: self.resource.plural.clone(),
+                message: e.to_string(),
+            })?;
+            self.stats.pages += 1;
+            let mut items = page.items;
+            let seen = &mut self.seen;
+            // A uid seen before can only come from a restarted list: drop it
+            // so the result never holds the same object twice.
+            items.retain(|item| match item.pointer("/metadata/uid").and_then(Value::as_str) {
+                Some(uid) => seen.insert(uid.to_string()),
+                None => true,
+            });
+            self.stats.objects += items.len() as u64;
+            let reached_max = self
+                .params
+                .max_objects
+                .is_some_and(|max| self.stats.objects as usize >= max);
+            match page.metadata.continue_token.filter(|t| !t.is_empty()) {
+                Some(token) if !reached_max => self.continue_token = Some(token),
+                _ => self.done = true,
+            }
+            if items.is_empty() {
+                continue;
+            }
+            return Ok(Some(items));
+        }
+    }
+
+    fn status_error(&self, code: u16, message: &str) -> ListError {
+        ListError::Status {
+            verb: "list",
+            resource: self.resource.plural.clone(),
+            code,
+            message: message.to_string(),
+        }
+    }
+}
+
+fn list_url(resource: &ResourceRef, params: &ListParams, continue_token: Option<&str>) -> String {
+    let mut query: Vec<(&str, String)> = Vec::new();
+    let mut limit = params.page_size.max(1) as usize;
+    if let Some(max) = params.max_objects {
+        limit = limit.min(max.max(1));
+    }
+    query.push(("limit", limit.to_string()));
+    if let Some(selector) = &params.label_selector {
+        query.push(("labelSelector", selector.clone()));
+    }
+    if let Some(selector) = &params.field_selector {
+        query.push(("fieldSelector", selector.clone()));
+    }
+    if let Some(token) = continue_token {
+        query.push(("continue", token.to_string()));
+    }
+    let encoded: Vec<String> = query
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(&v)))
+        .collect();
+    format!(
+        "{}?{}",
+        resource.list_path(params.namespace.as_deref()),
+        encoded.join("&")
+    )
+}
+
+/// Encodes a query value (RFC 3986 unreserved characters pass through).
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+enum FetchError {
+    Expired,
+    List(ListError),
+}
+
+/// GETs one page, retrying throttling and transient failures. `Ok(None)`
+/// means the server does not serve this resource.
+async fn get_with_retries(
+    client: &kube::Client,
+    resource: &ResourceRef,
+    url: &str,
+    stats: &mut ListStats,
+) -> Result<Option<bytes::Bytes>, FetchError> {
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let outcome = get_once(client, resource, url).await;
+        let wait = match outcome {
+            Ok(Fetched::Body(body)) => return Ok(Some(body)),
+            Ok(Fetched::NotFound) => return Ok(None),
+            Ok(Fetched::Expired) => return Err(FetchError::Expired),
+            Ok(Fetched::Retry {
+                retry_after,
+                error,
+            }) => {
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(FetchError::List(error));
+                }
+                retry_after
+                    .map(|d| d.min(MAX_RETRY_AFTER))
+                    .unwrap_or_else(|| backoff(attempt))
+            }
+            Err(error) => {
+                // Transport failures (refused, reset, TLS) are retried only
+                // briefly: an unreachable cluster should fail fast.
+                if attempt >= 3 || !matches!(error, ListError::Transport { .. }) {
+                    return Err(FetchError::List(error));
+                }
+                backoff(attempt)
+            }
+        };
+        stats.retries += 1;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let millis = 100u64.saturating_mul(1u64 << attempt.min(10));
+    Duration::from_millis(millis).min(MAX_BACKOFF)
+}
+
+enum Fetched {
+    Body(bytes::Bytes),
+    NotFound,
+    Expired,
+    Retry {
+        retry_after: Option<Duration>,
+        error: ListError,
+    },
+}
+
+async fn get_once(
+    client: &kube::Client,
+    resource: &ResourceRef,
+    url: &str,
+) -> Result<Fetched, ListError> {
+    use http_body_util::BodyExt;
+    let transport = |message: String| ListError::Transport {
+        verb: "list",
+        resource: resource.plural.clone(),
+        message,
+    };
+    let request = Request::get(url)
+        .header(http::header::ACCEPT, "application/json")
+        .body(kube::client::Body::empty())
+        .map_err(|e| transport(e.to_string()))?;
+    let response = client
+        .send(request)
+        .await
+        .map_err(|e| transport(error_chain(&e)))?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| transport(error_chain(&e)))?
+        .to_bytes();
+    if status.is_success() {
+        return Ok(Fetched::Body(body));
+    }
+    let message = status_message(&body);
+    let plural = resource.plural.clone();
+    Ok(match status {
+        StatusCode::NOT_FOUND => Fetched::NotFound,
+        StatusCode::GONE => Fetched::Expired,
+        StatusCode::FORBIDDEN => {
+            return Err(ListError::Forbidden {
+                verb: "list",
+                resource: plural,
+                message,
+            });
+        }
+        StatusCode::UNAUTHORIZED => {
+            return Err(ListError::Unauthorized {
+                verb: "list",
+                resource: plural,
+                message,
+            });
+        }
+        StatusCode::TOO_MANY_REQUESTS
+        | StatusCode::INTERNAL_SERVER_ERROR
+        | StatusCode::BAD_GATEWAY
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => Fetched::Retry {
+            retry_after,
+            error: ListError::Status {
+                verb: "list",
+                resource: plural,
+                code: status.as_u16(),
+                message,
+            },
+        },
+        _ => {
+            return Err(ListError::Status {
+                verb: "list",
+                resource: plural,
+                code: status.as_u16(),
+                message,
+            });
+        }
+    })
+}
+
+/// The `message` of a Kubernetes Status body, else the body text itself.
+fn status_message(body: &[u8]) -> String {
+    if let Ok(value) = serde_json::from_slice::<Value>(body)
+        && let Some(message) = value.get("message").and_then(Value::as_str)
+    {
+        return message.to_string();
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "no details from the server".to_string()
+    } else {
+        text.chars().take(300).collect()
+    }
+}
+
+/// An error and its sources joined with ": ", skipping repeats, so the
+/// root cause ("Connection refused") reaches the user.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_urls_carry_selectors_and_tokens() {
+        let pods = ResourceRef::new("", "v1", "Pod", "pods", true);
+        let params = ListParams {
+            namespace: Some("team-a".into()),
+            label_selector: Some("app in (web,api)".into()),
+            field_selector: Some("status.phase=Running".into()),
+            page_size: 500,
+            max_objects: Some(10),
+        };
+        assert_eq!(
+            list_url(&pods, &params, Some("abc=")),
+            "/api/v1/namespaces/team-a/pods?limit=10&labelSelector=app%20in%20%28web%2Capi%29&fieldSelector=status.phase%3DRunning&continue=abc%3D"
+        );
+    }
+
+    #[test]
+    fn status_messages_come_from_status_bodies() {
+        assert_eq!(
+            status_message(br#"{"kind":"Status","message":"pods is forbidden"}"#),
+            "pods is forbidden"
+        );
+        assert_eq!(status_message(b"  "), "no details from the server");
+        assert_eq!(status_message(b"bad gateway"), "bad gateway");
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}

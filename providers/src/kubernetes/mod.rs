@@ -1,0 +1,289 @@
+//! The Kubernetes provider: every resource of every selected cluster as a table.
+//!
+//! Typed tables (pods, containers, services, …) are always present. Every
+//! other resource the clusters serve, CRDs included, becomes a generic table
+//! the first time a query names a table kq does not know, or when the
+//! catalog is listed; discovery runs once per session, concurrently on all
+//! clusters.
+
+pub mod config;
+pub mod discovery;
+pub mod list;
+pub mod pushdown;
+pub mod resource;
+pub mod scan;
+pub mod tables;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::catalog::SchemaProvider;
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use tokio::sync::OnceCell;
+
+use crate::failures::{FailureLog, FailureTable, Severity};
+use config::ClusterConn;
+use resource::ResourceRef;
+use scan::{KubeTable, ScanContext, ScanOptions};
+use tables::{TableDef, TableOptions};
+
+/// Name of the failure table every session has.
+pub const FAILURES_TABLE: &str = "kq_errors";
+
+/// Discovered generic tables: name → per-cluster resource.
+type Discovered = BTreeMap<String, HashMap<String, ResourceRef>>;
+
+/// The default schema of a kq session: Kubernetes tables plus `kq_errors`
+/// and whatever views the user creates.
+pub struct KubeSchema {
+    context: ScanContext,
+    typed: BTreeMap<String, Arc<dyn TableProvider>>,
+    /// (group, plural) pairs that typed tables already expose.
+    covered: HashSet<(String, String)>,
+    discovered: OnceCell<Discovered>,
+    user_tables: RwLock<BTreeMap<String, Arc<dyn TableProvider>>>,
+}
+
+impl std::fmt::Debug for KubeSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeSchema")
+            .field("clusters", &self.context.clusters.len())
+            .finish()
+    }
+}
+
+impl KubeSchema {
+    pub fn new(
+        clusters: Vec<ClusterConn>,
+        failures: FailureLog,
+        scan_options: ScanOptions,
+        table_options: TableOptions,
+    ) -> Self {
+        let context = ScanContext::new(clusters, failures.clone(), scan_options);
+        let mut typed: BTreeMap<String, Arc<dyn TableProvider>> = BTreeMap::new();
+        let mut covered = HashSet::new();
+        for def in tables::builtin_tables(table_options) {
+            if def.pushdown.one_row_per_object {
+                for source in &def.sources {
+                    covered.insert((source.group.clone(), source.plural.clone()));
+                }
+            }
+            typed.insert(
+                def.name.clone(),
+                Arc::new(KubeTable::new(def, context.clone())),
+            );
+        }
+        typed.insert(
+            FAILURES_TABLE.to_string(),
+            Arc::new(FailureTable::new(failures)),
+        );
+        Self {
+            context,
+            typed,
+            covered,
+            discovered: OnceCell::new(),
+            user_tables: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn clusters(&self) -> &[ClusterConn] {
+        &self.context.clusters
+    }
+
+    /// Runs discovery on every cluster (once per session) so generic tables
+    /// are known. Clusters that fail discovery are recorded and skipped.
+    pub async fn discover(&self) {
+        self.discovered().await;
+    }
+
+    async fn discovered(&self) -> &Discovered {
+        self.discovered
+            .get_or_init(|| async {
+                let futures = self.context.clusters.iter().map(|cluster| async move {
+                    (cluster.name.clone(), discovery::discover(&cluster.client).await)
+                });
+                let results = futures::future::join_all(futures).await;
+                let mut per_cluster = Vec::new();
+                for (cluster, result) in results {
+                    match result {
+                        Ok(resources) => per_cluster.push((cluster, resources)),
+                        Err(e) => self.context.failures.record(
+                            &cluster,
+                            "(discovery)",
+                            Severity::Error,
+                            e.to_string(),
+                        ),
+                    }
+                }
+                let typed_names: HashSet<&str> = self.typed.keys().map(String::as_str).collect();
+                assign_generic_names(&typed_names, &self.covered, per_cluster)
+            })
+            .await
+    }
+
+    fn generic_table(&self, name: &str, per_cluster: &HashMap<String, ResourceRef>) -> Option<Arc<dyn TableProvider>> {
+        // Any cluster's resource gives the table its identity; versions
+        // may differ per cluster and the scan uses each cluster's own.
+        let mut clusters: Vec<&String> = per_cluster.keys().collect();
+        clusters.sort();
+        let resource = per_cluster.get(*clusters.first()?)?.clone();
+        let def = tables::generic_table(name, resource);
+        Some(Arc::new(KubeTable::discovered(
+            def,
+            self.context.clone(),
+            per_cluster.clone(),
+        )))
+    }
+
+    /// Typed table definitions, for documentation.
+    pub fn typed_definitions(&self) -> Vec<&TableDef> {
+        self.typed
+            .values()
+            .filter_map(|t| {
+                (t.as_ref() as &dyn std::any::Any)
+                    .downcast_ref::<KubeTable>()
+                    .map(KubeTable::def)
+            })
+            .collect()
+    }
+}
+
+/// Names discovered resources that no typed table covers: the plural when
+/// it is unique, else `plural_group` with dots and dashes as underscores.
+fn assign_generic_names(
+    typed_names: &HashSet<&str>,
+    covered: &HashSet<(String, String)>,
+    per_cluster: Vec<(String, Vec<ResourceRef>)>,
+) -> Discovered {
+    // (group, plural) → cluster → resource
+    let mut by_resource: BTreeMap<(String, String), HashMap<String, ResourceRef>> = BTreeMap::new();
+    for (cluster, resources) in per_cluster {
+        for resource in resources {
+            let key = (resource.group.clone(), resource.plural.clone());
+            if covered.contains(&key) {
+                continue;
+            }
+            by_resource.entry(key).or_default().insert(cluster.clone(), resource);
+        }
+    }
+    let mut plural_groups: HashMap<String, usize> = HashMap::new();
+    for (_, plural) in by_resource.keys() {
+        *plural_groups.entry(plural.clone()).or_default() += 1;
+    }
+    let mut out = Discovered::new();
+    for ((group, plural), clusters) in by_resource {
+        let base = plural.replace(['-', '.'], "_");
+        let clash = plural_groups.get(&plural).copied().unwrap_or(0) > 1
+            || typed_names.contains(base.as_str());
+        let name = if clash && !group.is_empty() {
+            format!("{base}_{}", group.replace(['-', '.'], "_"))
+        } else {
+            base
+        };
+        out.insert(name, clusters);
+    }
+    out
+}
+
+#[async_trait]
+impl SchemaProvider for KubeSchema {
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.typed.keys().cloned().collect();
+        if let Some(discovered) = self.discovered.get() {
+            names.extend(discovered.keys().cloned());
+        }
+        if let Ok(user) = self.user_tables.read() {
+            names.extend(user.keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(table) = self.typed.get(name) {
+            return Ok(Some(table.clone()));
+        }
+        if let Some(table) = self
+            .user_tables
+            .read()
+            .map_err(|_| DataFusionError::Internal("table registry poisoned".into()))?
+            .get(name)
+        {
+            return Ok(Some(table.clone()));
+        }
+        let discovered = self.discovered().await;
+        Ok(discovered
+            .get(name)
+            .and_then(|per_cluster| self.generic_table(name, per_cluster)))
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if self.typed.contains_key(&name) {
+            return Err(DataFusionError::Plan(format!(
+                "'{name}' is a built-in table and cannot be replaced"
+            )));
+        }
+        let mut user = self
+            .user_tables
+            .write()
+            .map_err(|_| DataFusionError::Internal("table registry poisoned".into()))?;
+        Ok(user.insert(name, table))
+    }
+
+    fn deregister_table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let mut user = self
+            .user_tables
+            .write()
+            .map_err(|_| DataFusionError::Internal("table registry poisoned".into()))?;
+        Ok(user.remove(name))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.typed.contains_key(name)
+            || self.discovered.get().is_some_and(|d| d.contains_key(name))
+            || self.user_tables.read().is_ok_and(|u| u.contains_key(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_names_are_plural_unless_they_clash() {
+        let typed: HashSet<&str> = ["pods", "events"].into_iter().collect();
+        let covered: HashSet<(String, String)> =
+            [("".to_string(), "pods".to_string()), ("".to_string(), "events".to_string())]
+                .into_iter()
+                .collect();
+        let cert = ResourceRef::new("cert-manager.io", "v1", "Certificate", "certificates", true);
+        let events = ResourceRef::new("events.k8s.io", "v1", "Event", "events", true);
+        let pods = ResourceRef::new("", "v1", "Pod", "pods", true);
+        let other_cert = ResourceRef::new("example.com", "v1", "Certificate", "certificates", true);
+        let names = assign_generic_names(
+            &typed,
+            &covered,
+            vec![
+                ("a".into(), vec![cert.clone(), events, pods]),
+                ("b".into(), vec![other_cert]),
+            ],
+        );
+        let keys: Vec<&String> = names.keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "certificates_cert_manager_io",
+                "certificates_example_com",
+                "events_events_k8s_io"
+            ]
+        );
+        assert_eq!(names["certificates_cert_manager_io"]["a"], cert);
+    }
+}

@@ -1,0 +1,364 @@
+//! The shared scan: one `TableProvider` for every Kubernetes table.
+//!
+//! A table is a [`TableDef`] (schema, row extraction, pushdown hints); this
+//! module does the rest: it prunes clusters, fans out one paginated list per
+//! (cluster, source resource, namespace) with bounded concurrency, decodes
+//! each page into a `RecordBatch` as it arrives and streams it to
+//! DataFusion. A failing cluster is recorded in the [`FailureLog`] and
+//! its rows are simply absent; the other clusters answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use tokio::sync::Semaphore;
+
+use super::config::ClusterConn;
+use super::list::{ListParams, Lister};
+use super::pushdown::{self, ScanRequest};
+use super::resource::ResourceRef;
+use super::tables::TableDef;
+use crate::failures::{FailureLog, Severity};
+
+/// Settings shared by every scan of a session.
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    /// Objects per list page.
+    pub page_size: u32,
+    /// Lists in flight at once across all clusters.
+    pub max_concurrent_lists: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            page_size: 500,
+            max_concurrent_lists: 16,
+        }
+    }
+}
+
+/// Everything a scan needs, shared by all tables of a session.
+#[derive(Clone)]
+pub struct ScanContext {
+    pub clusters: Arc<Vec<ClusterConn>>,
+    pub failures: FailureLog,
+    pub options: ScanOptions,
+    pub permits: Arc<Semaphore>,
+}
+
+impl ScanContext {
+    pub fn new(clusters: Vec<ClusterConn>, failures: FailureLog, options: ScanOptions) -> Self {
+        let permits = Arc::new(Semaphore::new(options.max_concurrent_lists.max(1)));
+        Self {
+            clusters: Arc::new(clusters),
+            failures,
+            options,
+            permits,
+        }
+    }
+}
+
+/// A Kubernetes table over the session's clusters.
+pub struct KubeTable {
+    def: Arc<TableDef>,
+    context: ScanContext,
+    /// For discovered resources: the version each cluster serves. Clusters
+    /// missing from the map do not serve the resource and contribute no rows.
+    per_cluster: Option<HashMap<String, ResourceRef>>,
+}
+
+impl std::fmt::Debug for KubeTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeTable")
+            .field("table", &self.def.name)
+            .finish()
+    }
+}
+
+impl KubeTable {
+    pub fn new(def: TableDef, context: ScanContext) -> Self {
+        Self {
+            def: Arc::new(def),
+            context,
+            per_cluster: None,
+        }
+    }
+
+    /// A discovered resource whose version may differ per cluster.
+    pub fn discovered(
+        def: TableDef,
+        context: ScanContext,
+        per_cluster: HashMap<String, ResourceRef>,
+    ) -> Self {
+        Self {
+            def: Arc::new(def),
+            context,
+            per_cluster: Some(per_cluster),
+        }
+    }
+
+    pub fn def(&self) -> &TableDef {
+        &self.def
+    }
+}
+
+#[async_trait]
+impl TableProvider for KubeTable {
+
+    fn schema(&self) -> SchemaRef {
+        self.def.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| pushdown::classify(&self.def, f))
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let request = pushdown::plan(&self.def, filters);
+        // A LIMIT can shorten lists only when DataFusion has no filter left
+        // to apply (every filter here is Inexact) and every object is
+        // exactly one row.
+        let max_objects = if self.def.pushdown.one_row_per_object && filters.is_empty() {
+            limit
+        } else {
+            None
+        };
+        let full_schema = self.def.schema();
+        let schema = match projection {
+            Some(p) => Arc::new(full_schema.project(p)?),
+            None => full_schema,
+        };
+        let stream = KubeListStream {
+            def: self.def.clone(),
+            context: self.context.clone(),
+            per_cluster: self.per_cluster.clone(),
+            request,
+            projection: projection.cloned(),
+            max_objects,
+            schema: schema.clone(),
+        };
+        let exec = StreamingTableExec::try_new(
+            schema,
+            vec![Arc::new(stream) as Arc<dyn PartitionStream>],
+            None,
+            Vec::new(),
+            false,
+            limit,
+        )?;
+        Ok(Arc::new(exec))
+    }
+}
+
+/// One partition that lists every (cluster, source, namespace) concurrently.
+struct KubeListStream {
+    def: Arc<TableDef>,
+    context: ScanContext,
+    per_cluster: Option<HashMap<String, ResourceRef>>,
+    request: ScanRequest,
+    projection: Option<Vec<usize>>,
+    max_objects: Option<usize>,
+    schema: SchemaRef,
+}
+
+impl std::fmt::Debug for KubeListStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeList")
+            .field("table", &self.def.name)
+            .field("request", &self.request)
+            .finish()
+    }
+}
+
+/// One list to run.
+struct ListJob {
+    cluster: ClusterConn,
+    resource: ResourceRef,
+    namespace: Option<String>,
+}
+
+impl KubeListStream {
+    fn jobs(&self) -> Vec<ListJob> {
+        let mut jobs = Vec::new();
+        for cluster in self.context.clusters.iter() {
+            if let Some(filter) = &self.request.clusters
+                && !filter.allows(&cluster.name)
+            {
+                continue;
+            }
+            let sources: Vec<ResourceRef> = match &self.per_cluster {
+                Some(map) => match map.get(&cluster.name) {
+                    Some(resource) => vec![resource.clone()],
+                    None => continue,
+                },
+                None => self.def.sources.clone(),
+            };
+            for resource in sources {
+                match &self.request.namespaces {
+                    // Cluster-scoped objects have no namespace, so a
+                    // namespace filter excludes all of their rows.
+                    Some(_) if !resource.namespaced => {}
+                    Some(namespaces) => {
+                        for namespace in namespaces {
+                            jobs.push(ListJob {
+                                cluster: cluster.clone(),
+                                resource: resource.clone(),
+                                namespace: Some(namespace.clone()),
+                            });
+                        }
+                    }
+                    None => jobs.push(ListJob {
+                        cluster: cluster.clone(),
+                        resource: resource.clone(),
+                        namespace: None,
+                    }),
+                }
+            }
+        }
+        jobs
+    }
+}
+
+impl PartitionStream for KubeListStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let mut builder = RecordBatchReceiverStream::builder(self.schema.clone(), 8);
+        let jobs = self.jobs();
+        for job in &jobs {
+            self.context.failures.attempted(&job.cluster.name);
+        }
+        for job in jobs {
+            let tx = builder.tx();
+            let def = self.def.clone();
+            let context = self.context.clone();
+            let projection = self.projection.clone();
+            let params = ListParams {
+                namespace: job.namespace.clone(),
+                label_selector: self.request.label_selector.clone(),
+                field_selector: self.request.field_selector.clone(),
+                page_size: context.options.page_size,
+                max_objects: self.max_objects,
+            };
+            builder.spawn(async move {
+                let Ok(_permit) = context.permits.clone().acquire_owned().await else {
+                    return Ok(());
+                };
+                run_list(&def, &context, &job, params, projection.as_deref(), &tx).await;
+                Ok(())
+            });
+        }
+        builder.build()
+    }
+}
+
+type BatchSender = tokio::sync::mpsc::Sender<DfResult<arrow::record_batch::RecordBatch>>;
+
+/// Lists one job into the channel; failures go to the failure log.
+async fn run_list(
+    def: &TableDef,
+    context: &ScanContext,
+    job: &ListJob,
+    params: ListParams,
+    projection: Option<&[usize]>,
+    tx: &BatchSender,
+) {
+    let result = list_to_channel(def, job, &params, projection, tx).await;
+    let error = match result {
+        Ok(()) => return,
+        Err(error) => error,
+    };
+    // A namespace-scoped user cannot list cluster-wide: fall back to the
+    // context's namespace and say that coverage is reduced.
+    if error.is_forbidden() && job.namespace.is_none() && job.resource.namespaced {
+        let namespace = job.cluster.default_namespace.clone();
+        let fallback = ListParams {
+            namespace: Some(namespace.clone()),
+            ..params
+        };
+        match list_to_channel(def, job, &fallback, projection, tx).await {
+            Ok(()) => context.failures.record(
+                &job.cluster.name,
+                &def.name,
+                Severity::Warning,
+                format!(
+                    "cannot list {} cluster-wide ({error}); showing namespace '{namespace}' only",
+                    job.resource.plural
+                ),
+            ),
+            Err(second) => context.failures.record(
+                &job.cluster.name,
+                &def.name,
+                Severity::Error,
+                format!("{error}; namespace '{namespace}' fallback also failed: {second}"),
+            ),
+        }
+        return;
+    }
+    context
+        .failures
+        .record(&job.cluster.name, &def.name, Severity::Error, error.to_string());
+}
+
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error(transparent)]
+    List(#[from] super::list::ListError),
+    #[error("{0}")]
+    Decode(String),
+}
+
+impl JobError {
+    fn is_forbidden(&self) -> bool {
+        matches!(self, JobError::List(e) if e.is_forbidden())
+    }
+}
+
+async fn list_to_channel(
+    def: &TableDef,
+    job: &ListJob,
+    params: &ListParams,
+    projection: Option<&[usize]>,
+    tx: &BatchSender,
+) -> Result<(), JobError> {
+    let mut lister = Lister::new(&job.cluster.client, &job.resource, params);
+    // Each page becomes a batch as soon as it arrives, so memory stays
+    // bounded by the channel, not by the cluster's size.
+    while let Some(items) = lister.next_page().await? {
+        let batch = def
+            .decode(&job.cluster.name, &job.resource, &items, projection)
+            .map_err(|e| JobError::Decode(e.to_string()))?;
+        if tx.send(Ok(batch)).await.is_err() {
+            // The consumer stopped (LIMIT reached or query cancelled).
+            return Ok(());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! kq-sim: a simulated Kubernetes API server fleet.
+//!
+//! Tests, benchmarks and `kq --demo` need real-looking clusters and none can
+//! run on our machines, so this crate serves the Kubernetes API (HTTPS,
+//! bearer tokens, discovery, list/watch, selectors, CRUD, RBAC, faults) over
+//! a seeded, deterministic fleet of objects.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kq_sim::SimError> {
+//! let fleet = kq_sim::start(kq_sim::FleetConfig::uniform(2, 100, 7)).await?;
+//! fleet.write_kubeconfig(std::path::Path::new("/tmp/sim.kubeconfig")).ok();
+//! let pods = fleet.clusters()[0].objects("pods");
+//! # drop(pods); fleet.shutdown().await; Ok(()) }
+//! ```
+//!
+//! Behaviour worth knowing:
+//! - Strategic merge patch is approximated (see the `patch` module docs):
+//!   lists of objects merge by a conventional key, other lists are replaced.
+//! - Server-side apply (`application/apply-patch+yaml`) is approximated by a
+//!   create-or-strategic-merge; no managedFields are kept.
+//! - A malformed continue token is a 400; a well-formed one whose snapshot
+//!   is gone (or that the `continue_expires_after_pages` fault expires) is
+//!   the real 410 Expired.
+//! - When a cluster is `down`, its `/sim/` admin endpoint is unreachable too;
+//!   use [`ClusterHandle::set_faults`] to bring it back.
+
+mod discovery;
+mod error;
+mod fleet;
+pub mod generate;
+mod http_util;
+mod patch;
+mod rbac;
+mod registry;
+mod selector;
+mod server;
+mod status;
+mod store;
+mod table;
+mod tls;
+
+pub use error::SimError;
+pub use fleet::{
+    ClusterHandle, Counters, Faults, Fleet, FleetConfig, RequestRecord, start,
+};
+pub use generate::{ClusterProfile, Flavor};
+pub use rbac::{SimUser, TEAM_A_NAMESPACE};

@@ -1,0 +1,1085 @@
+//! The per-cluster object store: a global monotonic resourceVersion,
+//! pre-serialized objects, copy-on-write collections (cheap consistent
+//! snapshots for paginated lists) and a bounded ring buffer of watch events.
+//!
+//! Objects are kept as their final JSON bytes plus the few extracted values
+//! selectors need, so a list is a concatenation and a watch event a prefix
+//! and a suffix around the same bytes: nothing is re-serialized per request.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value, json};
+
+use crate::registry::{Registry, ResKey, ResourceType, crd_resource_types};
+use crate::selector::{extract_fields, extract_labels};
+use crate::status::ApiError;
+
+/// (namespace or "", name): the etcd key order the real server lists in.
+pub(crate) type ObjKey = (String, String);
+pub(crate) type Collection = BTreeMap<ObjKey, Arc<Stored>>;
+
+/// How many watch events each cluster keeps before compacting the oldest.
+const EVENT_CAPACITY: usize = 50_000;
+/// How many list snapshots stay available to continue tokens.
+const SNAPSHOT_CAPACITY: usize = 64;
+
+/// One stored object: its serialized form and what selectors read.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub rv: u64,
+    pub json: Bytes,
+    pub namespace: String,
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Stored {
+    pub fn value(&self) -> Value {
+        // The bytes were produced by serde_json from a Value, so this cannot fail in practice.
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Event {
+    pub rv: u64,
+    pub res: ResKey,
+    pub kind: EventType,
+    pub obj: Arc<Stored>,
+    pub prev: Option<Arc<Stored>>,
+}
+
+/// What a watcher finds when it polls the event buffer.
+pub(crate) enum WatchPoll {
+    Events(Vec<Arc<Event>>, u64),
+    Expired { requested: u64, oldest: u64 },
+}
+
+struct Inner {
+    rv: u64,
+    registry: Registry,
+    collections: HashMap<ResKey, Arc<Collection>>,
+    events: VecDeque<Arc<Event>>,
+    compacted_rv: u64,
+    epoch: u64,
+    rng: ChaCha8Rng,
+}
+
+#[derive(Default)]
+struct SnapshotCache {
+    order: VecDeque<(ResKey, u64)>,
+    map: HashMap<(ResKey, u64), Arc<Collection>>,
+}
+
+/// The state of one simulated cluster.
+pub(crate) struct Store {
+    inner: RwLock<Inner>,
+    notify: tokio::sync::watch::Sender<u64>,
+    snapshots: Mutex<SnapshotCache>,
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn meta_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
+    let o = obj.as_object_mut()?;
+    let m = o.entry("metadata").or_insert_with(|| json!({}));
+    if !m.is_object() {
+        *m = json!({});
+    }
+    m.as_object_mut()
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    obj.get("metadata")?.get(field)?.as_str()
+}
+
+fn is_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
+    let invalid = |detail: String| {
+        Err(ApiError::invalid(
+            &rt.kind,
+            &rt.group,
+            name,
+            "metadata.name",
+            &detail,
+        ))
+    };
+    if rt.group == "rbac.authorization.k8s.io" {
+        if name.contains('/') || name.contains('%') || name == "." || name == ".." {
+            return invalid(format!(
+                "Invalid value: \"{name}\": may not contain '/' or '%'"
+            ));
+        }
+        return Ok(());
+    }
+    if !is_subdomain(name) {
+        return invalid(format!(
+            "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+        ));
+    }
+    Ok(())
+}
+
+/// Copies the fields a client may not change (or omit) from the stored object.
+fn carry_server_fields(new: &mut Value, old: &Value) {
+    let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+    if let Some(m) = meta_mut(new) {
+        for f in ["uid", "creationTimestamp", "generation"] {
+            if let Some(v) = old_meta.get(f) {
+                m.insert(f.into(), v.clone());
+            }
+        }
+    }
+}
+
+fn strip_rv(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    v
+}
+
+impl Store {
+    pub fn new(seed: u64) -> Self {
+        let (notify, _) = tokio::sync::watch::channel(0);
+        Store {
+            inner: RwLock::new(Inner {
+                rv: 0,
+                registry: Registry::builtins(),
+                collections: HashMap::new(),
+                events: VecDeque::new(),
+                compacted_rv: 0,
+                epoch: 0,
+                rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6b71_7369_6d75_6964),
+            }),
+            notify,
+            snapshots: Mutex::new(SnapshotCache::default()),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A poisoned lock only means another request panicked mid-read; the data is still consistent
+        // because every mutation completes before any fallible step.
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn with_registry<R>(&self, f: impl FnOnce(&Registry) -> R) -> R {
+        f(&self.read().registry)
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.notify.subscribe()
+    }
+
+    /// (current resourceVersion, watch epoch)
+    pub fn head(&self) -> (u64, u64) {
+        let inner = self.read();
+        (inner.rv, inner.epoch)
+    }
+
+    /// Bulk-loads generated objects without producing watch events.
+    pub fn load(&self, objects: Vec<Value>) -> Result<(), String> {
+        let mut inner = self.write();
+        for mut obj in objects {
+            let api_version = obj
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let kind = obj
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let rt = inner
+                .registry
+                .by_api_version_kind(&api_version, &kind)
+                .cloned()
+                .ok_or_else(|| format!("unknown kind {kind} in {api_version}"))?;
+            if rt.crd.is_none() && rt.plural == "customresourcedefinitions" {
+                inner.registry.register_crd(&obj)?;
+                set_crd_status(&mut obj);
+            }
+            let name = meta_str(&obj, "name")
+                .ok_or_else(|| format!("a {kind} has no metadata.name"))?
+                .to_string();
+            let ns = if rt.namespaced {
+                meta_str(&obj, "namespace").unwrap_or("default").to_string()
+            } else {
+                String::new()
+            };
+            fill_server_fields(&mut inner, &rt, &mut obj);
+            inner.rv += 1;
+            let rv = inner.rv;
+            let stored = Arc::new(make_stored(&rt.key(), obj, rv, &ns, &name));
+            let coll = inner.collections.entry(rt.key()).or_default();
+            Arc::make_mut(coll).insert((ns, name), stored);
+        }
+        inner.compacted_rv = inner.rv;
+        inner.events.clear();
+        let rv = inner.rv;
+        drop(inner);
+        self.notify.send_replace(rv);
+        Ok(())
+    }
+
+    /// A consistent view of one collection and the resourceVersion it was taken at.
+    pub fn snapshot(&self, key: &ResKey) -> (u64, Arc<Collection>) {
+        let inner = self.read();
+        let coll = inner.collections.get(key).cloned().unwrap_or_default();
+        (inner.rv, coll)
+    }
+
+    /// Like [`Store::snapshot`], plus the watch epoch the snapshot belongs to.
+    pub fn watch_snapshot(&self, key: &ResKey) -> (u64, u64, Arc<Collection>) {
+        let inner = self.read();
+        let coll = inner.collections.get(key).cloned().unwrap_or_default();
+        (inner.rv, inner.epoch, coll)
+    }
+
+    pub fn remember_snapshot(&self, key: &ResKey, rv: u64, coll: Arc<Collection>) {
+        let mut cache = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (key.clone(), rv);
+        if cache.map.contains_key(&id) {
+            return;
+        }
+        cache.map.insert(id.clone(), coll);
+        cache.order.push_back(id);
+        while cache.order.len() > SNAPSHOT_CAPACITY {
+            if let Some(old) = cache.order.pop_front() {
+                cache.map.remove(&old);
+            }
+        }
+    }
+
+    pub fn recall_snapshot(&self, key: &ResKey, rv: u64) -> Option<Arc<Collection>> {
+        let cache = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        cache.map.get(&(key.clone(), rv)).cloned()
+    }
+
+    pub fn get(&self, key: &ResKey, ns: &str, name: &str) -> Option<Arc<Stored>> {
+        let inner = self.read();
+        inner
+            .collections
+            .get(key)
+            .and_then(|c| c.get(&(ns.to_string(), name.to_string())))
+            .cloned()
+    }
+
+    /// Events of one collection after `since`, or the reason the watcher fell behind.
+    pub fn poll_events(&self, key: &ResKey, since: u64, epoch: u64) -> WatchPoll {
+        let inner = self.read();
+        if inner.epoch != epoch || since < inner.compacted_rv {
+            return WatchPoll::Expired {
+                requested: since,
+                oldest: inner.compacted_rv,
+            };
+        }
+        let start = inner.events.partition_point(|e| e.rv <= since);
+        let events = inner
+            .events
+            .range(start..)
+            .filter(|e| &e.res == key)
+            .cloned()
+            .collect();
+        WatchPoll::Events(events, inner.rv)
+    }
+
+    /// Whether a watch may start from `rv` (otherwise the real server answers 410).
+    pub fn check_watch_start(&self, rv: u64) -> Result<u64, ApiError> {
+        let inner = self.read();
+        if rv < inner.compacted_rv {
+            Err(ApiError::too_old(rv, inner.compacted_rv))
+        } else {
+            Ok(inner.epoch)
+        }
+    }
+
+    /// Forgets all history: open watches end with 410 and old versions and continue tokens expire.
+    pub fn force_expiry(&self) {
+        let mut inner = self.write();
+        inner.epoch += 1;
+        inner.events.clear();
+        inner.compacted_rv = inner.rv;
+        let rv = inner.rv;
+        drop(inner);
+        {
+            let mut cache = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            cache.map.clear();
+            cache.order.clear();
+        }
+        self.notify.send_replace(rv);
+    }
+
+    fn notify(&self) {
+        let rv = self.read().rv;
+        self.notify.send_replace(rv);
+    }
+
+    /// POST: creates an object in `ns` (None for cluster-scoped).
+    pub fn create(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        normalize_type_meta(rt, &mut obj)?;
+        let mut inner = self.write();
+        let ns = resolve_namespace(rt, ns, &obj)?;
+        if let Some(m) = meta_mut(&mut obj) {
+            if rt.namespaced {
+                m.insert("namespace".into(), json!(ns));
+            } else {
+                m.remove("namespace");
+            }
+        }
+        let name = match meta_str(&obj, "name").filter(|n| !n.is_empty()) {
+            Some(n) => n.to_string(),
+            None => match meta_str(&obj, "generateName").filter(|n| !n.is_empty()) {
+                Some(prefix) => {
+                    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+                    let suffix: String = (0..5)
+                        .map(|_| {
+                            ALPHABET[inner.rng.random_range(0..ALPHABET.len())] as char
+                        })
+                        .collect();
+                    let n = format!("{prefix}{suffix}");
+                    if let Some(m) = meta_mut(&mut obj) {
+                        m.insert("name".into(), json!(n));
+                    }
+                    n
+                }
+                None => {
+                    return Err(ApiError::invalid(
+                        &rt.kind,
+                        &rt.group,
+                        "",
+                        "metadata.name",
+                        "Required value: name or generateName is required",
+                    ));
+                }
+            },
+        };
+        validate_name(rt, &name)?;
+        if rt.namespaced && !namespace_exists(&inner, &ns) {
+            return Err(ApiError::not_found("", "namespaces", &ns));
+        }
+        let key = rt.key();
+        let okey = (ns.clone(), name.clone());
+        if inner
+            .collections
+            .get(&key)
+            .is_some_and(|c| c.contains_key(&okey))
+        {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
+        if let Some(m) = meta_mut(&mut obj) {
+            m.remove("resourceVersion");
+            m.remove("uid");
+            m.remove("creationTimestamp");
+            m.insert("generation".into(), json!(1));
+        }
+        if rt.plural == "namespaces" && rt.group.is_empty() {
+            default_namespace(&mut obj, &name);
+        }
+        self.check_crd(rt, &inner, &mut obj)?;
+        fill_server_fields(&mut inner, rt, &mut obj);
+        if dry_run {
+            return Ok(obj);
+        }
+        let out = commit(&mut inner, rt, okey, obj, EventType::Added, None);
+        drop(inner);
+        self.notify();
+        Ok(out)
+    }
+
+    /// Validates a CRD object and registers (or re-registers) its kinds.
+    fn check_crd(&self, rt: &ResourceType, inner: &Inner, obj: &mut Value) -> Result<(), ApiError> {
+        if rt.group != "apiextensions.k8s.io" || rt.plural != "customresourcedefinitions" {
+            return Ok(());
+        }
+        let name = meta_str(obj, "name").unwrap_or("").to_string();
+        let defined = crd_resource_types(obj)
+            .map_err(|e| ApiError::invalid(&rt.kind, &rt.group, &name, "spec", &e))?;
+        let mut trial = inner.registry.clone();
+        trial
+            .register_crd(obj)
+            .map_err(|e| ApiError::invalid(&rt.kind, &rt.group, &name, "spec.names", &e))?;
+        drop(defined);
+        set_crd_status(obj);
+        Ok(())
+    }
+
+    /// PUT: replaces an existing object (optimistic concurrency on resourceVersion).
+    pub fn update(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        normalize_type_meta(rt, &mut obj)?;
+        let body_name = meta_str(&obj, "name").unwrap_or("");
+        if body_name.is_empty() {
+            if let Some(m) = meta_mut(&mut obj) {
+                m.insert("name".into(), json!(name));
+            }
+        } else if body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let mut inner = self.write();
+        let ns = resolve_namespace(rt, ns, &obj)?;
+        let okey = (ns.clone(), name.to_string());
+        let prev = inner
+            .collections
+            .get(&rt.key())
+            .and_then(|c| c.get(&okey))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty())
+            && rv != prev.rv.to_string()
+        {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+        }
+        self.replace_locked(&mut inner, rt, okey, prev, obj, dry_run)
+    }
+
+    /// PATCH: applies `apply` to the stored object and stores the result.
+    pub fn patch(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        apply: impl FnOnce(Value) -> Result<Value, ApiError>,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.write();
+        let ns = if rt.namespaced {
+            ns.unwrap_or("default").to_string()
+        } else {
+            String::new()
+        };
+        let okey = (ns, name.to_string());
+        let prev = inner
+            .collections
+            .get(&rt.key())
+            .and_then(|c| c.get(&okey))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        let mut obj = apply(prev.value())?;
+        if !obj.is_object() {
+            return Err(ApiError::bad_request(
+                "the patch produced something other than an object",
+            ));
+        }
+        if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty())
+            && rv != prev.rv.to_string()
+        {
+            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+        }
+        if meta_str(&obj, "name") != Some(name) {
+            return Err(ApiError::invalid(
+                &rt.kind,
+                &rt.group,
+                name,
+                "metadata.name",
+                "Invalid value: field is immutable",
+            ));
+        }
+        normalize_type_meta(rt, &mut obj)?;
+        self.replace_locked(&mut inner, rt, okey, prev, obj, dry_run)
+    }
+
+    fn replace_locked(
+        &self,
+        inner: &mut Inner,
+        rt: &ResourceType,
+        okey: ObjKey,
+        prev: Arc<Stored>,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let old = prev.value();
+        carry_server_fields(&mut obj, &old);
+        if let Some(m) = meta_mut(&mut obj) {
+            if rt.namespaced {
+                m.insert("namespace".into(), json!(okey.0));
+            } else {
+                m.remove("namespace");
+            }
+            m.remove("resourceVersion");
+        }
+        if obj.get("spec") != old.get("spec") {
+            let generation = old
+                .get("metadata")
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if let Some(m) = meta_mut(&mut obj) {
+                m.insert("generation".into(), json!(generation + 1));
+            }
+        }
+        if let Some(m) = meta_mut(&mut obj)
+            && m.get("name").and_then(Value::as_str) != Some(okey.1.as_str())
+        {
+            m.insert("name".into(), json!(okey.1));
+        }
+        self.check_crd(rt, inner, &mut obj)?;
+        if obj == strip_rv(&old) {
+            // A no-op update keeps the resourceVersion and emits nothing, like the real server.
+            return Ok(old);
+        }
+        if dry_run {
+            return Ok(obj);
+        }
+        let out = commit(inner, rt, okey, obj, EventType::Modified, Some(prev));
+        self.notify.send_replace(inner.rv);
+        Ok(out)
+    }
+
+    /// DELETE: removes an object (cascading for namespaces and CRDs) and returns its last state.
+    pub fn delete(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.write();
+        let ns = if rt.namespaced {
+            ns.unwrap_or("default").to_string()
+        } else {
+            String::new()
+        };
+        let okey = (ns, name.to_string());
+        let key = rt.key();
+        let prev = inner
+            .collections
+            .get(&key)
+            .and_then(|c| c.get(&okey))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        if dry_run {
+            return Ok(prev.value());
+        }
+        let out = remove_locked(&mut inner, &key, &okey, &prev);
+        if key.group.is_empty() && key.plural == "namespaces" {
+            let namespaced: Vec<ResKey> = inner
+                .collections
+                .keys()
+                .filter(|k| {
+                    inner
+                        .registry
+                        .by_key(k)
+                        .is_some_and(|t| t.namespaced)
+                })
+                .cloned()
+                .collect();
+            for k in namespaced {
+                let victims: Vec<(ObjKey, Arc<Stored>)> = inner
+                    .collections
+                    .get(&k)
+                    .map(|c| {
+                        c.iter()
+                            .filter(|((ns, _), _)| *ns == okey.1)
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for (ok, stored) in victims {
+                    remove_locked(&mut inner, &k, &ok, &stored);
+                }
+            }
+        }
+        if rt.crd.is_none() && key.group == "apiextensions.k8s.io" {
+            let old = prev.value();
+            if let Ok(types) = crd_resource_types(&old)
+                && let Some(t) = types.first()
+            {
+                let k = t.key();
+                let victims: Vec<(ObjKey, Arc<Stored>)> = inner
+                    .collections
+                    .get(&k)
+                    .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                for (ok, stored) in victims {
+                    remove_locked(&mut inner, &k, &ok, &stored);
+                }
+                inner.collections.remove(&k);
+            }
+            inner.registry.unregister_crd(name);
+        }
+        let rv = inner.rv;
+        drop(inner);
+        self.notify.send_replace(rv);
+        Ok(out)
+    }
+
+    /// In-process create-or-replace; server-owned fields are filled like a POST/PUT would.
+    pub fn upsert(&self, obj: Value) -> Result<Value, ApiError> {
+        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        let rt = self
+            .with_registry(|r| r.by_api_version_kind(api_version, kind).cloned())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "no kind \"{kind}\" is registered for version \"{api_version}\""
+                ))
+            })?;
+        let name = meta_str(&obj, "name").unwrap_or("").to_string();
+        let ns = meta_str(&obj, "namespace").map(str::to_string);
+        let exists = self
+            .get(&rt.key(), if rt.namespaced { ns.as_deref().unwrap_or("default") } else { "" }, &name)
+            .is_some();
+        if exists {
+            let mut obj = obj;
+            if let Some(m) = meta_mut(&mut obj) {
+                m.remove("resourceVersion");
+            }
+            self.update(&rt, ns.as_deref(), &name, obj, false)
+        } else {
+            self.create(&rt, ns.as_deref(), obj, false)
+        }
+    }
+
+    /// Every object of a resource (plural or plural.group), sorted by (namespace, name).
+    pub fn objects(&self, plural: &str) -> Vec<Value> {
+        let inner = self.read();
+        let (p, g) = match plural.split_once('.') {
+            Some((p, g)) => (p, Some(g)),
+            None => (plural, None),
+        };
+        let Some(rt) = inner
+            .registry
+            .types()
+            .iter()
+            .find(|t| t.plural == p && g.is_none_or(|g| g == t.group))
+        else {
+            return Vec::new();
+        };
+        inner
+            .collections
+            .get(&rt.key())
+            .map(|c| c.values().map(|s| s.value()).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn namespace_exists(inner: &Inner, ns: &str) -> bool {
+    inner
+        .collections
+        .get(&ResKey {
+            group: String::new(),
+            plural: "namespaces".into(),
+        })
+        .is_some_and(|c| c.contains_key(&(String::new(), ns.to_string())))
+}
+
+fn resolve_namespace(rt: &ResourceType, url_ns: Option<&str>, obj: &Value) -> Result<String, ApiError> {
+    if !rt.namespaced {
+        return Ok(String::new());
+    }
+    let body_ns = meta_str(obj, "namespace").filter(|s| !s.is_empty());
+    match (url_ns, body_ns) {
+        (Some(u), Some(b)) if u != b => Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+        (Some(u), _) => Ok(u.to_string()),
+        (None, Some(b)) => Ok(b.to_string()),
+        (None, None) => Ok("default".to_string()),
+    }
+}
+
+/// Fills apiVersion/kind when absent and rejects a body of another kind.
+fn normalize_type_meta(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
+    let Some(o) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    };
+    let expected = rt.api_version();
+    match o.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            o.insert("apiVersion".into(), json!(expected));
+        }
+        Some(v) => {
+            let (g, _) = crate::registry::split_api_version(v);
+            if g != rt.group {
+                return Err(ApiError::bad_request(format!(
+                    "the API version in the data ({v}) does not match the expected API version ({expected})"
+                )));
+            }
+        }
+    }
+    match o.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            o.insert("kind".into(), json!(rt.kind));
+        }
+        Some(k) if k != rt.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                rt.kind
+            )));
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+fn default_namespace(obj: &mut Value, name: &str) {
+    if let Some(m) = meta_mut(obj) {
+        let labels = m.entry("labels").or_insert_with(|| json!({}));
+        if let Some(l) = labels.as_object_mut() {
+            l.insert("kubernetes.io/metadata.name".into(), json!(name));
+        }
+    }
+    if let Some(o) = obj.as_object_mut() {
+        o.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
+        o.insert("status".into(), json!({"phase": "Active"}));
+    }
+}
+
+fn set_crd_status(obj: &mut Value) {
+    let names = obj
+        .get("spec")
+        .and_then(|s| s.get("names"))
+        .cloned()
+        .unwrap_or(json!({}));
+    let storage: Vec<Value> = obj
+        .get("spec")
+        .and_then(|s| s.get("versions"))
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let now = now_rfc3339();
+    if let Some(o) = obj.as_object_mut() {
+        o.insert(
+            "status".into(),
+            json!({
+                "acceptedNames": names,
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
+                ],
+                "storedVersions": storage,
+            }),
+        );
+    }
+}
+
+fn new_uid(rng: &mut ChaCha8Rng) -> String {
+    let a: u32 = rng.random();
+    let b: u16 = rng.random();
+    let c: u16 = rng.random::<u16>() & 0x0fff;
+    let d: u16 = (rng.random::<u16>() & 0x3fff) | 0x8000;
+    let e: u64 = rng.random::<u64>() & 0xffff_ffff_ffff;
+    format!("{a:08x}-{b:04x}-4{c:03x}-{d:04x}-{e:012x}")
+}
+
+/// Assigns uid and creationTimestamp when the object has none.
+fn fill_server_fields(inner: &mut Inner, _rt: &ResourceType, obj: &mut Value) {
+    let uid = new_uid(&mut inner.rng);
+    if let Some(m) = meta_mut(obj) {
+        if m.get("uid").and_then(Value::as_str).is_none_or(str::is_empty) {
+            m.insert("uid".into(), json!(uid));
+        }
+        if m.get("creationTimestamp")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            m.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        }
+    }
+}
+
+fn make_stored(key: &ResKey, mut obj: Value, rv: u64, ns: &str, name: &str) -> Stored {
+    if let Some(m) = meta_mut(&mut obj) {
+        m.insert("resourceVersion".into(), json!(rv.to_string()));
+    }
+    let labels = extract_labels(&obj);
+    let fields = extract_fields(key, &obj);
+    let json = serde_json::to_vec(&obj).unwrap_or_default();
+    Stored {
+        rv,
+        json: Bytes::from(json),
+        namespace: ns.to_string(),
+        name: name.to_string(),
+        labels,
+        fields,
+    }
+}
+
+fn push_event(inner: &mut Inner, event: Event) {
+    if inner.events.len() >= EVENT_CAPACITY
+        && let Some(old) = inner.events.pop_front()
+    {
+        inner.compacted_rv = old.rv;
+    }
+    inner.events.push_back(Arc::new(event));
+}
+
+/// Stores `obj` at the next resourceVersion and records the event; returns the stored object.
+fn commit(
+    inner: &mut Inner,
+    rt: &ResourceType,
+    okey: ObjKey,
+    obj: Value,
+    kind: EventType,
+    prev: Option<Arc<Stored>>,
+) -> Value {
+    let is_crd = rt.crd.is_none() && rt.group == "apiextensions.k8s.io";
+    if is_crd {
+        // Validated by check_crd before we got here.
+        let _ = inner.registry.register_crd(&obj);
+    }
+    inner.rv += 1;
+    let rv = inner.rv;
+    let key = rt.key();
+    let stored = Arc::new(make_stored(&key, obj, rv, &okey.0, &okey.1));
+    let out = stored.value();
+    let coll = inner.collections.entry(key.clone()).or_default();
+    Arc::make_mut(coll).insert(okey, stored.clone());
+    push_event(
+        inner,
+        Event {
+            rv,
+            res: key,
+            kind,
+            obj: stored,
+            prev,
+        },
+    );
+    out
+}
+
+/// Removes one object, recording a DELETED event that carries the deletion's resourceVersion.
+fn remove_locked(inner: &mut Inner, key: &ResKey, okey: &ObjKey, prev: &Arc<Stored>) -> Value {
+    inner.rv += 1;
+    let rv = inner.rv;
+    let last = make_stored(key, prev.value(), rv, &prev.namespace, &prev.name);
+    let last = Arc::new(last);
+    if let Some(coll) = inner.collections.get_mut(key) {
+        Arc::make_mut(coll).remove(okey);
+    }
+    push_event(
+        inner,
+        Event {
+            rv,
+            res: key.clone(),
+            kind: EventType::Deleted,
+            obj: last.clone(),
+            prev: Some(prev.clone()),
+        },
+    );
+    last.value()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    }
+
+    fn pod(ns: &str, name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": {"app": "x"}}, "spec": {"nodeName": "n1"}})
+    }
+
+    fn rt(store: &Store, plural: &str) -> ResourceType {
+        store.with_registry(|r| {
+            r.types()
+                .iter()
+                .find(|t| t.plural == plural)
+                .cloned()
+                .unwrap()
+        })
+    }
+
+    fn pods_key() -> ResKey {
+        ResKey {
+            group: "".into(),
+            plural: "pods".into(),
+        }
+    }
+
+    #[test]
+    fn load_assigns_increasing_versions_and_sorts() {
+        let s = Store::new(1);
+        s.load(vec![ns("b"), ns("a"), pod("b", "p2"), pod("a", "p1")])
+            .unwrap();
+        let pods = s.objects("pods");
+        assert_eq!(pods.len(), 2);
+        assert_eq!(pods[0]["metadata"]["name"], "p1");
+        assert!(pods[0]["metadata"]["uid"].is_string());
+        let (rv, _) = s.head();
+        assert_eq!(rv, 4);
+        // Loading produces no events: a watch from the load's version sees nothing.
+        match s.poll_events(&pods_key(), rv, 0) {
+            WatchPoll::Events(e, _) => assert!(e.is_empty()),
+            WatchPoll::Expired { .. } => panic!("expired"),
+        }
+    }
+
+    #[test]
+    fn create_conflicts_and_validation() {
+        let s = Store::new(1);
+        s.load(vec![ns("default")]).unwrap();
+        let p = rt(&s, "pods");
+        let created = s.create(&p, Some("default"), pod("default", "a"), false).unwrap();
+        assert_eq!(created["metadata"]["resourceVersion"], "2");
+        let e = s
+            .create(&p, Some("default"), pod("default", "a"), false)
+            .unwrap_err();
+        assert_eq!((e.code, e.reason), (409, "AlreadyExists"));
+        let e = s
+            .create(&p, Some("default"), json!({"metadata": {}}), false)
+            .unwrap_err();
+        assert_eq!(e.code, 422);
+        let e = s.create(&p, Some("nope"), pod("nope", "a"), false).unwrap_err();
+        assert_eq!(e.message, "namespaces \"nope\" not found");
+        let e = s.create(&p, Some("default"), pod("default", "Bad_Name"), false).unwrap_err();
+        assert_eq!(e.code, 422);
+        let generated = s
+            .create(
+                &p,
+                Some("default"),
+                json!({"metadata": {"generateName": "web-"}}),
+                false,
+            )
+            .unwrap();
+        assert!(generated["metadata"]["name"].as_str().unwrap().starts_with("web-"));
+    }
+
+    #[test]
+    fn update_checks_resource_version_and_emits_modified() {
+        let s = Store::new(1);
+        s.load(vec![ns("default"), pod("default", "a")]).unwrap();
+        let p = rt(&s, "pods");
+        let (rv0, epoch) = s.head();
+        let mut stale = pod("default", "a");
+        stale["metadata"]["resourceVersion"] = json!("1");
+        let e = s.update(&p, Some("default"), "a", stale, false).unwrap_err();
+        assert_eq!(e.reason, "Conflict");
+        let mut changed = pod("default", "a");
+        changed["spec"]["nodeName"] = json!("n2");
+        let out = s.update(&p, Some("default"), "a", changed.clone(), false).unwrap();
+        assert_eq!(out["metadata"]["generation"], 2);
+        // Same content again is a no-op.
+        let again = s.update(&p, Some("default"), "a", out.clone(), false).unwrap();
+        assert_eq!(again["metadata"]["resourceVersion"], out["metadata"]["resourceVersion"]);
+        match s.poll_events(&pods_key(), rv0, epoch) {
+            WatchPoll::Events(e, _) => {
+                assert_eq!(e.len(), 1);
+                assert_eq!(e[0].kind, EventType::Modified);
+                assert_eq!(e[0].obj.fields[0].1, "n2");
+            }
+            WatchPoll::Expired { .. } => panic!("expired"),
+        }
+    }
+
+    #[test]
+    fn namespace_delete_cascades_and_expiry_compacts() {
+        let s = Store::new(1);
+        s.load(vec![ns("x"), pod("x", "a"), pod("x", "b")]).unwrap();
+        let (rv0, epoch) = s.head();
+        let n = rt(&s, "namespaces");
+        s.delete(&n, None, "x", false).unwrap();
+        assert!(s.objects("pods").is_empty());
+        match s.poll_events(&pods_key(), rv0, epoch) {
+            WatchPoll::Events(e, _) => {
+                assert_eq!(e.len(), 2);
+                assert!(e.iter().all(|e| e.kind == EventType::Deleted));
+            }
+            WatchPoll::Expired { .. } => panic!("expired"),
+        }
+        s.force_expiry();
+        assert!(matches!(
+            s.poll_events(&pods_key(), rv0, epoch),
+            WatchPoll::Expired { .. }
+        ));
+        assert_eq!(s.check_watch_start(rv0).unwrap_err().code, 410);
+    }
+
+    #[test]
+    fn crd_lifecycle_registers_and_cascades() {
+        let s = Store::new(1);
+        s.load(vec![ns("default")]).unwrap();
+        let crd_rt = rt(&s, "customresourcedefinitions");
+        let crd = json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.io"},
+            "spec": {"group": "example.io", "scope": "Namespaced",
+                     "names": {"plural": "widgets", "kind": "Widget"},
+                     "versions": [{"name": "v1", "served": true, "storage": true}]}
+        });
+        s.create(&crd_rt, None, crd, false).unwrap();
+        s.upsert(json!({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}))
+            .unwrap();
+        assert_eq!(s.objects("widgets").len(), 1);
+        s.delete(&crd_rt, None, "widgets.example.io", false).unwrap();
+        assert!(s.objects("widgets").is_empty());
+        assert!(s.with_registry(|r| !r.has_group_version("example.io", "v1")));
+    }
+
+    #[test]
+    fn snapshots_survive_writes() {
+        let s = Store::new(1);
+        s.load(vec![ns("default"), pod("default", "a")]).unwrap();
+        let (rv, snap) = s.snapshot(&pods_key());
+        s.remember_snapshot(&pods_key(), rv, snap);
+        let p = rt(&s, "pods");
+        s.create(&p, Some("default"), pod("default", "b"), false).unwrap();
+        assert_eq!(s.recall_snapshot(&pods_key(), rv).unwrap().len(), 1);
+        assert_eq!(s.snapshot(&pods_key()).1.len(), 2);
+    }
+}

@@ -1,0 +1,166 @@
+//! Shared helpers for kq's integration tests: a simulated fleet with a
+//! kubeconfig on disk, and the real `kq` and `kubectl` binaries run against it.
+//!
+//! Tests here drive kq exactly as a user would: a separate process, a
+//! kubeconfig file, TLS and bearer tokens to the sim.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub use kq_sim::{ClusterHandle, Fleet, FleetConfig, SimUser};
+
+/// A running fleet and the kubeconfig files that reach it.
+pub struct TestFleet {
+    pub fleet: Fleet,
+    pub dir: tempfile::TempDir,
+    /// Admin kubeconfig, one context per cluster.
+    pub kubeconfig: PathBuf,
+}
+
+impl TestFleet {
+    pub async fn start(config: FleetConfig) -> TestFleet {
+        let fleet = kq_sim::start(config).await.expect("start the simulated fleet");
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        fleet
+            .write_kubeconfig(&kubeconfig)
+            .expect("write the kubeconfig");
+        TestFleet {
+            fleet,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    /// A kubeconfig whose contexts use a limited user's token.
+    pub fn kubeconfig_for(&self, user: SimUser) -> PathBuf {
+        let path = self.dir.path().join(format!("kubeconfig-{user:?}"));
+        std::fs::write(&path, self.fleet.kubeconfig_yaml_for(user)).expect("write kubeconfig");
+        path
+    }
+
+    pub fn cluster(&self, name: &str) -> &ClusterHandle {
+        self.fleet
+            .cluster(name)
+            .unwrap_or_else(|| panic!("no cluster {name} in the fleet"))
+    }
+
+    /// Runs kq with this fleet's admin kubeconfig.
+    pub async fn kq(&self, args: &[&str]) -> Output {
+        run_kq(&self.kubeconfig, args).await
+    }
+}
+
+/// Path of the `kq` binary, built on first use when a package-filtered
+/// test run did not build it.
+pub fn kq_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let binary = target.join("debug").join("kq");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "kq-cli", "--bin", "kq"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for the kq binary");
+        assert!(status.success(), "building the kq binary failed");
+        assert!(binary.exists(), "kq binary not found at {}", binary.display());
+        binary
+    })
+}
+
+/// Runs kq with an explicit kubeconfig, off the async runtime's threads.
+pub async fn run_kq(kubeconfig: &Path, args: &[&str]) -> Output {
+    let mut full: Vec<String> = vec!["--kubeconfig".into(), kubeconfig.display().to_string()];
+    full.extend(args.iter().map(|a| a.to_string()));
+    run_kq_raw(full).await
+}
+
+/// Runs kq with exactly these arguments and a clean environment.
+pub async fn run_kq_raw(args: Vec<String>) -> Output {
+    let binary = kq_binary().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        Command::new(binary)
+            .args(&args)
+            .env_remove("KUBECONFIG")
+            .env_remove("KQ_KUBECONFIG")
+            .env("HOME", std::env::temp_dir())
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run kq")
+    })
+    .await
+    .expect("join kq")
+}
+
+/// Path of kubectl. Tests that use it fail (never skip) when it is missing.
+pub fn kubectl_binary() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("kubectl"))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(path) => path,
+        None => panic!(
+            "kubectl is required by this test and was not found on PATH (CI={}); install kubectl",
+            std::env::var("CI").unwrap_or_default()
+        ),
+    }
+}
+
+/// Runs kubectl against a kubeconfig with a throw-away cache directory.
+pub async fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    let binary = kubectl_binary();
+    let cache = tempfile::tempdir().expect("kubectl cache dir");
+    let mut full: Vec<String> = vec![
+        "--kubeconfig".into(),
+        kubeconfig.display().to_string(),
+        "--cache-dir".into(),
+        cache.path().display().to_string(),
+    ];
+    full.extend(args.iter().map(|a| a.to_string()));
+    tokio::task::spawn_blocking(move || {
+        let output = Command::new(binary)
+            .args(&full)
+            .output()
+            .expect("run kubectl");
+        drop(cache);
+        output
+    })
+    .await
+    .expect("join kubectl")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Parses `-o ndjson` output into rows.
+pub fn ndjson_rows(output: &Output) -> Vec<serde_json::Value> {
+    stdout(output)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad ndjson line {l:?}: {e}")))
+        .collect()
+}
+
+/// Asserts kq succeeded and returns its stdout.
+#[track_caller]
+pub fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "kq failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+    stdout(output)
+}
