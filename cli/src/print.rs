@@ -62,7 +62,7 @@ use arrow::temporal_conversions::{
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::SecondsFormat;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{CellAlignment, ContentArrangement, Table};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Field metadata key marking a Utf8 column that holds JSON text.
@@ -307,26 +307,22 @@ impl<W: Write> Printer<W> {
         buf.push('\n');
     }
 
-    fn render_table(&self) -> String {
+    fn render_table(&mut self) -> String {
         let fields = self.schema.fields();
         if fields.is_empty() || (!self.options.header && self.buffered.is_empty()) {
             return String::new();
         }
-        let header: Vec<String> = fields
+        let mut header: Vec<String> = fields
             .iter()
-            .map(|f| escape_control(f.name()).into_owned())
+            .map(|f| escape_control_owned(f.name().clone()))
             .collect();
-        let rows: Vec<Vec<String>> = self
-            .buffered
-            .iter()
+        // The buffered cells are not needed after this, so they are escaped
+        // and cut in place rather than copied.
+        let mut rows: Vec<Vec<String>> = std::mem::take(&mut self.buffered)
+            .into_iter()
             .map(|row| {
-                row.iter()
-                    .map(|cell| {
-                        cell.as_deref()
-                            .map(escape_control)
-                            .unwrap_or_default()
-                            .into_owned()
-                    })
+                row.into_iter()
+                    .map(|cell| cell.map(escape_control_owned).unwrap_or_default())
                     .collect()
             })
             .collect();
@@ -341,26 +337,24 @@ impl<W: Write> Printer<W> {
                 *width = (*width).max(cell.width());
             }
         }
-        let limits = column_limits(&natural, self.options.width);
+        let shrinkable: Vec<bool> = fields.iter().map(|f| is_free_text(f.data_type())).collect();
+        let limits = column_limits(&natural, &shrinkable, self.options.width);
 
         let mut table = Table::new();
         table
             .load_preset(TABLE_STYLE)
             .set_content_arrangement(ContentArrangement::Disabled);
         if self.options.header {
-            table.set_header(
-                header
-                    .iter()
-                    .zip(&limits)
-                    .map(|(h, &limit)| Cell::new(truncate(h, limit))),
-            );
+            for (name, &limit) in header.iter_mut().zip(&limits) {
+                truncate(name, limit);
+            }
+            table.set_header(header);
         }
-        for row in &rows {
-            table.add_row(
-                row.iter()
-                    .zip(&limits)
-                    .map(|(cell, &limit)| Cell::new(truncate(cell, limit))),
-            );
+        for mut row in rows.drain(..) {
+            for (cell, &limit) in row.iter_mut().zip(&limits) {
+                truncate(cell, limit);
+            }
+            table.add_row(row);
         }
         for (index, field) in fields.iter().enumerate() {
             if field.data_type().is_numeric()
@@ -417,6 +411,11 @@ fn is_json_text(field: &Field) -> bool {
         .metadata()
         .get(JSON_METADATA_KEY)
         .is_some_and(|v| v == "true")
+}
+
+/// Columns whose values can be cut without losing their meaning outright.
+fn is_free_text(data_type: &DataType) -> bool {
+    !(data_type.is_numeric() || data_type.is_temporal() || *data_type == DataType::Boolean)
 }
 
 fn is_nested(data_type: &DataType) -> bool {
@@ -536,7 +535,7 @@ fn write_json(out: &mut String, array: &dyn Array, row: usize, json_text: bool) 
         | DataType::Decimal256(..) => write_formatted(out, array, row),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let text = string_at(array, row).unwrap_or_default();
-            match compact_json(text).filter(|_| json_text) {
+            match json_text.then(|| compact_json(text)).flatten() {
                 Some(json) => out.push_str(&json),
                 None => write_json_string(out, text),
             }
@@ -812,9 +811,9 @@ fn push_markdown_cell(out: &mut String, text: &str) {
 
 /// Shows control characters as escapes so a cell stays on one line and
 /// cannot drive the terminal.
-fn escape_control(text: &str) -> Cow<'_, str> {
+fn escape_control_owned(text: String) -> String {
     if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
+        return text;
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
@@ -824,29 +823,50 @@ fn escape_control(text: &str) -> Cow<'_, str> {
             out.push(c);
         }
     }
-    Cow::Owned(out)
+    out
 }
 
 /// Content width of each column so the table fits in `width` terminal
-/// columns: narrow columns keep their natural width and the remaining
-/// space is shared equally by the wide ones ("water filling").
-fn column_limits(natural: &[usize], width: Option<u16>) -> Vec<usize> {
+/// columns. Free-text columns (strings, lists, maps, JSON) shrink first,
+/// so numbers, booleans and timestamps stay whole; everything shrinks only
+/// when that is not enough.
+fn column_limits(natural: &[usize], shrinkable: &[bool], width: Option<u16>) -> Vec<usize> {
     let Some(width) = width else {
         return natural.to_vec();
     };
-    let count = natural.len();
     // One border per column plus one, and one space of padding each side.
-    let overhead = 3 * count + 1;
-    if natural.iter().sum::<usize>() + overhead <= usize::from(width) {
+    let overhead = 3 * natural.len() + 1;
+    let budget = usize::from(width).saturating_sub(overhead);
+    if natural.iter().sum::<usize>() <= budget {
         return natural.to_vec();
     }
-    let mut remaining = usize::from(width).saturating_sub(overhead);
-    let mut order: Vec<usize> = (0..count).collect();
+    let fixed: usize = natural
+        .iter()
+        .zip(shrinkable)
+        .filter(|(_, shrink)| !**shrink)
+        .map(|(n, _)| n)
+        .sum();
+    if fixed < budget
+        && let Some(limits) = water_fill(natural, shrinkable, budget - fixed)
+    {
+        return limits;
+    }
+    let everything = vec![true; natural.len()];
+    water_fill(natural, &everything, budget)
+        .unwrap_or_else(|| natural.iter().map(|&n| n.min(MIN_COLUMN_WIDTH)).collect())
+}
+
+/// Shares `budget` among the `shrinkable` columns: narrow ones keep their
+/// natural width, the wide ones get an equal cap. `None` when that cap
+/// would be under [`MIN_COLUMN_WIDTH`].
+fn water_fill(natural: &[usize], shrinkable: &[bool], budget: usize) -> Option<Vec<usize>> {
+    let mut order: Vec<usize> = (0..natural.len()).filter(|&i| shrinkable[i]).collect();
     order.sort_by_key(|&i| natural[i]);
+    let mut remaining = budget;
     let mut cap = usize::MAX;
     let mut extra = 0;
     for (position, &index) in order.iter().enumerate() {
-        let left = count - position;
+        let left = order.len() - position;
         if natural[index] * left <= remaining {
             remaining -= natural[index];
         } else {
@@ -856,42 +876,548 @@ fn column_limits(natural: &[usize], width: Option<u16>) -> Vec<usize> {
         }
     }
     if cap < MIN_COLUMN_WIDTH {
-        cap = MIN_COLUMN_WIDTH;
-        extra = 0;
+        return None;
     }
-    natural
-        .iter()
-        .map(|&natural| {
-            if natural <= cap {
-                natural
-            } else if extra > 0 {
-                extra -= 1;
-                cap + 1
-            } else {
-                cap
-            }
-        })
-        .collect()
+    Some(
+        natural
+            .iter()
+            .zip(shrinkable)
+            .map(|(&natural, &shrink)| {
+                if !shrink || natural <= cap {
+                    natural
+                } else if extra > 0 {
+                    // Hand out the division's remainder so the table uses the full width.
+                    extra -= 1;
+                    cap + 1
+                } else {
+                    cap
+                }
+            })
+            .collect(),
+    )
 }
 
 /// Cuts `text` to at most `limit` display columns, ending in `…` when cut.
-fn truncate(text: &str, limit: usize) -> String {
+fn truncate(text: &mut String, limit: usize) {
     if text.width() <= limit {
-        return text.to_owned();
+        return;
     }
-    let budget = limit.saturating_sub(1);
+    if limit == 0 {
+        text.clear();
+        return;
+    }
+    let budget = limit - 1;
     let mut used = 0;
-    let mut out = String::with_capacity(limit + 3);
-    for c in text.chars() {
+    let mut end = 0;
+    for (index, c) in text.char_indices() {
         let w = c.width().unwrap_or(0);
         if used + w > budget {
             break;
         }
         used += w;
-        out.push(c);
+        end = index + c.len_utf8();
     }
-    if limit > 0 {
-        out.push(ELLIPSIS);
+    text.truncate(end);
+    text.push(ELLIPSIS);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use arrow::array::{
+        BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, ListBuilder,
+        MapBuilder, NullArray, StringArray, StringBuilder, StructArray, TimestampMicrosecondArray,
+        TimestampNanosecondArray, TimestampSecondArray,
+    };
+    use arrow::datatypes::Schema;
+
+    use super::*;
+
+    /// 2026-05-01T10:00:00Z in microseconds.
+    const T0: i64 = 1_777_629_600_000_000;
+
+    /// One batch with every type kq prints: three rows, the last mostly NULL.
+    fn sample() -> RecordBatch {
+        let mut labels = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        labels.keys().append_value("app");
+        labels.values().append_value("web");
+        labels.keys().append_value("tier");
+        labels.values().append_value("front");
+        labels.append(true).unwrap();
+        labels.append(true).unwrap();
+        labels.append(false).unwrap();
+        let labels = labels.finish();
+
+        let mut images = ListBuilder::new(StringBuilder::new());
+        images.values().append_value("nginx");
+        images.values().append_value("envoy:1.2");
+        images.append(true);
+        images.append(true);
+        images.append(false);
+        let images = images.finish();
+
+        let json_meta = HashMap::from([(JSON_METADATA_KEY.to_owned(), "true".to_owned())]);
+        let fields = vec![
+            Field::new("name", DataType::Utf8, true),
+            Field::new("replicas", DataType::Int64, true),
+            Field::new("cpu", DataType::Float64, true),
+            Field::new("ready", DataType::Boolean, true),
+            Field::new(
+                "created",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("labels", labels.data_type().clone(), true),
+            Field::new("images", images.data_type().clone(), true),
+            Field::new("spec", DataType::Utf8, true).with_metadata(json_meta),
+        ];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![
+                Some("web-1"),
+                Some("db \"main\", a|b"),
+                None,
+            ])),
+            Arc::new(Int64Array::from(vec![Some(3), None, Some(-7)])),
+            Arc::new(Float64Array::from(vec![Some(0.5), Some(100.0), None])),
+            Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![Some(T0), Some(T0 + 250_000), None])
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(labels),
+            Arc::new(images),
+            Arc::new(StringArray::from(vec![
+                Some(r#"{"replicas":3}"#),
+                Some("{\n  \"a\": [1, 2]\n}"),
+                Some("not json"),
+            ])),
+        ];
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
     }
-    out
+
+    fn options(format: OutputFormat) -> PrintOptions {
+        PrintOptions {
+            format,
+            ..PrintOptions::default()
+        }
+    }
+
+    fn render(options: PrintOptions, batches: &[RecordBatch]) -> (String, PrintSummary) {
+        let schema = batches[0].schema();
+        let mut out = Vec::new();
+        let mut printer = Printer::new(&mut out, schema, options);
+        for batch in batches {
+            printer.write_batch(batch).unwrap();
+        }
+        let summary = printer.finish().unwrap();
+        (String::from_utf8(out).unwrap(), summary)
+    }
+
+    fn render_one(options: PrintOptions, batch: &RecordBatch) -> (String, PrintSummary) {
+        render(options, std::slice::from_ref(batch))
+    }
+
+    fn line_widths(text: &str) -> Vec<usize> {
+        text.lines().map(UnicodeWidthStr::width).collect()
+    }
+
+    #[test]
+    fn table_renders_every_type() {
+        let (text, summary) = render(options(OutputFormat::Table), &[sample()]);
+        let expected = "\
+┌────────────────┬──────────┬───────┬───────┬──────────────────────────┬────────────────────┬─────────────────┬────────────────┐
+│ name           │ replicas │   cpu │ ready │ created                  │ labels             │ images          │ spec           │
+├────────────────┼──────────┼───────┼───────┼──────────────────────────┼────────────────────┼─────────────────┼────────────────┤
+│ web-1          │        3 │   0.5 │ true  │ 2026-05-01T10:00:00Z     │ app=web,tier=front │ nginx,envoy:1.2 │ {\"replicas\":3} │
+│ db \"main\", a|b │          │ 100.0 │ false │ 2026-05-01T10:00:00.250Z │                    │                 │ {\"a\":[1,2]}    │
+│                │       -7 │       │       │                          │                    │                 │ not json       │
+└────────────────┴──────────┴───────┴───────┴──────────────────────────┴────────────────────┴─────────────────┴────────────────┘
+";
+        assert_eq!(text, expected);
+        assert_eq!(
+            summary,
+            PrintSummary {
+                rows_seen: 3,
+                rows_printed: 3
+            }
+        );
+    }
+
+    #[test]
+    fn json_renders_every_type() {
+        let (text, _) = render(options(OutputFormat::Json), &[sample()]);
+        let expected = r#"[
+{"name":"web-1","replicas":3,"cpu":0.5,"ready":true,"created":"2026-05-01T10:00:00Z","labels":{"app":"web","tier":"front"},"images":["nginx","envoy:1.2"],"spec":{"replicas":3}},
+{"name":"db \"main\", a|b","replicas":null,"cpu":100.0,"ready":false,"created":"2026-05-01T10:00:00.250Z","labels":{},"images":[],"spec":{"a":[1,2]}},
+{"name":null,"replicas":-7,"cpu":null,"ready":null,"created":null,"labels":null,"images":null,"spec":"not json"}
+]
+"#;
+        assert_eq!(text, expected);
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed.as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn ndjson_renders_every_type() {
+        let (text, _) = render(options(OutputFormat::Ndjson), &[sample()]);
+        let expected = r#"{"name":"web-1","replicas":3,"cpu":0.5,"ready":true,"created":"2026-05-01T10:00:00Z","labels":{"app":"web","tier":"front"},"images":["nginx","envoy:1.2"],"spec":{"replicas":3}}
+{"name":"db \"main\", a|b","replicas":null,"cpu":100.0,"ready":false,"created":"2026-05-01T10:00:00.250Z","labels":{},"images":[],"spec":{"a":[1,2]}}
+{"name":null,"replicas":-7,"cpu":null,"ready":null,"created":null,"labels":null,"images":null,"spec":"not json"}
+"#;
+        assert_eq!(text, expected);
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+    }
+
+    #[test]
+    fn csv_renders_every_type() {
+        let (text, _) = render(options(OutputFormat::Csv), &[sample()]);
+        let expected = r#"name,replicas,cpu,ready,created,labels,images,spec
+web-1,3,0.5,true,2026-05-01T10:00:00Z,"app=web,tier=front","nginx,envoy:1.2","{""replicas"":3}"
+"db ""main"", a|b",,100.0,false,2026-05-01T10:00:00.250Z,"","","{""a"":[1,2]}"
+,-7,,,,,,not json
+"#;
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn markdown_renders_every_type() {
+        let (text, _) = render(options(OutputFormat::Markdown), &[sample()]);
+        let expected = r#"| name | replicas | cpu | ready | created | labels | images | spec |
+| --- | ---: | ---: | --- | --- | --- | --- | --- |
+| web-1 | 3 | 0.5 | true | 2026-05-01T10:00:00Z | app=web,tier=front | nginx,envoy:1.2 | {"replicas":3} |
+| db "main", a\|b |  | 100.0 | false | 2026-05-01T10:00:00.250Z |  |  | {"a":[1,2]} |
+|  | -7 |  |  |  |  |  | not json |
+"#;
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn table_fits_width_by_cutting_text_columns_first() {
+        let opts = PrintOptions {
+            width: Some(100),
+            ..options(OutputFormat::Table)
+        };
+        let (text, _) = render(opts, &[sample()]);
+        let expected = "\
+┌───────────┬──────────┬───────┬───────┬──────────────────────────┬──────────┬──────────┬──────────┐
+│ name      │ replicas │   cpu │ ready │ created                  │ labels   │ images   │ spec     │
+├───────────┼──────────┼───────┼───────┼──────────────────────────┼──────────┼──────────┼──────────┤
+│ web-1     │        3 │   0.5 │ true  │ 2026-05-01T10:00:00Z     │ app=web… │ nginx,e… │ {\"repli… │
+│ db \"main… │          │ 100.0 │ false │ 2026-05-01T10:00:00.250Z │          │          │ {\"a\":[1… │
+│           │       -7 │       │       │                          │          │          │ not json │
+└───────────┴──────────┴───────┴───────┴──────────────────────────┴──────────┴──────────┴──────────┘
+";
+        assert_eq!(text, expected);
+        assert!(line_widths(&text).iter().all(|&w| w == 100));
+    }
+
+    #[test]
+    fn table_that_already_fits_is_unchanged() {
+        let (unlimited, _) = render(options(OutputFormat::Table), &[sample()]);
+        let width = line_widths(&unlimited)[0];
+        let fitted = PrintOptions {
+            width: Some(u16::try_from(width).unwrap()),
+            ..options(OutputFormat::Table)
+        };
+        assert_eq!(render(fitted, &[sample()]).0, unlimited);
+    }
+
+    #[test]
+    fn table_too_narrow_keeps_one_line_per_row_with_minimum_columns() {
+        let opts = PrintOptions {
+            width: Some(40),
+            ..options(OutputFormat::Table)
+        };
+        let (text, _) = render(opts, &[sample()]);
+        // 3 + 1 header rule + 3 rows + 2 borders: no row spilled onto extra lines.
+        assert_eq!(text.lines().count(), 7);
+        assert!(text.contains("│ repl… │"));
+        assert!(
+            line_widths(&text)
+                .iter()
+                .all(|&w| w == 8 * (MIN_COLUMN_WIDTH + 3) + 1)
+        );
+    }
+
+    #[test]
+    fn column_limits_share_space_among_wide_columns() {
+        // Budget 40 - 3*3 - 1 = 30; the 4-wide column keeps its width, 26 split 13/13.
+        assert_eq!(
+            column_limits(&[4, 50, 80], &[true, true, true], Some(40)),
+            vec![4, 13, 13]
+        );
+        // The odd remainder goes to the first wide column.
+        assert_eq!(
+            column_limits(&[4, 50, 80], &[true, true, true], Some(41)),
+            vec![4, 14, 13]
+        );
+        // Fixed-width (numeric/time) columns are not cut while text can shrink.
+        assert_eq!(
+            column_limits(&[20, 50, 80], &[false, true, true], Some(40)),
+            vec![20, 5, 5]
+        );
+        assert_eq!(column_limits(&[20, 50], &[true, true], None), vec![20, 50]);
+    }
+
+    #[test]
+    fn truncate_counts_display_width() {
+        let cut = |text: &str, limit| {
+            let mut text = text.to_owned();
+            truncate(&mut text, limit);
+            text
+        };
+        assert_eq!(cut("kubernetes", 5), "kube…");
+        assert_eq!(cut("kube", 5), "kube");
+        // Each CJK character is two columns wide.
+        assert_eq!(cut("日本語テキスト", 6), "日本…");
+        assert_eq!(cut("abc", 0), "");
+    }
+
+    #[test]
+    fn max_rows_counts_every_row_but_prints_only_the_first() {
+        let batches = [sample(), sample()];
+        let csv = PrintOptions {
+            max_rows: Some(4),
+            ..options(OutputFormat::Csv)
+        };
+        let (text, summary) = render(csv, &batches);
+        assert_eq!(
+            summary,
+            PrintSummary {
+                rows_seen: 6,
+                rows_printed: 4
+            }
+        );
+        assert_eq!(text.lines().count(), 5);
+        assert!(text.ends_with("\nweb-1,3,0.5,true,2026-05-01T10:00:00Z,\"app=web,tier=front\",\"nginx,envoy:1.2\",\"{\"\"replicas\"\":3}\"\n"));
+
+        let json = PrintOptions {
+            max_rows: Some(2),
+            ..options(OutputFormat::Json)
+        };
+        let (text, summary) = render(json, &batches);
+        assert_eq!(summary.rows_printed, 2);
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed.as_array().map(Vec::len), Some(2));
+
+        let table = PrintOptions {
+            max_rows: Some(1),
+            ..options(OutputFormat::Table)
+        };
+        let (text, summary) = render(table, &batches);
+        assert_eq!(summary.rows_seen, 6);
+        assert_eq!(text.lines().count(), 5);
+
+        let none = PrintOptions {
+            max_rows: Some(0),
+            ..options(OutputFormat::Json)
+        };
+        assert_eq!(render(none, &batches).0, "[]\n");
+    }
+
+    #[test]
+    fn json_rows_stream_across_batches() {
+        let batch = sample();
+        let (text, _) = render(
+            options(OutputFormat::Json),
+            &[batch.slice(0, 1), batch.slice(1, 0), batch.slice(1, 2)],
+        );
+        assert_eq!(text, render(options(OutputFormat::Json), &[batch]).0);
+    }
+
+    #[test]
+    fn no_header_drops_the_header_line() {
+        let no_header = |format| PrintOptions {
+            header: false,
+            ..options(format)
+        };
+        let (csv, _) = render(no_header(OutputFormat::Csv), &[sample()]);
+        assert!(csv.starts_with("web-1,3,"));
+        assert_eq!(csv.lines().count(), 3);
+
+        let (table, _) = render(no_header(OutputFormat::Table), &[sample()]);
+        let expected = "\
+┌────────────────┬────┬───────┬───────┬──────────────────────────┬────────────────────┬─────────────────┬────────────────┐
+│ web-1          │  3 │   0.5 │ true  │ 2026-05-01T10:00:00Z     │ app=web,tier=front │ nginx,envoy:1.2 │ {\"replicas\":3} │
+│ db \"main\", a|b │    │ 100.0 │ false │ 2026-05-01T10:00:00.250Z │                    │                 │ {\"a\":[1,2]}    │
+│                │ -7 │       │       │                          │                    │                 │ not json       │
+└────────────────┴────┴───────┴───────┴──────────────────────────┴────────────────────┴─────────────────┴────────────────┘
+";
+        assert_eq!(table, expected);
+
+        let (markdown, _) = render(no_header(OutputFormat::Markdown), &[sample()]);
+        assert!(markdown.starts_with("| web-1 | 3 |"));
+        assert_eq!(markdown.lines().count(), 3);
+
+        let empty = sample().slice(0, 0);
+        assert_eq!(render_one(no_header(OutputFormat::Table), &empty).0, "");
+        assert_eq!(render(no_header(OutputFormat::Csv), &[empty]).0, "");
+    }
+
+    #[test]
+    fn empty_results_still_show_the_columns() {
+        let empty = sample().slice(0, 0);
+        let (table, summary) = render_one(options(OutputFormat::Table), &empty);
+        assert_eq!(summary, PrintSummary::default());
+        let expected = "\
+┌──────┬──────────┬─────┬───────┬─────────┬────────┬────────┬──────┐
+│ name │ replicas │ cpu │ ready │ created │ labels │ images │ spec │
+├──────┼──────────┼─────┼───────┼─────────┼────────┼────────┼──────┤
+└──────┴──────────┴─────┴───────┴─────────┴────────┴────────┴──────┘
+";
+        assert_eq!(table, expected);
+        assert_eq!(render_one(options(OutputFormat::Json), &empty).0, "[]\n");
+        assert_eq!(render_one(options(OutputFormat::Ndjson), &empty).0, "");
+        assert_eq!(
+            render_one(options(OutputFormat::Csv), &empty).0,
+            "name,replicas,cpu,ready,created,labels,images,spec\n"
+        );
+        assert_eq!(
+            render(options(OutputFormat::Markdown), &[empty]).0,
+            "| name | replicas | cpu | ready | created | labels | images | spec |\n\
+             | --- | ---: | ---: | --- | --- | --- | --- | --- |\n"
+        );
+
+        // A query that produced no batch at all prints the same.
+        let mut out = Vec::new();
+        let printer = Printer::new(&mut out, sample().schema(), options(OutputFormat::Csv));
+        assert_eq!(printer.finish().unwrap(), PrintSummary::default());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "name,replicas,cpu,ready,created,labels,images,spec\n"
+        );
+    }
+
+    fn single_column(name: &str, column: ArrayRef) -> RecordBatch {
+        let field = Field::new(name, column.data_type().clone(), true);
+        RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![column]).unwrap()
+    }
+
+    #[test]
+    fn control_characters_cannot_break_a_table_row_or_the_terminal() {
+        let batch = single_column(
+            "msg",
+            Arc::new(StringArray::from(vec![
+                "line1\nline2",
+                "\u{1b}[31mred\ttab",
+            ])),
+        );
+        let (table, _) = render_one(options(OutputFormat::Table), &batch);
+        assert!(table.contains("│ line1\\nline2       │"));
+        assert!(table.contains("│ \\u{1b}[31mred\\ttab │"));
+        assert!(!table.contains('\u{1b}'));
+
+        let (csv, _) = render_one(options(OutputFormat::Csv), &batch);
+        assert_eq!(csv, "msg\n\"line1\nline2\"\n\u{1b}[31mred\ttab\n");
+
+        let (json, _) = render_one(options(OutputFormat::Ndjson), &batch);
+        assert_eq!(
+            json,
+            "{\"msg\":\"line1\\nline2\"}\n{\"msg\":\"\\u001b[31mred\\ttab\"}\n"
+        );
+
+        let (markdown, _) = render(options(OutputFormat::Markdown), &[batch]);
+        assert!(markdown.contains("| line1<br>line2 |"));
+    }
+
+    #[test]
+    fn non_finite_floats_are_json_null_and_text_words() {
+        let batch = single_column(
+            "x",
+            Arc::new(Float64Array::from(vec![
+                f64::NAN,
+                f64::INFINITY,
+                1e-7,
+                1e300,
+            ])),
+        );
+        let (json, _) = render_one(options(OutputFormat::Ndjson), &batch);
+        assert_eq!(
+            json,
+            "{\"x\":null}\n{\"x\":null}\n{\"x\":1e-7}\n{\"x\":1e300}\n"
+        );
+        let (csv, _) = render(options(OutputFormat::Csv), &[batch]);
+        assert_eq!(csv, "x\nNaN\ninf\n1e-7\n1e300\n");
+    }
+
+    #[test]
+    fn dictionary_null_and_struct_columns_render() {
+        let dictionary: DictionaryArray<Int32Type> =
+            vec![Some("prod"), None, Some("prod")].into_iter().collect();
+        let strukt = StructArray::from(vec![
+            (
+                Arc::new(Field::new("kind", DataType::Utf8, true)),
+                Arc::new(StringArray::from(vec![
+                    Some("ReplicaSet"),
+                    None,
+                    Some("Job"),
+                ])) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("count", DataType::Int32, true)),
+                Arc::new(Int32Array::from(vec![Some(1), Some(2), None])) as ArrayRef,
+            ),
+        ]);
+        let schema = Schema::new(vec![
+            Field::new("env", dictionary.data_type().clone(), true),
+            Field::new("nothing", DataType::Null, true),
+            Field::new("owner", strukt.data_type().clone(), true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(dictionary),
+                Arc::new(NullArray::new(3)),
+                Arc::new(strukt),
+            ],
+        )
+        .unwrap();
+        let (json, _) = render_one(options(OutputFormat::Ndjson), &batch);
+        assert_eq!(
+            json,
+            "{\"env\":\"prod\",\"nothing\":null,\"owner\":{\"kind\":\"ReplicaSet\",\"count\":1}}\n\
+             {\"env\":null,\"nothing\":null,\"owner\":{\"kind\":null,\"count\":2}}\n\
+             {\"env\":\"prod\",\"nothing\":null,\"owner\":{\"kind\":\"Job\",\"count\":null}}\n"
+        );
+        let (csv, _) = render(options(OutputFormat::Csv), &[batch]);
+        assert_eq!(
+            csv,
+            "env,nothing,owner\n\
+             prod,,\"{\"\"kind\"\":\"\"ReplicaSet\"\",\"\"count\"\":1}\"\n\
+             ,,\"{\"\"kind\"\":null,\"\"count\"\":2}\"\n\
+             prod,,\"{\"\"kind\"\":\"\"Job\"\",\"\"count\"\":null}\"\n"
+        );
+    }
+
+    #[test]
+    fn timestamps_of_every_unit_are_utc_rfc3339() {
+        let seconds = TimestampSecondArray::from(vec![1_777_629_600]).with_timezone("+02:00");
+        let nanos = TimestampNanosecondArray::from(vec![1_777_629_600_000_000_001]);
+        let schema = Schema::new(vec![
+            Field::new("s", seconds.data_type().clone(), true),
+            Field::new("ns", nanos.data_type().clone(), true),
+        ]);
+        let batch =
+            RecordBatch::try_new(Arc::new(schema), vec![Arc::new(seconds), Arc::new(nanos)])
+                .unwrap();
+        let (csv, _) = render(options(OutputFormat::Csv), &[batch]);
+        assert_eq!(
+            csv,
+            "s,ns\n2026-05-01T10:00:00Z,2026-05-01T10:00:00.000000001Z\n"
+        );
+    }
+
+    #[test]
+    fn a_batch_that_does_not_match_the_schema_is_an_error() {
+        let mut out = Vec::new();
+        let mut printer = Printer::new(&mut out, sample().schema(), options(OutputFormat::Json));
+        let other = single_column("x", Arc::new(Int64Array::from(vec![1])));
+        let err = printer.write_batch(&other).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("1 columns"));
+    }
 }

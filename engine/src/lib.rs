@@ -16,7 +16,7 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::TableReference;
+use datafusion::common::TableReference;
 use datafusion::sql::parser::{DFParser, Statement};
 
 use kq_providers::failures::FailureLog;
@@ -222,8 +222,12 @@ pub fn clean_message(error: &DataFusionError) -> String {
             text = rest.to_string();
         }
     }
-    if let Some(index) = text.find("\n\nbacktrace") {
-        text.truncate(index);
+    // Backtraces and DataFusion's list of every valid field are noise next
+    // to the one sentence (and its "Did you mean" hint) that matters.
+    for cut in ["\n\nbacktrace", "\nValid fields are"] {
+        if let Some(index) = text.find(cut) {
+            text.truncate(index);
+        }
     }
     // sqlparser reports "ParserError(\"Expected ..., found: x at Line: 1, Column: 8\")".
     if let Some(inner) = text

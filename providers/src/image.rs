@@ -194,7 +194,9 @@ fn valid_registry(r: &str) -> bool {
     !host.is_empty()
         && host.split('.').all(|label| {
             !label.is_empty()
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -215,9 +217,9 @@ fn valid_digest(d: &str) -> bool {
     match d.split_once(':') {
         Some((alg, hex)) => {
             !alg.is_empty()
-                && alg.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b)
-                })
+                && alg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
                 && hex.len() >= 32
                 && hex.bytes().all(|b| b.is_ascii_hexdigit())
                 && (alg != "sha256" || hex.len() == 64)
@@ -249,7 +251,10 @@ mod tests {
             p("docker.io/library/mysql:8.4").normalized(),
             "docker.io/library/mysql:8.4"
         );
-        assert_eq!(p("docker.io/mysql").normalized(), "docker.io/library/mysql:latest");
+        assert_eq!(
+            p("docker.io/mysql").normalized(),
+            "docker.io/library/mysql:latest"
+        );
     }
 
     #[test]
@@ -313,7 +318,10 @@ mod tests {
         let r = p(&format!("nginx:1.25@{SHA}"));
         assert_eq!(r.tag.as_deref(), Some("1.25"));
         assert_eq!(r.digest.as_deref(), Some(SHA));
-        assert_eq!(r.normalized(), format!("docker.io/library/nginx:1.25@{SHA}"));
+        assert_eq!(
+            r.normalized(),
+            format!("docker.io/library/nginx:1.25@{SHA}")
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod fleet;
 pub mod generate;
 mod http_util;
 mod patch;
+mod proto;
 mod rbac;
 mod registry;
 mod selector;

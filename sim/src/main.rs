@@ -1,1 +1,170 @@
-fn main() {}
+//! `kq-sim`: serves a simulated Kubernetes fleet until SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use kq_sim::{Faults, FleetConfig};
+
+/// Serve a fleet of simulated Kubernetes clusters (HTTPS on 127.0.0.1
+/// ephemeral ports) and write a kubeconfig with one context per cluster.
+#[derive(Debug, Parser)]
+#[command(name = "kq-sim", version)]
+struct Args {
+    /// Where to write the kubeconfig (atomically, once every cluster is ready).
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: PathBuf,
+
+    /// Number of generic clusters (cluster-0, cluster-1, ...). Without it the demo fleet
+    /// (prod, staging, dev) is served.
+    #[arg(long, value_name = "N")]
+    clusters: Option<usize>,
+
+    /// Pods per cluster for --clusters (default 100), or for every demo cluster when given.
+    #[arg(long, value_name = "N")]
+    pods: Option<usize>,
+
+    /// Seed of the deterministic generator (and of random faults).
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    seed: u64,
+
+    /// Serve the demo fleet (prod ~600 pods, staging ~200, dev ~60); the default.
+    #[arg(long, conflicts_with = "clusters")]
+    demo: bool,
+
+    /// Serve plain HTTP instead of HTTPS (kubectl only sends tokens over TLS).
+    #[arg(long)]
+    plain_http: bool,
+
+    /// Latency added to every API request, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency_ms: u64,
+
+    /// Fraction (0..1) of API requests answered with 500 InternalError.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    error_rate: f64,
+
+    /// Fraction (0..1) of API requests answered with 429 TooManyRequests.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    throttle_rate: f64,
+
+    /// Retry-After seconds sent with 429 responses.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    retry_after_secs: u64,
+
+    /// Continue tokens expire (410 Expired) after this many pages of a list.
+    #[arg(long, value_name = "N")]
+    continue_expires_after_pages: Option<u32>,
+
+    /// Watches are closed after sending this many events.
+    #[arg(long, value_name = "N")]
+    watch_drop_after_events: Option<u32>,
+
+    /// Watches are closed after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    watch_drop_after_secs: Option<u64>,
+
+    /// Comma-separated cluster names that start down (they drop every connection).
+    #[arg(long, value_name = "CLUSTER,...", value_delimiter = ',')]
+    down: Vec<String>,
+}
+
+fn config(args: &Args) -> FleetConfig {
+    let mut config = match args.clusters {
+        Some(n) => FleetConfig::uniform(n, args.pods.unwrap_or(100), args.seed),
+        None => {
+            let mut c = FleetConfig::demo();
+            c.seed = args.seed;
+            if let Some(p) = args.pods {
+                for cl in &mut c.clusters {
+                    cl.pods = p;
+                }
+            }
+            c
+        }
+    };
+    config.plain_http = args.plain_http;
+    config.faults = Faults {
+        latency_ms: args.latency_ms,
+        error_rate_5xx: args.error_rate,
+        throttle_rate: args.throttle_rate,
+        retry_after_secs: args.retry_after_secs,
+        continue_expires_after_pages: args.continue_expires_after_pages,
+        watch_drop_after_events: args.watch_drop_after_events,
+        watch_drop_after_secs: args.watch_drop_after_secs,
+        down: false,
+    };
+    config
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    for rate in [args.error_rate, args.throttle_rate] {
+        if !(0.0..=1.0).contains(&rate) {
+            eprintln!("kq-sim: rates must be between 0 and 1 (got {rate})");
+            return ExitCode::from(2);
+        }
+    }
+    let config = config(&args);
+    for d in &args.down {
+        if !config.clusters.iter().any(|c| &c.name == d) {
+            eprintln!("kq-sim: --down names an unknown cluster {d:?}");
+            return ExitCode::from(2);
+        }
+    }
+    let fleet = match kq_sim::start(config).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("kq-sim: starting the fleet: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for d in &args.down {
+        if let Some(c) = fleet.cluster(d) {
+            let mut f = c.faults();
+            f.down = true;
+            c.set_faults(f);
+        }
+    }
+    if let Err(e) = fleet.write_kubeconfig(&args.kubeconfig) {
+        eprintln!(
+            "kq-sim: writing the kubeconfig {}: {e}",
+            args.kubeconfig.display()
+        );
+        fleet.shutdown().await;
+        return ExitCode::from(1);
+    }
+    let names: Vec<&str> = fleet.clusters().iter().map(|c| c.name()).collect();
+    println!(
+        "kq-sim: {} cluster(s) ready ({}); kubeconfig written to {}",
+        names.len(),
+        names.join(", "),
+        args.kubeconfig.display()
+    );
+    wait_for_signal().await;
+    fleet.shutdown().await;
+    ExitCode::SUCCESS
+}

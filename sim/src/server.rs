@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
 use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response};
@@ -325,6 +324,9 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
 }
 
 fn parse_object(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        return crate::proto::decode(body);
+    }
     let parsed: Result<Value, String> = if content_type.contains("yaml") {
         serde_yaml::from_slice(body).map_err(|e| e.to_string())
     } else {
@@ -450,8 +452,14 @@ async fn resource(
     }
     authorize(ctx, &r, verb)?;
     if r.rt.group == AUTHZ_GROUP {
+        let content_type = req
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
         let body = read_body(req).await?;
-        return review(ctx, &r.rt, &body);
+        return review(ctx, &r.rt, &body, &content_type);
     }
     let dry_run = ctx.query.get("dryRun") == Some("All");
     let content_type = req
@@ -572,8 +580,13 @@ fn patch_request(
     Ok(json_response(200, &out))
 }
 
-fn review(ctx: &Ctx, rt: &ResourceType, body: &[u8]) -> Result<Response<Body>, ApiError> {
-    let mut obj = parse_object(body, "application/json")?;
+fn review(
+    ctx: &Ctx,
+    rt: &ResourceType,
+    body: &[u8],
+    content_type: &str,
+) -> Result<Response<Body>, ApiError> {
+    let mut obj = parse_object(body, content_type)?;
     let spec = obj.get("spec").cloned().unwrap_or(json!({}));
     let status = if rt.plural == "selfsubjectrulesreviews" {
         let ns = spec.get("namespace").and_then(Value::as_str).unwrap_or("");
@@ -617,7 +630,7 @@ fn single_response(ctx: &Ctx, rt: &ResourceType, code: u16, json: &Bytes) -> Res
 }
 
 /// A continue token: base64 of our own JSON.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct ContinueToken {
     rv: u64,
     ns: String,

@@ -423,6 +423,9 @@ impl Store {
         if rt.plural == "namespaces" && rt.group.is_empty() {
             default_namespace(&mut obj, &name);
         }
+        if rt.plural == "pods" && rt.group.is_empty() {
+            default_pod(&mut obj);
+        }
         self.check_crd(rt, &inner, &mut obj)?;
         fill_server_fields(&mut inner, rt, &mut obj);
         if dry_run {
@@ -768,6 +771,32 @@ fn normalize_type_meta(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiErro
         Some(_) => {}
     }
     Ok(())
+}
+
+/// The defaults the real API server applies to a new pod (no scheduler runs in the sim,
+/// so a created pod stays Pending).
+fn default_pod(obj: &mut Value) {
+    let Some(o) = obj.as_object_mut() else {
+        return;
+    };
+    let spec = o.entry("spec").or_insert_with(|| json!({}));
+    if let Some(spec) = spec.as_object_mut() {
+        for (k, v) in [
+            ("restartPolicy", json!("Always")),
+            ("dnsPolicy", json!("ClusterFirst")),
+            ("schedulerName", json!("default-scheduler")),
+            ("serviceAccountName", json!("default")),
+            ("terminationGracePeriodSeconds", json!(30)),
+            ("securityContext", json!({})),
+        ] {
+            spec.entry(k).or_insert(v);
+        }
+    }
+    let status = o.entry("status").or_insert_with(|| json!({}));
+    if let Some(st) = status.as_object_mut() {
+        st.entry("phase").or_insert(json!("Pending"));
+        st.entry("qosClass").or_insert(json!("BestEffort"));
+    }
 }
 
 fn default_namespace(obj: &mut Value, name: &str) {

@@ -42,6 +42,8 @@ pub struct KubeSchema {
     typed: BTreeMap<String, Arc<dyn TableProvider>>,
     /// (group, plural) pairs that typed tables already expose.
     covered: HashSet<(String, String)>,
+    /// Other names of typed tables (kubectl's plurals): resolvable, not listed.
+    aliases: HashMap<String, String>,
     discovered: OnceCell<Discovered>,
     user_tables: RwLock<BTreeMap<String, Arc<dyn TableProvider>>>,
 }
@@ -64,7 +66,11 @@ impl KubeSchema {
         let context = ScanContext::new(clusters, failures.clone(), scan_options);
         let mut typed: BTreeMap<String, Arc<dyn TableProvider>> = BTreeMap::new();
         let mut covered = HashSet::new();
+        let mut aliases = HashMap::new();
         for def in tables::builtin_tables(table_options) {
+            for alias in &def.aliases {
+                aliases.insert(alias.clone(), def.name.clone());
+            }
             if def.pushdown.one_row_per_object {
                 for source in &def.sources {
                     covered.insert((source.group.clone(), source.plural.clone()));
@@ -83,6 +89,7 @@ impl KubeSchema {
             context,
             typed,
             covered,
+            aliases,
             discovered: OnceCell::new(),
             user_tables: RwLock::new(BTreeMap::new()),
         }
@@ -117,7 +124,12 @@ impl KubeSchema {
                         ),
                     }
                 }
-                let typed_names: HashSet<&str> = self.typed.keys().map(String::as_str).collect();
+                let typed_names: HashSet<&str> = self
+                    .typed
+                    .keys()
+                    .chain(self.aliases.keys())
+                    .map(String::as_str)
+                    .collect();
                 assign_generic_names(&typed_names, &self.covered, per_cluster)
             })
             .await
@@ -206,6 +218,9 @@ impl SchemaProvider for KubeSchema {
         if let Some(table) = self.typed.get(name) {
             return Ok(Some(table.clone()));
         }
+        if let Some(table) = self.aliases.get(name).and_then(|n| self.typed.get(n)) {
+            return Ok(Some(table.clone()));
+        }
         if let Some(table) = self
             .user_tables
             .read()
@@ -247,6 +262,7 @@ impl SchemaProvider for KubeSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.typed.contains_key(name)
+            || self.aliases.contains_key(name)
             || self.discovered.get().is_some_and(|d| d.contains_key(name))
             || self.user_tables.read().is_ok_and(|u| u.contains_key(name))
     }

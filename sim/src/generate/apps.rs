@@ -890,8 +890,9 @@ impl Gen {
             .collect();
         let mut rest = total - shares.iter().sum::<usize>();
         let mut i = 0;
-        while rest > 0 && !shares.is_empty() {
-            shares[i % shares.len()] += 1;
+        let slots = shares.len();
+        while rest > 0 && slots > 0 {
+            shares[i % slots] += 1;
             rest -= 1;
             i += 1;
         }

@@ -529,6 +529,7 @@ impl Gen {
         self.objs.push(Value::Object(o));
         if name == "ci-admin" {
             // A long-lived legacy token, the kind audits look for.
+            let token = format!("eyJhbGciOiJSUzI1NiJ9.{}", self.d.hex(48));
             self.secret(
                 &ns.name,
                 "ci-admin-token",
@@ -536,7 +537,7 @@ impl Gen {
                 vec![
                     ("ca.crt", FAKE_CA.to_string()),
                     ("namespace", ns.name.clone()),
-                    ("token", format!("eyJhbGciOiJSUzI1NiJ9.{}", self.d.hex(48))),
+                    ("token", token),
                 ],
                 kv(&[
                     ("kubernetes.io/service-account.name", name),
@@ -1142,6 +1143,10 @@ impl Gen {
                 Some(&name),
             );
             let count = self.d.range(1, 30);
+            let at0 = self.d.range(1000, 60000);
+            let at1 = self.d.range(2_000_000, 9_000_000);
+            let at2 = self.d.range(60, 1800);
+            let at3 = self.d.range(500_000, 2_000_000);
             self.event(
                 "default",
                 inv.clone(),
@@ -1149,15 +1154,16 @@ impl Gen {
                 "OOMKilling",
                 format!(
                     "Memory cgroup out of memory: Killed process {} (java) total-vm:{}kB, anon-rss:{}kB, file-rss:0kB, shmem-rss:0kB",
-                    self.d.range(1000, 60000),
-                    self.d.range(2_000_000, 9_000_000),
-                    self.d.range(500_000, 2_000_000)
+                    at0,
+                    at1,
+                    at3
                 ),
                 count,
-                self.d.range(60, 1800),
+                at2,
                 "kernel-monitor",
                 Some(&name),
             );
+            let at0 = self.d.range(60, 1800);
             self.event(
                 "default",
                 inv,
@@ -1165,7 +1171,7 @@ impl Gen {
                 "EvictionThresholdMet",
                 "Attempting to reclaim memory".into(),
                 count,
-                self.d.range(60, 1800),
+                at0,
                 "kubelet",
                 Some(&name),
             );

@@ -167,7 +167,7 @@ impl Gen {
                 lb_host = Some(host);
             }
         }
-        let cluster_ip = match (s.ty, s.cluster_ip) {
+        let cluster_ip = match (s.ty, s.cluster_ip.clone()) {
             (SvcType::Headless, _) => "None".to_string(),
             (_, Some(ip)) => ip,
             _ => self.next_cluster_ip(),
@@ -569,20 +569,19 @@ impl Gen {
                 } else {
                     Obj::new()
                 };
+                let crt = format!(
+                    "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                    self.d.hex(64)
+                );
+                let key = format!(
+                    "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+                    self.d.hex(64)
+                );
                 self.secret(
                     &ns.name,
                     &secret_name,
                     "kubernetes.io/tls",
-                    vec![
-                        (
-                            "tls.crt",
-                            format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", self.d.hex(64)),
-                        ),
-                        (
-                            "tls.key",
-                            format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", self.d.hex(64)),
-                        ),
-                    ],
+                    vec![("tls.crt", crt), ("tls.key", key)],
                     ann,
                     ago,
                 );

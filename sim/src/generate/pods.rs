@@ -947,6 +947,7 @@ impl Gen {
             Outcome::Unschedulable => {
                 let n = self.nodes.len();
                 let count = self.d.range(1, 40);
+                let at0 = self.d.range(10, 600);
                 self.event(
                     ns,
                     inv(None),
@@ -954,13 +955,14 @@ impl Gen {
                     "FailedScheduling",
                     format!("0/{n} nodes are available: {n} Insufficient cpu. preemption: 0/{n} nodes are available: {n} No preemption victims found for incoming pod."),
                     count,
-                    self.d.range(10, 600),
+                    at0,
                     "default-scheduler",
                     None,
                 );
             }
             Outcome::CrashLoop => {
                 let count = self.d.range(20, 2000);
+                let at0 = self.d.range(5, 300);
                 self.event(
                     ns,
                     inv(Some(&field)),
@@ -968,7 +970,7 @@ impl Gen {
                     "BackOff",
                     format!("Back-off restarting failed container {first} in pod {name}_{ns}({uid})"),
                     count,
-                    self.d.range(5, 300),
+                    at0,
                     "kubelet",
                     host,
                 );
@@ -976,6 +978,7 @@ impl Gen {
             Outcome::ImagePull => {
                 let image = t.containers.first().map_or("", |c| c.image.as_str());
                 let count = self.d.range(3, 200);
+                let at0 = self.d.range(5, 300);
                 self.event(
                     ns,
                     inv(Some(&field)),
@@ -983,10 +986,11 @@ impl Gen {
                     "Failed",
                     format!("Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": not found"),
                     count,
-                    self.d.range(5, 300),
+                    at0,
                     "kubelet",
                     host,
                 );
+                let at0 = self.d.range(5, 300);
                 self.event(
                     ns,
                     inv(Some(&field)),
@@ -994,13 +998,14 @@ impl Gen {
                     "BackOff",
                     format!("Back-off pulling image \"{image}\""),
                     count * 4,
-                    self.d.range(5, 300),
+                    at0,
                     "kubelet",
                     host,
                 );
             }
             Outcome::Unready => {
                 let count = self.d.range(5, 900);
+                let at0 = self.d.range(5, 300);
                 self.event(
                     ns,
                     inv(Some(&field)),
@@ -1008,12 +1013,13 @@ impl Gen {
                     "Unhealthy",
                     "Readiness probe failed: HTTP probe failed with statuscode: 503".into(),
                     count,
-                    self.d.range(5, 300),
+                    at0,
                     "kubelet",
                     host,
                 );
             }
             Outcome::Evicted => {
+                let at0 = self.d.range(600, 3000);
                 self.event(
                     ns,
                     inv(None),
@@ -1021,7 +1027,7 @@ impl Gen {
                     "Evicted",
                     "The node was low on resource: memory.".into(),
                     1,
-                    self.d.range(600, 3000),
+                    at0,
                     "kubelet",
                     host,
                 );

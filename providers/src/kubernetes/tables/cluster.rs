@@ -114,9 +114,7 @@ fn nodes() -> TableDef {
                 T::Utf8,
                 "Cloud instance ID parsed from providerID (e.g. i-0abc for AWS)",
                 |r| {
-                    Cell::str(
-                        str_at(r.obj, &["spec", "providerID"]).and_then(provider_instance_id),
-                    )
+                    Cell::str(str_at(r.obj, &["spec", "providerID"]).and_then(provider_instance_id))
                 },
             ),
             col(
@@ -258,8 +256,16 @@ fn nodes() -> TableDef {
                 "MemoryPressure",
                 "MemoryPressure condition is True",
             ),
-            cond("disk_pressure", "DiskPressure", "DiskPressure condition is True"),
-            cond("pid_pressure", "PIDPressure", "PIDPressure condition is True"),
+            cond(
+                "disk_pressure",
+                "DiskPressure",
+                "DiskPressure condition is True",
+            ),
+            cond(
+                "pid_pressure",
+                "PIDPressure",
+                "PIDPressure condition is True",
+            ),
             cond(
                 "network_unavailable",
                 "NetworkUnavailable",
@@ -314,7 +320,12 @@ pub(crate) fn condition_columns(heartbeat: &'static str) -> Vec<super::model::Co
             &["status"],
         ),
         col("is_true", T::Boolean, "Condition status is True", |r| {
-            Cell::bool(r.item.get("status").and_then(Value::as_str).map(|s| s == "True"))
+            Cell::bool(
+                r.item
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .map(|s| s == "True"),
+            )
         }),
         item("reason", T::Utf8, "Machine-readable reason", &["reason"]),
         item("message", T::Utf8, "Human-readable message", &["message"]),
@@ -365,7 +376,12 @@ fn storage_classes() -> TableDef {
         )],
         RowSource::Object,
         object_table(vec![
-            obj("provisioner", T::Utf8, "Volume provisioner", &["provisioner"]),
+            obj(
+                "provisioner",
+                T::Utf8,
+                "Volume provisioner",
+                &["provisioner"],
+            ),
             obj(
                 "reclaim_policy",
                 T::Utf8,
@@ -403,12 +419,7 @@ fn storage_classes() -> TableDef {
                 "Provisioner parameters",
                 &["parameters"],
             ),
-            obj(
-                "mount_options",
-                T::List,
-                "Mount options",
-                &["mountOptions"],
-            ),
+            obj("mount_options", T::List, "Mount options", &["mountOptions"]),
         ]),
         vec![("name", "metadata.name")],
     )
@@ -429,7 +440,12 @@ fn custom_resource_definitions() -> TableDef {
         object_table(vec![
             obj("group", T::Utf8, "API group", &["spec", "group"]),
             obj("kind", T::Utf8, "Kind", &["spec", "names", "kind"]),
-            obj("plural", T::Utf8, "Plural resource name", &["spec", "names", "plural"]),
+            obj(
+                "plural",
+                T::Utf8,
+                "Plural resource name",
+                &["spec", "names", "plural"],
+            ),
             obj(
                 "singular",
                 T::Utf8,
@@ -442,7 +458,12 @@ fn custom_resource_definitions() -> TableDef {
                 "Short names",
                 &["spec", "names", "shortNames"],
             ),
-            obj("scope", T::Utf8, "Namespaced or Cluster", &["spec", "scope"]),
+            obj(
+                "scope",
+                T::Utf8,
+                "Namespaced or Cluster",
+                &["spec", "scope"],
+            ),
             col("versions", T::List, "Version names, in spec order", |r| {
                 Cell::List(
                     array_at(r.obj, &["spec", "versions"])
@@ -452,16 +473,21 @@ fn custom_resource_definitions() -> TableDef {
                         .collect(),
                 )
             }),
-            col("served_versions", T::List, "Versions served by the API", |r| {
-                Cell::List(
-                    array_at(r.obj, &["spec", "versions"])
-                        .iter()
-                        .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
-                        .filter_map(|v| v.get("name").and_then(Value::as_str))
-                        .map(Cow::Borrowed)
-                        .collect(),
-                )
-            }),
+            col(
+                "served_versions",
+                T::List,
+                "Versions served by the API",
+                |r| {
+                    Cell::List(
+                        array_at(r.obj, &["spec", "versions"])
+                            .iter()
+                            .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
+                            .filter_map(|v| v.get("name").and_then(Value::as_str))
+                            .map(Cow::Borrowed)
+                            .collect(),
+                    )
+                },
+            ),
             col(
                 "storage_version",
                 T::Utf8,
@@ -513,7 +539,10 @@ mod tests {
             Some("vm-1")
         );
         assert_eq!(provider_instance_id("digitalocean://12345"), Some("12345"));
-        assert_eq!(provider_instance_id("kind://docker/kind/kind-worker/"), Some("kind-worker"));
+        assert_eq!(
+            provider_instance_id("kind://docker/kind/kind-worker/"),
+            Some("kind-worker")
+        );
         assert_eq!(provider_instance_id(""), None);
     }
 }

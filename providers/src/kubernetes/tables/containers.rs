@@ -9,9 +9,13 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::TableDef;
-use super::common::{cluster, namespace, owner_kind, owner_name, parent_columns, pod_workload, source_kind};
+use super::common::{
+    cluster, namespace, owner_kind, owner_name, parent_columns, pod_workload, source_kind,
+};
 use super::core::pod_ref;
-use super::model::{Cell, Child, Col, ColType as T, Row, RowSource, array_at, at, aux, col, item, obj};
+use super::model::{
+    Cell, Child, Col, ColType as T, Row, RowSource, array_at, at, aux, col, item, obj,
+};
 use crate::kubernetes::resource::ResourceRef;
 
 pub(crate) fn tables() -> Vec<TableDef> {
@@ -22,7 +26,11 @@ pub(crate) fn tables() -> Vec<TableDef> {
 const CONTAINER_LISTS: [(&str, &str, &str); 3] = [
     ("initContainers", "initContainerStatuses", "init"),
     ("containers", "containerStatuses", "regular"),
-    ("ephemeralContainers", "ephemeralContainerStatuses", "ephemeral"),
+    (
+        "ephemeralContainers",
+        "ephemeralContainerStatuses",
+        "ephemeral",
+    ),
 ];
 
 fn explode_pod<'a>(pod: &'a Value, _: &ResourceRef, out: &mut Vec<Child<'a>>) {
@@ -47,8 +55,11 @@ fn explode_pod<'a>(pod: &'a Value, _: &ResourceRef, out: &mut Vec<Child<'a>>) {
 
 /// The pod spec of a workload's template (a CronJob's is inside its jobTemplate).
 fn template_spec(workload: &Value) -> Option<&Value> {
-    at(workload, &["spec", "jobTemplate", "spec", "template", "spec"])
-        .or_else(|| at(workload, &["spec", "template", "spec"]))
+    at(
+        workload,
+        &["spec", "jobTemplate", "spec", "template", "spec"],
+    )
+    .or_else(|| at(workload, &["spec", "template", "spec"]))
 }
 
 fn explode_workload<'a>(workload: &'a Value, _: &ResourceRef, out: &mut Vec<Child<'a>>) {
@@ -99,7 +110,12 @@ fn security<'a>(r: &Row<'a>, field: &str, pod_level: bool) -> Option<&'a Value> 
 }
 
 fn pod_flag<'a>(r: &Row<'a>, field: &str) -> Cell<'a> {
-    Cell::Bool(r.pod_spec.and_then(|p| p.get(field)).and_then(Value::as_bool) == Some(true))
+    Cell::Bool(
+        r.pod_spec
+            .and_then(|p| p.get(field))
+            .and_then(Value::as_bool)
+            == Some(true),
+    )
 }
 
 fn has<'a>(r: &Row<'a>, field: &str) -> Cell<'a> {
@@ -343,7 +359,12 @@ pub(crate) fn container_columns() -> Vec<Col> {
             "automount_service_account_token",
             T::Boolean,
             "Pod's automountServiceAccountToken (null when unset: the service account decides)",
-            |r| Cell::raw(r.pod_spec.and_then(|p| p.get("automountServiceAccountToken"))),
+            |r| {
+                Cell::raw(
+                    r.pod_spec
+                        .and_then(|p| p.get("automountServiceAccountToken")),
+                )
+            },
         ),
     ]
 }
@@ -461,8 +482,18 @@ fn workload_containers() -> TableDef {
             "Deployment, StatefulSet, DaemonSet, Job or CronJob",
             source_kind,
         ),
-        obj("workload_name", T::Utf8, "Workload name", &["metadata", "name"]),
-        obj("workload_uid", T::Utf8, "Workload UID", &["metadata", "uid"]),
+        obj(
+            "workload_name",
+            T::Utf8,
+            "Workload name",
+            &["metadata", "name"],
+        ),
+        obj(
+            "workload_uid",
+            T::Utf8,
+            "Workload UID",
+            &["metadata", "uid"],
+        ),
         obj(
             "workload_labels",
             T::Map,
@@ -495,12 +526,37 @@ fn container_ports() -> TableDef {
             |r| Cell::str(Some(r.tag)),
         ),
         item("name", T::Utf8, "Port name", &["name"]),
-        item("container_port", T::Int64, "Port number in the container", &["containerPort"]),
-        col("protocol", T::Utf8, "TCP, UDP or SCTP (TCP when unset)", |r| {
-            Cell::str(r.item.get("protocol").and_then(Value::as_str).or(Some("TCP")))
-        }),
-        item("host_port", T::Int64, "Port exposed on the node", &["hostPort"]),
-        item("host_ip", T::Utf8, "Node IP the host port binds", &["hostIP"]),
+        item(
+            "container_port",
+            T::Int64,
+            "Port number in the container",
+            &["containerPort"],
+        ),
+        col(
+            "protocol",
+            T::Utf8,
+            "TCP, UDP or SCTP (TCP when unset)",
+            |r| {
+                Cell::str(
+                    r.item
+                        .get("protocol")
+                        .and_then(Value::as_str)
+                        .or(Some("TCP")),
+                )
+            },
+        ),
+        item(
+            "host_port",
+            T::Int64,
+            "Port exposed on the node",
+            &["hostPort"],
+        ),
+        item(
+            "host_ip",
+            T::Utf8,
+            "Node IP the host port binds",
+            &["hostIP"],
+        ),
     ]);
     TableDef::new(
         "container_ports",

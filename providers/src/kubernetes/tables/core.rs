@@ -7,6 +7,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::TableDef;
+use super::TableOptions;
 use super::cluster::condition_columns;
 use super::common::{
     cluster, metadata_columns, namespace, object_table, parent_columns, pod_workload, spec, status,
@@ -14,7 +15,6 @@ use super::common::{
 use super::model::{
     Cell, Child, Col, ColType as T, RowSource, array_at, at, col, condition_true, obj, str_at,
 };
-use super::TableOptions;
 use crate::kubernetes::resource::ResourceRef;
 
 /// Annotation holding the last applied manifest, which for a Secret contains its data.
@@ -68,10 +68,25 @@ fn pods() -> TableDef {
                 "Pod phase: Pending, Running, Succeeded, Failed, Unknown",
                 &["status", "phase"],
             ),
-            obj("reason", T::Utf8, "Reason for the phase (e.g. Evicted)", &["status", "reason"]),
-            obj("node_name", T::Utf8, "Node the pod is scheduled on", &["spec", "nodeName"]),
+            obj(
+                "reason",
+                T::Utf8,
+                "Reason for the phase (e.g. Evicted)",
+                &["status", "reason"],
+            ),
+            obj(
+                "node_name",
+                T::Utf8,
+                "Node the pod is scheduled on",
+                &["spec", "nodeName"],
+            ),
             obj("pod_ip", T::Utf8, "Pod IP", &["status", "podIP"]),
-            obj("host_ip", T::Utf8, "IP of the pod's node", &["status", "hostIP"]),
+            obj(
+                "host_ip",
+                T::Utf8,
+                "IP of the pod's node",
+                &["status", "hostIP"],
+            ),
             obj(
                 "service_account",
                 T::Utf8,
@@ -84,15 +99,24 @@ fn pods() -> TableDef {
                 "spec.automountServiceAccountToken (null when unset: the service account decides)",
                 &["spec", "automountServiceAccountToken"],
             ),
-            col("host_network", T::Boolean, "Uses the node's network namespace", |r| {
-                Cell::Bool(flag(r.obj, &["spec", "hostNetwork"]))
-            }),
-            col("host_pid", T::Boolean, "Uses the node's PID namespace", |r| {
-                Cell::Bool(flag(r.obj, &["spec", "hostPID"]))
-            }),
-            col("host_ipc", T::Boolean, "Uses the node's IPC namespace", |r| {
-                Cell::Bool(flag(r.obj, &["spec", "hostIPC"]))
-            }),
+            col(
+                "host_network",
+                T::Boolean,
+                "Uses the node's network namespace",
+                |r| Cell::Bool(flag(r.obj, &["spec", "hostNetwork"])),
+            ),
+            col(
+                "host_pid",
+                T::Boolean,
+                "Uses the node's PID namespace",
+                |r| Cell::Bool(flag(r.obj, &["spec", "hostPID"])),
+            ),
+            col(
+                "host_ipc",
+                T::Boolean,
+                "Uses the node's IPC namespace",
+                |r| Cell::Bool(flag(r.obj, &["spec", "hostIPC"])),
+            ),
             col(
                 "restarts",
                 T::Int64,
@@ -116,14 +140,24 @@ fn pods() -> TableDef {
                 "Number of regular containers",
                 |r| Cell::Int(array_at(r.obj, &["spec", "containers"]).len() as i64),
             ),
-            obj("qos_class", T::Utf8, "QoS class: Guaranteed, Burstable, BestEffort", &["status", "qosClass"]),
+            obj(
+                "qos_class",
+                T::Utf8,
+                "QoS class: Guaranteed, Burstable, BestEffort",
+                &["status", "qosClass"],
+            ),
             obj(
                 "priority_class",
                 T::Utf8,
                 "Priority class name",
                 &["spec", "priorityClassName"],
             ),
-            obj("priority", T::Int64, "Resolved priority", &["spec", "priority"]),
+            obj(
+                "priority",
+                T::Int64,
+                "Resolved priority",
+                &["spec", "priority"],
+            ),
             obj(
                 "restart_policy",
                 T::Utf8,
@@ -161,6 +195,8 @@ fn pods() -> TableDef {
             ("node_name", "spec.nodeName"),
             ("service_account", "spec.serviceAccountName"),
             ("pod_ip", "status.podIP"),
+            ("restart_policy", "spec.restartPolicy"),
+            ("scheduler_name", "spec.schedulerName"),
         ],
     )
 }
@@ -185,9 +221,7 @@ fn pod_conditions() -> TableDef {
         vec![pod_ref()],
         RowSource::Explode(explode_conditions),
         cols,
-        vec![
-            ("pod_name", "metadata.name"),
-        ],
+        vec![("pod_name", "metadata.name")],
     )
 }
 
@@ -209,9 +243,12 @@ fn config_maps() -> TableDef {
         vec![ResourceRef::new("", "v1", "ConfigMap", "configmaps", true)],
         RowSource::Object,
         object_table(vec![
-            col("keys", T::List, "Keys of data and binaryData, sorted", |r| {
-                Cell::List(keys_of(r.obj, &["data", "binaryData"]))
-            }),
+            col(
+                "keys",
+                T::List,
+                "Keys of data and binaryData, sorted",
+                |r| Cell::List(keys_of(r.obj, &["data", "binaryData"])),
+            ),
             obj("data", T::Map, "Text data (map: data['key'])", &["data"]),
             obj("immutable", T::Boolean, "Immutable", &["immutable"]),
         ]),
@@ -248,16 +285,26 @@ fn redacted_annotations(options: TableOptions) -> Col {
 
 fn secrets(options: TableOptions) -> TableDef {
     let mut cols = vec![cluster(), namespace()];
-    cols.extend(
-        metadata_columns()
-            .into_iter()
-            .map(|c| if c.name == "annotations" { redacted_annotations(options) } else { c }),
-    );
+    cols.extend(metadata_columns().into_iter().map(|c| {
+        if c.name == "annotations" {
+            redacted_annotations(options)
+        } else {
+            c
+        }
+    }));
     cols.extend([
-        obj("type", T::Utf8, "Secret type (Opaque, kubernetes.io/tls, ...)", &["type"]),
-        col("keys", T::List, "Keys of data, sorted (never the values)", |r| {
-            Cell::List(keys_of(r.obj, &["data", "stringData"]))
-        }),
+        obj(
+            "type",
+            T::Utf8,
+            "Secret type (Opaque, kubernetes.io/tls, ...)",
+            &["type"],
+        ),
+        col(
+            "keys",
+            T::List,
+            "Keys of data, sorted (never the values)",
+            |r| Cell::List(keys_of(r.obj, &["data", "stringData"])),
+        ),
         obj("immutable", T::Boolean, "Immutable", &["immutable"]),
     ]);
     if options.show_secret_values {
@@ -297,7 +344,7 @@ fn secrets(options: TableOptions) -> TableDef {
     )
 }
 
-fn names_of(v: &Value, field: &str) -> Vec<Cow<'_, str>> {
+fn names_of<'a>(v: &'a Value, field: &str) -> Vec<Cow<'a, str>> {
     array_at(v, &[field])
         .iter()
         .filter_map(|s| s.get("name").and_then(Value::as_str))
@@ -309,7 +356,13 @@ fn service_accounts() -> TableDef {
     TableDef::new(
         "service_accounts",
         "ServiceAccounts",
-        vec![ResourceRef::new("", "v1", "ServiceAccount", "serviceaccounts", true)],
+        vec![ResourceRef::new(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+        )],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -340,7 +393,12 @@ fn events() -> TableDef {
         RowSource::Object,
         object_table(vec![
             obj("type", T::Utf8, "Normal or Warning", &["type"]),
-            obj("reason", T::Utf8, "Short machine-readable reason", &["reason"]),
+            obj(
+                "reason",
+                T::Utf8,
+                "Short machine-readable reason",
+                &["reason"],
+            ),
             obj("message", T::Utf8, "Human-readable message", &["message"]),
             obj(
                 "involved_kind",
@@ -418,7 +476,12 @@ fn events() -> TableDef {
                     )
                 },
             ),
-            obj("source_host", T::Utf8, "Reporting host", &["source", "host"]),
+            obj(
+                "source_host",
+                T::Utf8,
+                "Reporting host",
+                &["source", "host"],
+            ),
         ]),
         vec![
             ("name", "metadata.name"),
@@ -444,7 +507,13 @@ fn persistent_volumes() -> TableDef {
     TableDef::new(
         "persistent_volumes",
         "PersistentVolumes",
-        vec![ResourceRef::new("", "v1", "PersistentVolume", "persistentvolumes", false)],
+        vec![ResourceRef::new(
+            "",
+            "v1",
+            "PersistentVolume",
+            "persistentvolumes",
+            false,
+        )],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -453,7 +522,12 @@ fn persistent_volumes() -> TableDef {
                 "Capacity in bytes",
                 &["spec", "capacity", "storage"],
             ),
-            obj("access_modes", T::List, "Access modes", &["spec", "accessModes"]),
+            obj(
+                "access_modes",
+                T::List,
+                "Access modes",
+                &["spec", "accessModes"],
+            ),
             obj(
                 "reclaim_policy",
                 T::Utf8,
@@ -466,8 +540,18 @@ fn persistent_volumes() -> TableDef {
                 "Storage class",
                 &["spec", "storageClassName"],
             ),
-            obj("volume_mode", T::Utf8, "Filesystem or Block", &["spec", "volumeMode"]),
-            obj("phase", T::Utf8, "Phase: Available, Bound, Released, Failed", &["status", "phase"]),
+            obj(
+                "volume_mode",
+                T::Utf8,
+                "Filesystem or Block",
+                &["spec", "volumeMode"],
+            ),
+            obj(
+                "phase",
+                T::Utf8,
+                "Phase: Available, Bound, Released, Failed",
+                &["status", "phase"],
+            ),
             obj(
                 "claim_namespace",
                 T::Utf8,
@@ -480,7 +564,12 @@ fn persistent_volumes() -> TableDef {
                 "Name of the bound claim",
                 &["spec", "claimRef", "name"],
             ),
-            obj("csi_driver", T::Utf8, "CSI driver", &["spec", "csi", "driver"]),
+            obj(
+                "csi_driver",
+                T::Utf8,
+                "CSI driver",
+                &["spec", "csi", "driver"],
+            ),
             obj(
                 "host_path",
                 T::Utf8,
@@ -505,16 +594,36 @@ fn persistent_volume_claims() -> TableDef {
         )],
         RowSource::Object,
         object_table(vec![
-            obj("phase", T::Utf8, "Phase: Pending, Bound, Lost", &["status", "phase"]),
+            obj(
+                "phase",
+                T::Utf8,
+                "Phase: Pending, Bound, Lost",
+                &["status", "phase"],
+            ),
             obj(
                 "storage_class",
                 T::Utf8,
                 "Storage class",
                 &["spec", "storageClassName"],
             ),
-            obj("volume_name", T::Utf8, "Bound volume", &["spec", "volumeName"]),
-            obj("access_modes", T::List, "Requested access modes", &["spec", "accessModes"]),
-            obj("volume_mode", T::Utf8, "Filesystem or Block", &["spec", "volumeMode"]),
+            obj(
+                "volume_name",
+                T::Utf8,
+                "Bound volume",
+                &["spec", "volumeName"],
+            ),
+            obj(
+                "access_modes",
+                T::List,
+                "Requested access modes",
+                &["spec", "accessModes"],
+            ),
+            obj(
+                "volume_mode",
+                T::Utf8,
+                "Filesystem or Block",
+                &["spec", "volumeMode"],
+            ),
             obj(
                 "requested_bytes",
                 T::Bytes,
@@ -536,11 +645,27 @@ fn resource_quotas() -> TableDef {
     TableDef::new(
         "resource_quotas",
         "ResourceQuotas",
-        vec![ResourceRef::new("", "v1", "ResourceQuota", "resourcequotas", true)],
+        vec![ResourceRef::new(
+            "",
+            "v1",
+            "ResourceQuota",
+            "resourcequotas",
+            true,
+        )],
         RowSource::Object,
         object_table(vec![
-            obj("hard", T::Map, "Hard limits (map of quantity strings)", &["spec", "hard"]),
-            obj("used", T::Map, "Current usage (map of quantity strings)", &["status", "used"]),
+            obj(
+                "hard",
+                T::Map,
+                "Hard limits (map of quantity strings)",
+                &["spec", "hard"],
+            ),
+            obj(
+                "used",
+                T::Map,
+                "Current usage (map of quantity strings)",
+                &["status", "used"],
+            ),
             obj("scopes", T::List, "Quota scopes", &["spec", "scopes"]),
             col(
                 "cpu_requests_hard",
@@ -575,7 +700,13 @@ fn limit_ranges() -> TableDef {
     TableDef::new(
         "limit_ranges",
         "LimitRanges",
-        vec![ResourceRef::new("", "v1", "LimitRange", "limitranges", true)],
+        vec![ResourceRef::new(
+            "",
+            "v1",
+            "LimitRange",
+            "limitranges",
+            true,
+        )],
         RowSource::Object,
         object_table(vec![
             obj(

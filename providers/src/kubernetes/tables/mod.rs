@@ -79,7 +79,8 @@ pub struct TableDef {
     /// Resources listed to fill the table.
     pub sources: Vec<ResourceRef>,
     pub pushdown: PushdownHints,
-    /// Other names the table may be registered under (the kubectl plural, e.g. `configmaps`).
+    /// Other names the table may be registered under: the kubectl plural of an
+    /// object table whose name differs (`configmaps` for `config_maps`).
     pub aliases: Vec<String>,
     columns: Arc<[Col]>,
     rows: RowSource,
@@ -127,7 +128,7 @@ impl TableDef {
         };
         let plural = sources.first().map(|s| s.plural.clone());
         let aliases = match plural {
-            Some(p) if sources.len() == 1 && p != name => vec![p],
+            Some(p) if one_row_per_object && sources.len() == 1 && p != name => vec![p],
             _ => Vec::new(),
         };
         TableDef {

@@ -73,7 +73,10 @@ const INTERNAL_LB_ANNOTATIONS: &[(&str, &[&str])] = &[
         "service.beta.kubernetes.io/oci-load-balancer-internal",
         &["true"],
     ),
-    ("oci-network-load-balancer.oraclecloud.com/internal", &["true"]),
+    (
+        "oci-network-load-balancer.oraclecloud.com/internal",
+        &["true"],
+    ),
     (
         "service.kubernetes.io/ibm-load-balancer-cloud-provider-ip-type",
         &["private"],
@@ -82,8 +85,14 @@ const INTERNAL_LB_ANNOTATIONS: &[(&str, &[&str])] = &[
         "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type",
         &["intranet"],
     ),
-    ("service.kubernetes.io/qcloud-loadbalancer-internal-subnetid", &[]),
-    ("service.beta.kubernetes.io/cce-load-balancer-internal-vpc", &["true"]),
+    (
+        "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid",
+        &[],
+    ),
+    (
+        "service.beta.kubernetes.io/cce-load-balancer-internal-vpc",
+        &["true"],
+    ),
 ];
 
 /// The Service's load balancer is internal per a known cloud annotation.
@@ -124,8 +133,18 @@ fn services() -> TableDef {
                 "ClusterIP, NodePort, LoadBalancer or ExternalName",
                 &["spec", "type"],
             ),
-            obj("cluster_ip", T::Utf8, "Cluster IP (None for headless)", &["spec", "clusterIP"]),
-            obj("external_ips", T::List, "spec.externalIPs", &["spec", "externalIPs"]),
+            obj(
+                "cluster_ip",
+                T::Utf8,
+                "Cluster IP (None for headless)",
+                &["spec", "clusterIP"],
+            ),
+            obj(
+                "external_ips",
+                T::List,
+                "spec.externalIPs",
+                &["spec", "externalIPs"],
+            ),
             obj(
                 "external_name",
                 T::Utf8,
@@ -186,9 +205,18 @@ fn services() -> TableDef {
                 "None or ClientIP",
                 &["spec", "sessionAffinity"],
             ),
-            obj("ports", T::Json, "Ports (JSON array; see service_ports)", &["spec", "ports"]),
+            obj(
+                "ports",
+                T::Json,
+                "Ports (JSON array; see service_ports)",
+                &["spec", "ports"],
+            ),
         ]),
-        vec![("name", "metadata.name")],
+        vec![
+            ("name", "metadata.name"),
+            ("type", "spec.type"),
+            ("cluster_ip", "spec.clusterIP"),
+        ],
     )
 }
 
@@ -212,9 +240,19 @@ fn service_ports() -> TableDef {
     cols.extend([
         obj("service_type", T::Utf8, "Service type", &["spec", "type"]),
         item("name", T::Utf8, "Port name", &["name"]),
-        col("protocol", T::Utf8, "TCP, UDP or SCTP (TCP when unset)", |r| {
-            Cell::str(r.item.get("protocol").and_then(Value::as_str).or(Some("TCP")))
-        }),
+        col(
+            "protocol",
+            T::Utf8,
+            "TCP, UDP or SCTP (TCP when unset)",
+            |r| {
+                Cell::str(
+                    r.item
+                        .get("protocol")
+                        .and_then(Value::as_str)
+                        .or(Some("TCP")),
+                )
+            },
+        ),
         item("port", T::Int64, "Service port", &["port"]),
         item(
             "target_port",
@@ -222,8 +260,18 @@ fn service_ports() -> TableDef {
             "Target port on the pods (number or name)",
             &["targetPort"],
         ),
-        item("node_port", T::Int64, "Node port (NodePort and LoadBalancer)", &["nodePort"]),
-        item("app_protocol", T::Utf8, "Application protocol", &["appProtocol"]),
+        item(
+            "node_port",
+            T::Int64,
+            "Node port (NodePort and LoadBalancer)",
+            &["nodePort"],
+        ),
+        item(
+            "app_protocol",
+            T::Utf8,
+            "Application protocol",
+            &["appProtocol"],
+        ),
     ]);
     TableDef::new(
         "service_ports",
@@ -231,7 +279,10 @@ fn service_ports() -> TableDef {
         vec![ResourceRef::new("", "v1", "Service", "services", true)],
         RowSource::Explode(explode_service_ports),
         cols,
-        vec![("service_name", "metadata.name")],
+        vec![
+            ("service_name", "metadata.name"),
+            ("service_type", "spec.type"),
+        ],
     )
 }
 
@@ -286,9 +337,13 @@ fn endpoints() -> TableDef {
     )
 }
 
-fn ingress_class<'a>(v: &'a Value) -> Option<&'a str> {
-    str_at(v, &["spec", "ingressClassName"])
-        .or_else(|| str_at(v, &["metadata", "annotations", "kubernetes.io/ingress.class"]))
+fn ingress_class(v: &Value) -> Option<&str> {
+    str_at(v, &["spec", "ingressClassName"]).or_else(|| {
+        str_at(
+            v,
+            &["metadata", "annotations", "kubernetes.io/ingress.class"],
+        )
+    })
 }
 
 fn ingress_class_col() -> Col {
@@ -321,7 +376,13 @@ fn ingresses() -> TableDef {
     TableDef::new(
         "ingresses",
         "Ingresses",
-        vec![ResourceRef::new("networking.k8s.io", "v1", "Ingress", "ingresses", true)],
+        vec![ResourceRef::new(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            true,
+        )],
         RowSource::Object,
         object_table(vec![
             col(
@@ -356,7 +417,11 @@ fn ingresses() -> TableDef {
                     Cell::Bool(
                         str_at(
                             r.obj,
-                            &["metadata", "annotations", "kubernetes.io/ingress.allow-http"],
+                            &[
+                                "metadata",
+                                "annotations",
+                                "kubernetes.io/ingress.allow-http",
+                            ],
                         )
                         .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false")),
                     )
@@ -445,9 +510,12 @@ fn ingress_rules() -> TableDef {
         col("backend_service", T::Utf8, "Backend Service name", |r| {
             Cell::raw(backend(r).and_then(|b| at(b, &["service", "name"])))
         }),
-        col("backend_port", T::Int64, "Backend Service port number", |r| {
-            Cell::raw(backend(r).and_then(|b| at(b, &["service", "port", "number"])))
-        }),
+        col(
+            "backend_port",
+            T::Int64,
+            "Backend Service port number",
+            |r| Cell::raw(backend(r).and_then(|b| at(b, &["service", "port", "number"]))),
+        ),
         col(
             "backend_port_name",
             T::Utf8,
@@ -472,16 +540,24 @@ fn ingress_rules() -> TableDef {
             "The rule's host is covered by a TLS entry (wildcards honoured)",
             |r| {
                 let host = r.aux.and_then(|a| a.get("host")).and_then(Value::as_str);
-                Cell::Bool(host.is_some_and(|h| {
-                    tls_hosts(r.obj).any(|t| !t.is_empty() && host_matches(t, h))
-                }))
+                Cell::Bool(
+                    host.is_some_and(|h| {
+                        tls_hosts(r.obj).any(|t| !t.is_empty() && host_matches(t, h))
+                    }),
+                )
             },
         ),
     ]);
     TableDef::new(
         "ingress_rules",
         "One row per Ingress host × path, with its backend",
-        vec![ResourceRef::new("networking.k8s.io", "v1", "Ingress", "ingresses", true)],
+        vec![ResourceRef::new(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            true,
+        )],
         RowSource::Explode(explode_ingress_rules),
         cols,
         vec![("ingress_name", "metadata.name")],
@@ -528,7 +604,13 @@ fn ingress_tls() -> TableDef {
     TableDef::new(
         "ingress_tls",
         "One row per Ingress TLS entry × host",
-        vec![ResourceRef::new("networking.k8s.io", "v1", "Ingress", "ingresses", true)],
+        vec![ResourceRef::new(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            true,
+        )],
         RowSource::Explode(explode_ingress_tls),
         cols,
         vec![("ingress_name", "metadata.name")],
@@ -539,7 +621,11 @@ fn ingress_tls() -> TableDef {
 fn policy_types(v: &Value) -> Vec<Cow<'_, str>> {
     let given = array_at(v, &["spec", "policyTypes"]);
     if !given.is_empty() {
-        return given.iter().filter_map(Value::as_str).map(Cow::Borrowed).collect();
+        return given
+            .iter()
+            .filter_map(Value::as_str)
+            .map(Cow::Borrowed)
+            .collect();
     }
     let mut types = vec![Cow::Borrowed("Ingress")];
     if !array_at(v, &["spec", "egress"]).is_empty() {
@@ -610,8 +696,18 @@ fn network_policies() -> TableDef {
                 "Governs egress and allows none",
                 |r| Cell::Bool(denies_all(r.obj, "Egress", "egress")),
             ),
-            obj("ingress", T::Json, "Ingress rules (JSON)", &["spec", "ingress"]),
-            obj("egress", T::Json, "Egress rules (JSON)", &["spec", "egress"]),
+            obj(
+                "ingress",
+                T::Json,
+                "Ingress rules (JSON)",
+                &["spec", "ingress"],
+            ),
+            obj(
+                "egress",
+                T::Json,
+                "Egress rules (JSON)",
+                &["spec", "egress"],
+            ),
         ]),
         vec![("name", "metadata.name")],
     )
@@ -677,6 +773,8 @@ mod tests {
         assert!(denies_all(&p, "Ingress", "ingress"));
         assert!(!denies_all(&p, "Egress", "egress"));
         assert!(selector_is_empty(p.pointer("/spec/podSelector")));
-        assert!(!selector_is_empty(Some(&json!({"matchLabels": {"a": "b"}}))));
+        assert!(!selector_is_empty(Some(
+            &json!({"matchLabels": {"a": "b"}})
+        )));
     }
 }

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::TableDef;
-use super::common::{cluster, namespace, source_kind};
 use super::common::object_table;
+use super::common::{cluster, namespace, source_kind};
 use super::model::{Cell, Child, Col, ColType as T, RowSource, array_at, col, item, obj};
 use crate::kubernetes::resource::ResourceRef;
 
@@ -32,12 +32,23 @@ fn role_binding_ref() -> ResourceRef {
     ResourceRef::new(RBAC, "v1", "RoleBinding", "rolebindings", true)
 }
 fn cluster_role_binding_ref() -> ResourceRef {
-    ResourceRef::new(RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings", false)
+    ResourceRef::new(
+        RBAC,
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    )
 }
 
 fn roles(name: &str, source: ResourceRef) -> TableDef {
     let mut typed = vec![
-        obj("rules", T::Json, "Policy rules (JSON; see role_rules)", &["rules"]),
+        obj(
+            "rules",
+            T::Json,
+            "Policy rules (JSON; see role_rules)",
+            &["rules"],
+        ),
         col("rule_count", T::Int64, "Number of rules", |r| {
             Cell::Int(array_at(r.obj, &["rules"]).len() as i64)
         }),
@@ -81,7 +92,12 @@ fn bindings(name: &str, source: ResourceRef) -> TableDef {
                 "Name of the bound role",
                 &["roleRef", "name"],
             ),
-            obj("subjects", T::Json, "Subjects (JSON; see role_binding_subjects)", &["subjects"]),
+            obj(
+                "subjects",
+                T::Json,
+                "Subjects (JSON; see role_binding_subjects)",
+                &["subjects"],
+            ),
             col("subject_count", T::Int64, "Number of subjects", |r| {
                 Cell::Int(array_at(r.obj, &["subjects"]).len() as i64)
             }),
@@ -114,9 +130,18 @@ fn parent(kind_col: &'static str, kind_desc: &'static str, name_col: &'static st
         cluster(),
         namespace(),
         col(kind_col, T::Utf8, kind_desc, source_kind),
-        obj(name_col, T::Utf8, "Name of the parent object", &["metadata", "name"]),
         obj(
-            if name_col == "role_name" { "role_uid" } else { "binding_uid" },
+            name_col,
+            T::Utf8,
+            "Name of the parent object",
+            &["metadata", "name"],
+        ),
+        obj(
+            if name_col == "role_name" {
+                "role_uid"
+            } else {
+                "binding_uid"
+            },
             T::Utf8,
             "UID of the parent object",
             &["metadata", "uid"],
@@ -134,7 +159,12 @@ fn role_rules() -> TableDef {
             "API groups ('' is the core group, '*' every group)",
             &["apiGroups"],
         ),
-        item("resources", T::List, "Resources ('*' is every resource)", &["resources"]),
+        item(
+            "resources",
+            T::List,
+            "Resources ('*' is every resource)",
+            &["resources"],
+        ),
         item(
             "resource_names",
             T::List,
@@ -159,7 +189,11 @@ fn role_rules() -> TableDef {
 }
 
 fn role_binding_subjects() -> TableDef {
-    let mut cols = parent("binding_kind", "RoleBinding or ClusterRoleBinding", "binding_name");
+    let mut cols = parent(
+        "binding_kind",
+        "RoleBinding or ClusterRoleBinding",
+        "binding_name",
+    );
     cols.extend([
         obj(
             "role_ref_kind",

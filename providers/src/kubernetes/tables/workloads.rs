@@ -57,8 +57,18 @@ fn replica_columns(status: [&'static [&'static str]; 4]) -> Vec<Col> {
     vec![
         obj("replicas", T::Int64, "Desired replicas", desired),
         obj("ready_replicas", T::Int64, "Ready replicas", ready),
-        obj("available_replicas", T::Int64, "Available replicas", available),
-        obj("updated_replicas", T::Int64, "Replicas at the current template", updated),
+        obj(
+            "available_replicas",
+            T::Int64,
+            "Available replicas",
+            available,
+        ),
+        obj(
+            "updated_replicas",
+            T::Int64,
+            "Replicas at the current template",
+            updated,
+        ),
     ]
 }
 
@@ -77,9 +87,12 @@ fn deployments() -> TableDef {
             "RollingUpdate or Recreate",
             &["spec", "strategy", "type"],
         ),
-        col("paused", T::Boolean, "Rollout paused (false when unset)", |r| {
-            Cell::Bool(at(r.obj, &["spec", "paused"]).and_then(Value::as_bool) == Some(true))
-        }),
+        col(
+            "paused",
+            T::Boolean,
+            "Rollout paused (false when unset)",
+            |r| Cell::Bool(at(r.obj, &["spec", "paused"]).and_then(Value::as_bool) == Some(true)),
+        ),
         obj(
             "min_ready_seconds",
             T::Int64,
@@ -92,13 +105,25 @@ fn deployments() -> TableDef {
             "available",
             T::Boolean,
             "Available condition is True",
-            |r| Cell::bool(condition_true(r.obj, &["status", "conditions"], "Available")),
+            |r| {
+                Cell::bool(condition_true(
+                    r.obj,
+                    &["status", "conditions"],
+                    "Available",
+                ))
+            },
         ),
     ]);
     TableDef::new(
         "deployments",
         "Deployments",
-        vec![ResourceRef::new("apps", "v1", "Deployment", "deployments", true)],
+        vec![ResourceRef::new(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            true,
+        )],
         RowSource::Object,
         object_table(cols),
         vec![("name", "metadata.name")],
@@ -123,7 +148,13 @@ fn replica_sets() -> TableDef {
     TableDef::new(
         "replica_sets",
         "ReplicaSets",
-        vec![ResourceRef::new("apps", "v1", "ReplicaSet", "replicasets", true)],
+        vec![ResourceRef::new(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            true,
+        )],
         RowSource::Object,
         object_table(cols),
         vec![("name", "metadata.name")],
@@ -169,7 +200,13 @@ fn stateful_sets() -> TableDef {
     TableDef::new(
         "stateful_sets",
         "StatefulSets",
-        vec![ResourceRef::new("apps", "v1", "StatefulSet", "statefulsets", true)],
+        vec![ResourceRef::new(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            true,
+        )],
         RowSource::Object,
         object_table(cols),
         vec![("name", "metadata.name")],
@@ -216,7 +253,13 @@ fn daemon_sets() -> TableDef {
     TableDef::new(
         "daemon_sets",
         "DaemonSets",
-        vec![ResourceRef::new("apps", "v1", "DaemonSet", "daemonsets", true)],
+        vec![ResourceRef::new(
+            "apps",
+            "v1",
+            "DaemonSet",
+            "daemonsets",
+            true,
+        )],
         RowSource::Object,
         object_table(cols),
         vec![("name", "metadata.name")],
@@ -230,14 +273,39 @@ fn jobs() -> TableDef {
         vec![ResourceRef::new("batch", "v1", "Job", "jobs", true)],
         RowSource::Object,
         object_table(vec![
-            obj("completions", T::Int64, "Desired completions", &["spec", "completions"]),
-            obj("parallelism", T::Int64, "Maximum parallel pods", &["spec", "parallelism"]),
-            obj("backoff_limit", T::Int64, "Retries before failing", &["spec", "backoffLimit"]),
+            obj(
+                "completions",
+                T::Int64,
+                "Desired completions",
+                &["spec", "completions"],
+            ),
+            obj(
+                "parallelism",
+                T::Int64,
+                "Maximum parallel pods",
+                &["spec", "parallelism"],
+            ),
+            obj(
+                "backoff_limit",
+                T::Int64,
+                "Retries before failing",
+                &["spec", "backoffLimit"],
+            ),
             obj("suspend", T::Boolean, "Suspended", &["spec", "suspend"]),
             obj("active", T::Int64, "Running pods", &["status", "active"]),
-            obj("succeeded", T::Int64, "Succeeded pods", &["status", "succeeded"]),
+            obj(
+                "succeeded",
+                T::Int64,
+                "Succeeded pods",
+                &["status", "succeeded"],
+            ),
             obj("failed", T::Int64, "Failed pods", &["status", "failed"]),
-            obj("start_time", T::Timestamp, "Start time", &["status", "startTime"]),
+            obj(
+                "start_time",
+                T::Timestamp,
+                "Start time",
+                &["status", "startTime"],
+            ),
             obj(
                 "completion_time",
                 T::Timestamp,
@@ -245,7 +313,9 @@ fn jobs() -> TableDef {
                 &["status", "completionTime"],
             ),
             col("complete", T::Boolean, "Complete condition is True", |r| {
-                Cell::Bool(condition_true(r.obj, &["status", "conditions"], "Complete") == Some(true))
+                Cell::Bool(
+                    condition_true(r.obj, &["status", "conditions"], "Complete") == Some(true),
+                )
             }),
             col("job_failed", T::Boolean, "Failed condition is True", |r| {
                 Cell::Bool(condition_true(r.obj, &["status", "conditions"], "Failed") == Some(true))
@@ -266,7 +336,12 @@ fn cron_jobs() -> TableDef {
         RowSource::Object,
         object_table(vec![
             obj("schedule", T::Utf8, "Cron schedule", &["spec", "schedule"]),
-            obj("time_zone", T::Utf8, "Time zone of the schedule", &["spec", "timeZone"]),
+            obj(
+                "time_zone",
+                T::Utf8,
+                "Time zone of the schedule",
+                &["spec", "timeZone"],
+            ),
             col("suspend", T::Boolean, "Suspended (false when unset)", |r| {
                 Cell::Bool(at(r.obj, &["spec", "suspend"]).and_then(Value::as_bool) == Some(true))
             }),
@@ -295,13 +370,27 @@ fn cron_jobs() -> TableDef {
                 "template_labels",
                 T::Map,
                 "Labels of the job's pod template",
-                &["spec", "jobTemplate", "spec", "template", "metadata", "labels"],
+                &[
+                    "spec",
+                    "jobTemplate",
+                    "spec",
+                    "template",
+                    "metadata",
+                    "labels",
+                ],
             ),
             obj(
                 "service_account",
                 T::Utf8,
                 "Service account of the job's pod template",
-                &["spec", "jobTemplate", "spec", "template", "spec", "serviceAccountName"],
+                &[
+                    "spec",
+                    "jobTemplate",
+                    "spec",
+                    "template",
+                    "spec",
+                    "serviceAccountName",
+                ],
             ),
         ]),
         vec![("name", "metadata.name")],
@@ -388,8 +477,18 @@ fn horizontal_pod_autoscalers() -> TableDef {
                 "Name of the scaled object",
                 &["spec", "scaleTargetRef", "name"],
             ),
-            obj("min_replicas", T::Int64, "Minimum replicas", &["spec", "minReplicas"]),
-            obj("max_replicas", T::Int64, "Maximum replicas", &["spec", "maxReplicas"]),
+            obj(
+                "min_replicas",
+                T::Int64,
+                "Minimum replicas",
+                &["spec", "minReplicas"],
+            ),
+            obj(
+                "max_replicas",
+                T::Int64,
+                "Maximum replicas",
+                &["spec", "maxReplicas"],
+            ),
             obj(
                 "current_replicas",
                 T::Int64,
@@ -402,7 +501,12 @@ fn horizontal_pod_autoscalers() -> TableDef {
                 "Desired replicas",
                 &["status", "desiredReplicas"],
             ),
-            obj("metrics", T::Json, "Metric specs (JSON)", &["spec", "metrics"]),
+            obj(
+                "metrics",
+                T::Json,
+                "Metric specs (JSON)",
+                &["spec", "metrics"],
+            ),
         ]),
         vec![("name", "metadata.name")],
     )

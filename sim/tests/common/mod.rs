@@ -1,0 +1,158 @@
+//! Shared fixtures for the kq-sim integration tests: a small, hand-built
+//! cluster (independent of the generator) and helpers to start a fleet.
+
+#![allow(dead_code)]
+
+use kq_sim::{ClusterHandle, Fleet, FleetConfig};
+use serde_json::{Value, json};
+
+pub const NAMESPACES: &[&str] = &["default", "kube-system", "team-a", "team-b"];
+
+pub fn namespace(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"team": name}}})
+}
+
+pub fn pod(ns: &str, name: &str, app: &str, phase: &str, node: Option<&str>) -> Value {
+    let mut spec = json!({
+        "containers": [{"name": app, "image": format!("{app}:1.0")}],
+        "restartPolicy": "Always",
+        "serviceAccountName": "default",
+        "schedulerName": "default-scheduler",
+    });
+    if let Some(n) = node {
+        spec["nodeName"] = json!(n);
+    }
+    if app == "agent" {
+        spec["hostNetwork"] = json!(true);
+    }
+    let ready = phase == "Running";
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": app, "tier": if app == "db" { "backend" } else { "frontend" }}},
+        "spec": spec,
+        "status": {
+            "phase": phase,
+            "podIP": if node.is_some() { json!(format!("10.0.{}.{}", name.len(), ns.len())) } else { Value::Null },
+            "containerStatuses": [{"name": app, "ready": ready, "restartCount": 0, "state": if ready { json!({"running": {}}) } else { json!({"waiting": {"reason": "ContainerCreating"}}) }}]
+        }
+    })
+}
+
+pub fn crd() -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "certificates.cert.example.io"},
+        "spec": {
+            "group": "cert.example.io", "scope": "Namespaced",
+            "names": {"plural": "certificates", "singular": "certificate", "kind": "Certificate", "shortNames": ["cert"], "listKind": "CertificateList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                "additionalPrinterColumns": [{"name": "Secret", "type": "string", "jsonPath": ".spec.secretName"}]}]
+        }
+    })
+}
+
+/// The fixture objects, in load order (CRD and namespaces first).
+pub fn fixture_objects() -> Vec<Value> {
+    let mut objs = vec![crd()];
+    objs.extend(NAMESPACES.iter().map(|n| namespace(n)));
+    for i in 0..3 {
+        objs.push(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("node-{i}"), "labels": {"kubernetes.io/hostname": format!("node-{i}")}},
+            "spec": {"unschedulable": i == 2},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.33.1"}}}));
+    }
+    let apps = ["web", "db", "cache", "agent"];
+    let phases = ["Running", "Running", "Pending", "Failed", "Succeeded"];
+    for (i, ns) in NAMESPACES.iter().enumerate() {
+        for j in 0..12 {
+            let app = apps[(i + j) % apps.len()];
+            let phase = phases[(i * 3 + j) % phases.len()];
+            let node = if phase == "Pending" {
+                None
+            } else {
+                Some(format!("node-{}", j % 3))
+            };
+            objs.push(pod(ns, &format!("{app}-{i}-{j:02}"), app, phase, node.as_deref()));
+        }
+    }
+    for (ns, name, ty) in [
+        ("default", "db-password", "Opaque"),
+        ("team-a", "tls-cert", "kubernetes.io/tls"),
+        ("team-b", "registry", "kubernetes.io/dockerconfigjson"),
+    ] {
+        objs.push(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, "type": ty, "data": {"k": "dmFsdWU="}}));
+    }
+    for (ns, name) in [("default", "www"), ("team-a", "api"), ("team-b", "shop")] {
+        objs.push(json!({"apiVersion": "cert.example.io/v1", "kind": "Certificate", "metadata": {"name": name, "namespace": ns}, "spec": {"secretName": format!("{name}-tls"), "dnsNames": [format!("{name}.example.com")]}}));
+    }
+    objs.push(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:1.0"}]}}}}));
+    objs.push(json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "web-0-00.1", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "namespace": "default", "name": "web-0-00", "apiVersion": "v1"}, "reason": "BackOff", "type": "Warning", "message": "Back-off restarting failed container", "source": {"component": "kubelet"}}));
+    objs
+}
+
+/// Starts a fleet of `n` clusters named cluster-0.. with zero generated pods, then loads the fixture.
+pub async fn fixture_fleet(n: usize, plain_http: bool) -> Fleet {
+    let mut cfg = FleetConfig::uniform(n, 0, 7);
+    cfg.plain_http = plain_http;
+    let fleet = kq_sim::start(cfg).await.expect("start fleet");
+    for c in fleet.clusters() {
+        load_fixture(c);
+    }
+    fleet
+}
+
+pub fn load_fixture(c: &ClusterHandle) {
+    for o in fixture_objects() {
+        c.upsert(o).expect("load fixture object");
+    }
+}
+
+pub fn uids(items: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = items
+        .iter()
+        .map(|o| o["metadata"]["uid"].as_str().unwrap_or("").to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A fleet running on its own runtime, so tests can block on subprocesses and sockets.
+pub struct Harness {
+    pub rt: tokio::runtime::Runtime,
+    pub fleet: Option<Fleet>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub fn start(clusters: usize, plain_http: bool) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let fleet = rt.block_on(fixture_fleet(clusters, plain_http));
+        Harness {
+            rt,
+            fleet: Some(fleet),
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn fleet(&self) -> &Fleet {
+        self.fleet.as_ref().expect("fleet running")
+    }
+
+    pub fn cluster(&self) -> &ClusterHandle {
+        &self.fleet().clusters()[0]
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(f) = self.fleet.take() {
+            self.rt.block_on(f.shutdown());
+        }
+    }
+}
