@@ -395,6 +395,9 @@ impl Requirement {
     }
 }
 
+/// Builds a requirement from a key and a value of an operator term.
+type MakeRequirement = fn(String, String) -> Option<Requirement>;
+
 /// A parsed selector: all requirements must hold (none: matches everything).
 type Selector = Vec<Requirement>;
 
@@ -462,7 +465,7 @@ fn parse_label_selector(text: &str) -> Option<Selector> {
             reqs.push(Requirement::DoesNotExist(key.to_string()));
             continue;
         }
-        let ops: [(&str, fn(String, String) -> Option<Requirement>); 5] = [
+        let ops: [(&str, MakeRequirement); 5] = [
             ("!=", |k, v| Some(Requirement::NotEquals(k, v))),
             ("==", |k, v| Some(Requirement::Equals(k, v))),
             ("=", |k, v| Some(Requirement::Equals(k, v))),

@@ -173,7 +173,6 @@ pub(crate) struct PodRef {
 #[derive(Default)]
 pub(crate) struct NsState {
     pub name: String,
-    pub uid: String,
     pub ago: i64,
     pub team: String,
     pub limit_range: bool,
@@ -265,14 +264,10 @@ impl Gen {
         self.storage_classes();
         self.nodes(node_count);
         self.cluster_rbac();
-        let t0 = std::time::Instant::now();
         let mut system = self.system_namespaces();
         let mut apps = self.app_namespaces();
-        eprintln!("TIMING ns {:?}", t0.elapsed());
         self.cluster_services(&mut system);
-        eprintln!("TIMING sys {:?}", t0.elapsed());
         self.applications(&mut apps);
-        eprintln!("TIMING apps {:?}", t0.elapsed());
         self.policy_instances();
         self.node_events();
     }

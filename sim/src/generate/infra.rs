@@ -304,6 +304,7 @@ impl Gen {
                 ("beta.kubernetes.io/arch", "amd64"),
                 ("beta.kubernetes.io/instance-type", it_name),
                 ("beta.kubernetes.io/os", "linux"),
+                ("alpha.eksctl.io/cluster-name", &self.cluster),
                 ("eks.amazonaws.com/capacityType", "ON_DEMAND"),
                 ("eks.amazonaws.com/nodegroup", group),
                 ("failure-domain.beta.kubernetes.io/region", region),
@@ -473,7 +474,6 @@ impl Gen {
         ));
         let mut st = NsState {
             name: name.to_string(),
-            uid,
             ago,
             ..NsState::default()
         };

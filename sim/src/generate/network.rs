@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use super::dice::{BASE_EPOCH, ts, ts_abs};
 use super::{Gen, Meta, NsState, Obj, PodRef, kv, object, owner_ref};
 
+/// Size of the default NodePort range (30000-32767).
+const NODE_PORTS: i64 = 2768;
+
 /// How a LoadBalancer is marked internal (or not).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum LbScheme {
@@ -60,13 +63,16 @@ impl Gen {
         format!("172.{}.{}.{}", 20 + k / 65_536, (k / 256) % 256, k % 256)
     }
 
+    /// A free port of the 30000-32767 range (callers keep the range from filling up).
     fn node_port(&mut self) -> i64 {
-        loop {
-            let p = self.d.range(30_000, 32_767);
+        let start = self.d.range(0, NODE_PORTS - 1);
+        for k in 0..NODE_PORTS {
+            let p = 30_000 + (start + k) % NODE_PORTS;
             if self.node_ports.insert(p) {
                 return p;
             }
         }
+        30_000 + start
     }
 
     /// The next Service type for a public-facing app: the first few cover
@@ -110,7 +116,12 @@ impl Gen {
     /// Emits a Service and, when it has a selector, its Endpoints and
     /// EndpointSlices listing `pods` (the pods the selector matches).
     /// Returns the load balancer hostname, if any.
-    pub(crate) fn service(&mut self, s: SvcSpec<'_>, pods: &[PodRef]) -> Option<String> {
+    pub(crate) fn service(&mut self, mut s: SvcSpec<'_>, pods: &[PodRef]) -> Option<String> {
+        // A real cluster runs out of node ports too; big fleets fall back to ClusterIP.
+        let wants_ports = matches!(s.ty, SvcType::NodePort | SvcType::LoadBalancer { .. });
+        if wants_ports && self.node_ports.len() + s.ports.len() > (NODE_PORTS as usize) * 9 / 10 {
+            s.ty = SvcType::ClusterIp;
+        }
         let uid = self.d.uid();
         let mut annotations = Obj::new();
         let mut lb_host = None;

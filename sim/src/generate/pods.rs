@@ -98,6 +98,9 @@ pub(crate) struct Template {
     pub labels: Obj,
     pub annotations: Obj,
     pub spec: Value,
+    /// What every pod of the template starts from: the spec plus admission
+    /// defaults, with `volumes` first (possibly empty, filled per pod).
+    pub pod_spec: Value,
     pub containers: Vec<CtrInfo>,
     pub inits: Vec<CtrInfo>,
     pub cpu: u64,
@@ -333,7 +336,43 @@ fn qos_class(all: &[&CtrSpec]) -> &'static str {
     if guaranteed { "Guaranteed" } else { "Burstable" }
 }
 
-pub(crate) fn default_tolerations() -> [Value; 2] {
+/// The pod spec admission would produce from a template spec, minus the
+/// per-pod parts (token volume, node name).
+fn pod_base(template_spec: &Value, priority: i64) -> Value {
+    let mut base = Obj::new();
+    base.insert("volumes".into(), Value::Array(Vec::new()));
+    if let Some(t) = template_spec.as_object() {
+        for (k, v) in t {
+            match k.as_str() {
+                "volumes" => {
+                    base.insert(k.clone(), v.clone());
+                }
+                "tolerations" => {}
+                _ => {
+                    base.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    let mut tol = template_spec
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let tolerates_all = tol
+        .iter()
+        .any(|x| x.get("operator") == Some(&Value::from("Exists")) && x.get("key").is_none());
+    if !tolerates_all {
+        tol.extend(default_tolerations());
+    }
+    base.insert("tolerations".into(), Value::Array(tol));
+    base.insert("priority".into(), priority.into());
+    base.insert("enableServiceLinks".into(), true.into());
+    base.insert("preemptionPolicy".into(), "PreemptLowerPriority".into());
+    Value::Object(base)
+}
+
+fn default_tolerations() -> [Value; 2] {
     [
         json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}),
         json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}),
@@ -396,6 +435,8 @@ impl Gen {
         if let Some((class, _)) = p.priority_class {
             spec.insert("priorityClassName".into(), class.into());
         }
+        let spec = Value::Object(spec);
+        let pod_spec = pod_base(&spec, p.priority_class.map_or(0, |c| c.1));
         let all: Vec<&CtrSpec> = p.inits.iter().chain(p.containers.iter()).collect();
         let running = p.containers.iter().chain(p.inits.iter().filter(|c| c.sidecar));
         let (mut cpu, mut mem) = (0, 0);
@@ -406,7 +447,8 @@ impl Gen {
         Template {
             labels,
             annotations,
-            spec: Value::Object(spec),
+            spec,
+            pod_spec,
             qos: qos_class(&all),
             readiness: p.containers.iter().any(|c| c.probes),
             containers: p.containers.iter().map(info).collect(),
@@ -546,57 +588,46 @@ impl Gen {
         }
 
         // Spec: the template plus what admission and the scheduler add.
-        let mut spec = t.spec.clone();
+        let mut spec = t.pod_spec.clone();
         if let Some(s) = spec.as_object_mut() {
-            let mut volumes = match s.remove("volumes") {
-                Some(Value::Array(v)) => v,
-                _ => Vec::new(),
-            };
-            volumes.extend(a.extra_volumes);
-            if t.automount {
-                let vol_name = format!("kube-api-access-{}", self.d.suffix(5));
-                volumes.push(json!({
-                    "name": vol_name,
-                    "projected": {
-                        "defaultMode": 420,
-                        "sources": [
-                            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                            {"downwardAPI": {"items": [{"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}},
-                        ],
-                    },
-                }));
-                let mount = json!({
-                    "name": vol_name,
-                    "readOnly": true,
-                    "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
-                });
-                for key in ["initContainers", "containers"] {
-                    if let Some(Value::Array(cs)) = s.get_mut(key) {
-                        for c in cs {
-                            if let Some(co) = c.as_object_mut() {
-                                match co.get_mut("volumeMounts") {
-                                    Some(Value::Array(ms)) => ms.push(mount.clone()),
-                                    _ => {
-                                        co.insert(
-                                            "volumeMounts".into(),
-                                            Value::Array(vec![mount.clone()]),
-                                        );
-                                    }
+            if let Some(Value::Array(volumes)) = s.get_mut("volumes") {
+                volumes.extend(a.extra_volumes);
+                if t.automount {
+                    let vol_name = format!("kube-api-access-{}", self.d.suffix(5));
+                    volumes.push(json!({
+                        "name": vol_name,
+                        "projected": {
+                            "defaultMode": 420,
+                            "sources": [
+                                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                                {"downwardAPI": {"items": [{"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}},
+                            ],
+                        },
+                    }));
+                    let mount = json!({
+                        "name": vol_name,
+                        "readOnly": true,
+                        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+                    });
+                    for key in ["initContainers", "containers"] {
+                        let Some(Value::Array(cs)) = s.get_mut(key) else {
+                            continue;
+                        };
+                        for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                            match c.get_mut("volumeMounts") {
+                                Some(Value::Array(ms)) => ms.push(mount.clone()),
+                                _ => {
+                                    c.insert("volumeMounts".into(), json!([mount]));
                                 }
                             }
                         }
                     }
                 }
             }
-            let mut rebuilt = Obj::new();
-            if !volumes.is_empty() {
-                rebuilt.insert("volumes".into(), Value::Array(volumes));
+            if s.get("volumes").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+                s.shift_remove("volumes");
             }
-            for (k, v) in std::mem::take(s) {
-                rebuilt.insert(k, v);
-            }
-            *s = rebuilt;
             if let Some(i) = node {
                 s.insert("nodeName".into(), self.nodes[i].name.clone().into());
             }
@@ -612,20 +643,6 @@ impl Gen {
                     }}}),
                 );
             }
-            let mut tol = match s.remove("tolerations") {
-                Some(Value::Array(v)) => v,
-                _ => Vec::new(),
-            };
-            if !tol
-                .iter()
-                .any(|x| x.get("operator") == Some(&Value::from("Exists")) && x.get("key").is_none())
-            {
-                tol.extend(default_tolerations());
-            }
-            s.insert("tolerations".into(), Value::Array(tol));
-            s.insert("priority".into(), t.priority.into());
-            s.insert("enableServiceLinks".into(), true.into());
-            s.insert("preemptionPolicy".into(), "PreemptLowerPriority".into());
         }
 
         let mut status =

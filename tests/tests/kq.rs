@@ -1,0 +1,434 @@
+//! The real `kq` binary against the simulated fleet, over TLS with a
+//! written kubeconfig: results compared with the sim's store (the
+//! generator's truth) and with kubectl's view of the same objects.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kq_sim::{Faults, FleetConfig, SimUser};
+use kq_tests::{TestFleet, kubectl, ndjson_rows, ok, stderr, stdout};
+use serde_json::Value;
+
+fn small_fleet() -> FleetConfig {
+    FleetConfig::uniform(2, 40, 7)
+}
+
+fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// (cluster, uid) of every pod in the fleet, from the sim's store.
+fn truth_pod_uids(fleet: &TestFleet) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for cluster in fleet.fleet.clusters() {
+        for pod in cluster.objects("pods") {
+            out.insert((cluster.name().to_string(), str_at(&pod, "/metadata/uid").to_string()));
+        }
+    }
+    out
+}
+
+fn row_set(rows: &[Value], a: &str, b: &str) -> BTreeSet<(String, String)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r[a].as_str().unwrap_or_default().to_string(),
+                r[b].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pod_of_every_cluster_comes_back_once() {
+    let fleet = TestFleet::start(small_fleet()).await;
+    let out = fleet
+        .kq(&["--all-contexts", "-o", "ndjson", "SELECT cluster, uid FROM pods"])
+        .await;
+    ok(&out);
+    let rows = ndjson_rows(&out);
+    let truth = truth_pod_uids(&fleet);
+    assert_eq!(rows.len(), truth.len(), "no duplicated rows");
+    assert_eq!(row_set(&rows, "cluster", "uid"), truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kq_and_kubectl_see_the_same_pods() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 60, 11)).await;
+    let listed = kubectl(&fleet.kubeconfig, &["get", "pods", "-A", "-o", "json"]).await;
+    assert!(listed.status.success(), "kubectl failed: {}", stderr(&listed));
+    let doc: Value = serde_json::from_slice(&listed.stdout).expect("kubectl json");
+    let kubectl_view: BTreeSet<(String, String)> = doc["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| {
+            (
+                str_at(p, "/metadata/namespace").to_string(),
+                str_at(p, "/metadata/name").to_string(),
+            )
+        })
+        .collect();
+    let out = fleet
+        .kq(&["-o", "ndjson", "SELECT namespace, name FROM pods"])
+        .await;
+    ok(&out);
+    assert_eq!(row_set(&ndjson_rows(&out), "namespace", "name"), kubectl_view);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_flatten_init_regular_and_ephemeral_containers() {
+    let fleet = TestFleet::start(small_fleet()).await;
+    let mut truth: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for cluster in fleet.fleet.clusters() {
+        for pod in cluster.objects("pods") {
+            for (list, kind) in [
+                ("initContainers", "init"),
+                ("containers", "regular"),
+                ("ephemeralContainers", "ephemeral"),
+            ] {
+                let n = pod["spec"][list].as_array().map_or(0, Vec::len);
+                *truth
+                    .entry((cluster.name().to_string(), kind.to_string()))
+                    .or_default() += n;
+            }
+        }
+    }
+    truth.retain(|_, n| *n > 0);
+    let out = fleet
+        .kq(&[
+            "-A",
+            "-o",
+            "ndjson",
+            "SELECT cluster, container_type, count(*) AS n FROM containers GROUP BY 1, 2",
+        ])
+        .await;
+    ok(&out);
+    let got: BTreeMap<(String, String), usize> = ndjson_rows(&out)
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["cluster"].as_str().unwrap().to_string(),
+                    r["container_type"].as_str().unwrap().to_string(),
+                ),
+                r["n"].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    assert_eq!(got, truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_query_finds_every_mysql_image() {
+    let fleet = TestFleet::start(FleetConfig::demo()).await;
+    let mut truth = BTreeSet::new();
+    for cluster in fleet.fleet.clusters() {
+        for pod in cluster.objects("pods") {
+            for list in ["initContainers", "containers", "ephemeralContainers"] {
+                for c in pod["spec"][list].as_array().into_iter().flatten() {
+                    let image = c["image"].as_str().unwrap_or_default();
+                    if image.contains("mysql") {
+                        truth.insert(image.to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert!(truth.len() >= 3, "the demo fleet has several MySQL images");
+    let out = fleet
+        .kq(&[
+            "-A",
+            "-o",
+            "ndjson",
+            "SELECT DISTINCT image FROM containers WHERE image LIKE '%mysql%'",
+        ])
+        .await;
+    ok(&out);
+    let got: BTreeSet<String> = ndjson_rows(&out)
+        .iter()
+        .map(|r| r["image"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_become_server_side_requests() {
+    let fleet = TestFleet::start(small_fleet()).await;
+    let target = fleet.fleet.clusters()[0].clone();
+    let other = fleet.fleet.clusters()[1].clone();
+    let namespace = str_at(&target.objects("pods")[0], "/metadata/namespace").to_string();
+    target.reset_counters();
+    other.reset_counters();
+    let sql = format!(
+        "SELECT name FROM containers WHERE cluster = '{}' AND namespace = '{namespace}'",
+        target.name()
+    );
+    let out = fleet.kq(&["-A", "-o", "ndjson", &sql]).await;
+    ok(&out);
+    let expected: usize = target
+        .objects("pods")
+        .iter()
+        .filter(|p| str_at(p, "/metadata/namespace") == namespace)
+        .map(|p| {
+            ["initContainers", "containers", "ephemeralContainers"]
+                .iter()
+                .map(|l| p["spec"][*l].as_array().map_or(0, Vec::len))
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(ndjson_rows(&out).len(), expected);
+    let lists: Vec<_> = target
+        .counters()
+        .requests
+        .into_iter()
+        .filter(|r| r.verb == "list")
+        .collect();
+    assert!(!lists.is_empty());
+    for request in &lists {
+        assert_eq!(
+            request.path,
+            format!("/api/v1/namespaces/{namespace}/pods"),
+            "only the namespace's pods are listed"
+        );
+    }
+    assert_eq!(
+        other.counters().by_verb.get("list"),
+        None,
+        "the pruned cluster is never asked to list"
+    );
+
+    target.reset_counters();
+    let out = fleet
+        .kq(&[
+            "-o",
+            "ndjson",
+            "SELECT name FROM pods WHERE labels['app'] = 'mysql' AND phase = 'Running'",
+        ])
+        .await;
+    ok(&out);
+    let list = target
+        .counters()
+        .requests
+        .into_iter()
+        .find(|r| r.verb == "list")
+        .expect("a list request");
+    assert!(
+        list.query.contains("labelSelector=app%3Dmysql")
+            || list.query.contains("labelSelector=app=mysql"),
+        "label filter pushed down: {}",
+        list.query
+    );
+    assert!(
+        list.query.contains("fieldSelector=status.phase"),
+        "phase filter pushed down: {}",
+        list.query
+    );
+    let expected = target
+        .objects("pods")
+        .iter()
+        .filter(|p| {
+            str_at(p, "/metadata/labels/app") == "mysql" && str_at(p, "/status/phase") == "Running"
+        })
+        .count();
+    assert_eq!(ndjson_rows(&out).len(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kq_only_reads() {
+    let fleet = TestFleet::start(small_fleet()).await;
+    for cluster in fleet.fleet.clusters() {
+        cluster.reset_counters();
+    }
+    for path in example_files() {
+        let file = path.display().to_string();
+        let out = fleet.kq(&["-A", "-o", "ndjson", "-f", &file]).await;
+        ok(&out);
+    }
+    ok(&fleet.kq(&["-A", "tables"]).await);
+    for cluster in fleet.fleet.clusters() {
+        let counters = cluster.counters();
+        assert!(counters.by_verb.get("list").copied().unwrap_or(0) > 0);
+        for verb in counters.by_verb.keys() {
+            assert!(
+                ["get", "list", "watch"].contains(&verb.as_str()),
+                "kq sent a {verb} request to {}",
+                cluster.name()
+            );
+        }
+    }
+}
+
+fn example_files() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries/examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("queries/examples exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_cluster_never_hides_the_others() {
+    let fleet = TestFleet::start(small_fleet()).await;
+    let dead = fleet.fleet.clusters()[1].clone();
+    dead.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
+    let healthy = fleet.fleet.clusters()[0].clone();
+    let script = fleet.dir.path().join("partial.sql");
+    std::fs::write(
+        &script,
+        "SELECT cluster, uid FROM pods;\nSELECT cluster, \"table\", severity FROM kq_errors;",
+    )
+    .unwrap();
+    let args = ["-A", "-o", "ndjson", "-f", script.to_str().unwrap()];
+    let out = fleet.kq(&args).await;
+    ok(&out);
+    let rows = ndjson_rows(&out);
+    let pods: BTreeSet<(String, String)> = rows
+        .iter()
+        .filter(|r| r.get("uid").is_some())
+        .map(|r| {
+            (
+                r["cluster"].as_str().unwrap().to_string(),
+                r["uid"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let healthy_truth: BTreeSet<(String, String)> = healthy
+        .objects("pods")
+        .iter()
+        .map(|p| (healthy.name().to_string(), str_at(p, "/metadata/uid").to_string()))
+        .collect();
+    assert_eq!(pods, healthy_truth, "every row of the healthy cluster, none invented");
+    let errors: Vec<&Value> = rows.iter().filter(|r| r.get("severity").is_some()).collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["cluster"] == dead.name() && e["table"] == "pods" && e["severity"] == "error"),
+        "kq_errors names the dead cluster: {errors:?}"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cluster '{}'", dead.name())),
+        "stderr names the cluster: {err}"
+    );
+
+    let strict = fleet
+        .kq(&["-A", "--strict", "-o", "ndjson", "SELECT uid FROM pods"])
+        .await;
+    assert_eq!(strict.status.code(), Some(1), "--strict turns a failure into exit 1");
+    assert_eq!(ndjson_rows(&strict).len(), healthy_truth.len());
+
+    let only_dead = fleet
+        .kq(&["--context", dead.name(), "SELECT uid FROM pods"])
+        .await;
+    assert_eq!(only_dead.status.code(), Some(2), "{}", stderr(&only_dead));
+    assert!(stderr(&only_dead).contains("no cluster could be read"));
+    assert!(stdout(&only_dead).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_scoped_user_gets_its_namespace_and_a_warning() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 80, 3)).await;
+    let kubeconfig = fleet.kubeconfig_for(SimUser::TeamAReader);
+    let out = kq_tests::run_kq(
+        &kubeconfig,
+        &["-o", "ndjson", "SELECT namespace, name FROM pods"],
+    )
+    .await;
+    ok(&out);
+    let rows = ndjson_rows(&out);
+    let cluster = &fleet.fleet.clusters()[0];
+    let truth: BTreeSet<(String, String)> = cluster
+        .objects("pods")
+        .iter()
+        .filter(|p| str_at(p, "/metadata/namespace") == kq_sim::TEAM_A_NAMESPACE)
+        .map(|p| {
+            (
+                str_at(p, "/metadata/namespace").to_string(),
+                str_at(p, "/metadata/name").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(row_set(&rows, "namespace", "name"), truth);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning") && err.contains(kq_sim::TEAM_A_NAMESPACE),
+        "says coverage was reduced: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_one_sentence_and_exit_2() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 5, 1)).await;
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["SELEC name FROM pods"], "SQL syntax error"),
+        (vec!["SELECT * FROM podz"], "unknown table 'podz'; did you mean 'pods'?"),
+        (vec!["SELECT podname FROM pods"], "podname"),
+        (vec!["--context", "nope", "SELECT 1"], "unknown context 'nope'"),
+        (vec!["describe", "nodez"], "unknown table 'nodez'"),
+        (vec![], "no query given"),
+    ];
+    for (args, expected) in cases {
+        let out = fleet.kq(&args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(err.starts_with("kq: "), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+        assert!(stdout(&out).is_empty(), "{args:?}: no partial output");
+    }
+
+    let broken = fleet.dir.path().join("broken-kubeconfig");
+    std::fs::write(&broken, "apiVersion: v1\nclusters: [oops").unwrap();
+    let out = kq_tests::run_kq(&broken, &["SELECT 1"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("cannot read kubeconfig") && err.contains("broken-kubeconfig"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_quietly() {
+    let fleet = TestFleet::start(small_fleet()).await;
+    let binary = kq_tests::kq_binary().display().to_string();
+    let kubeconfig = fleet.kubeconfig.display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "'{binary}' --kubeconfig '{kubeconfig}' -A -o csv 'SELECT * FROM containers CROSS JOIN (SELECT 1 AS x UNION ALL SELECT 2 UNION ALL SELECT 3) t' | head -1; echo \"status=${{PIPESTATUS:-done}}\""
+            ))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_are_tables_too() {
+    let fleet = TestFleet::start(small_fleet()).await;
+    let cluster = &fleet.fleet.clusters()[0];
+    let certificates = cluster.objects("certificates");
+    assert!(!certificates.is_empty(), "the fleet has cert-manager Certificates");
+    let out = fleet
+        .kq(&["-o", "ndjson", "SELECT namespace, name, spec FROM certificates"])
+        .await;
+    ok(&out);
+    let rows = ndjson_rows(&out);
+    assert_eq!(rows.len(), certificates.len());
+    let listed = fleet.kq(&["tables"]).await;
+    assert!(ok(&listed).contains("certificates"));
+    let described = fleet.kq(&["describe", "pods"]).await;
+    let text = ok(&described);
+    assert!(text.contains("labels") && text.contains("map<text,text>"), "{text}");
+}
