@@ -52,7 +52,7 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
         Job::Tables => {
             let batch = tables_batch(engine).await;
             print_batch(batch, &options)?;
-            report_failures(engine, kq_providers::failures::Mark::default(), &args, &session.clusters)
+            report_failures(engine, kq_providers::failures::Mark::default(), &args)
         }
         Job::Describe(table) => {
             let batch = describe_batch(engine, &table).await?;
@@ -68,10 +68,11 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
             for statement in statements {
                 let mark = engine.failures().mark();
                 let mut progress = Progress::start(session.clusters.len());
-                let result = run_statement(engine, statement, &options, &mut progress).await;
+                let result =
+                    run_statement(engine, statement, &options, &mut progress, mark).await;
                 progress.finish().await;
                 result?;
-                code = code.max(report_failures(engine, mark, &args, &session.clusters)?);
+                code = code.max(report_failures(engine, mark, &args)?);
             }
             Ok(code)
         }
@@ -114,6 +115,7 @@ async fn run_statement(
     statement: datafusion::sql::parser::Statement,
     options: &PrintOptions,
     progress: &mut Progress,
+    mark: kq_providers::failures::Mark,
 ) -> Result<(), Failure> {
     let output = engine
         .run_statement(statement)
@@ -122,6 +124,7 @@ async fn run_statement(
     let stdout = std::io::stdout();
     let mut printer = Printer::new(stdout.lock(), output.schema.clone(), options.clone());
     let mut stream = output.stream;
+    let mut rows = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| {
             Failure::usage(format!(
@@ -130,6 +133,7 @@ async fn run_statement(
             ))
         })?;
         progress.finish().await;
+        rows += batch.num_rows();
         if let Err(e) = printer.write_batch(&batch) {
             return match output_failure(e) {
                 None => Ok(()),
@@ -138,6 +142,11 @@ async fn run_statement(
         }
     }
     progress.finish().await;
+    // When every cluster failed there is no answer, only errors: print
+    // nothing rather than an empty table that looks like one.
+    if rows == 0 && every_cluster_failed(engine, mark) {
+        return Ok(());
+    }
     let summary = match printer.finish() {
         Ok(summary) => summary,
         Err(e) => {
@@ -172,12 +181,23 @@ async fn run_statement(
     Ok(())
 }
 
+fn every_cluster_failed(engine: &Engine, mark: kq_providers::failures::Mark) -> bool {
+    use kq_providers::failures::Severity;
+    let attempted = engine.failures().attempted_since(mark);
+    let failures = engine.failures().since(mark);
+    !attempted.is_empty()
+        && attempted.iter().all(|cluster| {
+            failures
+                .iter()
+                .any(|f| f.severity == Severity::Error && &f.source == cluster)
+        })
+}
+
 /// Prints this statement's partial failures; decides the exit code.
 fn report_failures(
     engine: &Engine,
     mark: kq_providers::failures::Mark,
     args: &Args,
-    _clusters: &[String],
 ) -> Result<u8, Failure> {
     use kq_providers::failures::Severity;
     let failures = engine.failures().since(mark);
@@ -193,27 +213,14 @@ fn report_failures(
             failure.message
         );
     }
-    let attempted = engine.failures().attempted_since(mark);
-    let failed: Vec<&str> = {
-        let mut failed: Vec<&str> = failures
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .map(|f| f.source.as_str())
-            .collect();
-        failed.sort();
-        failed.dedup();
-        failed
-    };
-    if !attempted.is_empty() && attempted.iter().all(|c| failed.contains(&c.as_str())) {
+    if every_cluster_failed(engine, mark) {
         return Err(Failure::usage(format!(
             "no cluster could be read ({}); see the errors above",
-            attempted.join(", ")
+            engine.failures().attempted_since(mark).join(", ")
         )));
     }
-    if args.strict && !failed.is_empty() {
-        return Ok(1);
-    }
-    Ok(0)
+    let any_error = failures.iter().any(|f| f.severity == Severity::Error);
+    Ok(u8::from(args.strict && any_error))
 }
 
 fn print_batch(batch: RecordBatch, options: &PrintOptions) -> Result<(), Failure> {

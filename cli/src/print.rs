@@ -37,9 +37,10 @@
 //! - `table`: box drawing like psql/datafusion-cli, numeric columns
 //!   right-aligned, control characters shown escaped (`\n`) so one row is
 //!   one line and a value cannot send escape sequences to the terminal;
-//!   with a width, the widest columns are shortened first and cells cut
-//!   with `…` until the table fits. A row only spills over several terminal
-//!   lines when even 5-character columns cannot fit. An empty result still
+//!   with a width, the widest free-text columns (strings, lists, maps,
+//!   JSON) are shortened first and cut with `…`, so numbers, booleans and
+//!   timestamps stay whole; a row only spills over several terminal lines
+//!   when even 5-character columns cannot fit. An empty result still
 //!   shows the header. The `(N rows)` footer is the caller's.
 //!
 //! Duplicate column names (`SELECT a.name, b.name`) are kept as duplicate

@@ -250,17 +250,25 @@ mod tests {
         assert_eq!(pods["shortNames"][0], "po");
         assert_eq!(pods["scope"], "Namespaced");
         let groups = aggregated(&r, false, "v2");
-        assert!(groups["items"].as_array().unwrap().iter().any(|i| i["metadata"]["name"] == "apps"));
+        assert!(
+            groups["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["metadata"]["name"] == "apps")
+        );
     }
 
     #[test]
     fn openapi_index_points_at_every_group_version() {
         let r = Registry::builtins();
         let idx = openapi_v3_index(&r);
-        assert!(idx["paths"]["api/v1"]["serverRelativeURL"]
-            .as_str()
-            .unwrap()
-            .starts_with("/openapi/v3/api/v1?hash="));
+        assert!(
+            idx["paths"]["api/v1"]["serverRelativeURL"]
+                .as_str()
+                .unwrap()
+                .starts_with("/openapi/v3/api/v1?hash=")
+        );
         let doc = openapi_v3_doc(&r, "apps", "v1");
         let p = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(p["x-kubernetes-group-version-kind"]["kind"], "Deployment");
@@ -272,7 +280,13 @@ mod tests {
         let l = api_resource_list(&r, "", "v1");
         assert_eq!(l["groupVersion"], "v1");
         let g = api_group_list(&r);
-        assert!(g["groups"].as_array().unwrap().iter().all(|g| g["name"] != ""));
+        assert!(
+            g["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|g| g["name"] != "")
+        );
         assert!(api_group_doc(&r, "apps").is_some());
         assert!(api_group_doc(&r, "nope").is_none());
     }

@@ -136,7 +136,10 @@ pub(crate) struct ClusterState {
 
 impl ClusterState {
     pub fn faults(&self) -> Faults {
-        self.faults.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set_faults(&self, f: Faults) {
@@ -268,7 +271,12 @@ impl ClusterHandle {
     }
 
     /// Deletes an object in-process (watchers see DELETED).
-    pub fn delete(&self, plural: &str, namespace: Option<&str>, name: &str) -> Result<(), SimError> {
+    pub fn delete(
+        &self,
+        plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), SimError> {
         let (p, g) = match plural.split_once('.') {
             Some((p, g)) => (p, Some(g)),
             None => (plural, None),
@@ -466,7 +474,13 @@ impl Fleet {
             .clusters
             .iter()
             .map(|c| {
-                json!({"name": c.name(), "context": {"cluster": c.name(), "user": format!("{}-{}", c.name(), user.slug())}})
+                let mut context = json!({"cluster": c.name(), "user": format!("{}-{}", c.name(), user.slug())});
+                // A team's kubeconfig names the namespace it may read, as
+                // the ones cluster admins hand out do.
+                if user == SimUser::TeamAReader {
+                    context["namespace"] = json!(crate::rbac::TEAM_A_NAMESPACE);
+                }
+                json!({"name": c.name(), "context": context})
             })
             .collect();
         let current = self

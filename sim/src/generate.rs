@@ -151,6 +151,8 @@ pub(crate) struct NodeRec {
     pub mem_used: u64,
     pub pods: u64,
     pub memory_pressure: bool,
+    /// Age of the node; no pod on it is older.
+    pub ago: i64,
     /// Carries the label that staging's fluent-bit DaemonSet selects.
     pub logging: bool,
 }
@@ -167,6 +169,8 @@ pub(crate) struct PodRef {
     pub terminal: bool,
     pub cpu: u64,
     pub mem: u64,
+    /// Age of the pod (capped by its node's age).
+    pub ago: i64,
 }
 
 /// Per-namespace bookkeeping, so references always point at objects that exist.
@@ -327,7 +331,12 @@ impl Gen {
             .to_string();
         let name = format!("{obj_name}.{}", self.d.hex(16));
         let uid = self.d.uid();
-        let first_ago = last_ago + if count > 1 { self.d.range(60, 86_400) } else { 0 };
+        let first_ago = last_ago
+            + if count > 1 {
+                self.d.range(60, 86_400)
+            } else {
+                0
+            };
         let mut source = Obj::new();
         source.insert("component".into(), component.into());
         if let Some(h) = host {

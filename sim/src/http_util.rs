@@ -32,18 +32,16 @@ pub(crate) fn url_decode(s: &str) -> String {
                 out.push(b' ');
                 i += 1;
             }
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
                 }
-            }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
             c => {
                 out.push(c);
                 i += 1;
@@ -186,7 +184,9 @@ mod tests {
     fn decodes_go_query_encoding() {
         assert_eq!(url_decode("env+in+%28a%2Cb%29"), "env in (a,b)");
         assert_eq!(url_decode("bad%zz%"), "bad%zz%");
-        let q = Query::parse(Some("watch=1&labelSelector=app%3Dweb&limit=7&allowWatchBookmarks=true"));
+        let q = Query::parse(Some(
+            "watch=1&labelSelector=app%3Dweb&limit=7&allowWatchBookmarks=true",
+        ));
         assert!(q.flag("watch"));
         assert!(q.flag("allowWatchBookmarks"));
         assert!(!q.flag("missing"));

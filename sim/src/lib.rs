@@ -41,8 +41,6 @@ mod table;
 mod tls;
 
 pub use error::SimError;
-pub use fleet::{
-    ClusterHandle, Counters, Faults, Fleet, FleetConfig, RequestRecord, start,
-};
+pub use fleet::{ClusterHandle, Counters, Faults, Fleet, FleetConfig, RequestRecord, start};
 pub use generate::{ClusterProfile, Flavor};
 pub use rbac::{SimUser, TEAM_A_NAMESPACE};

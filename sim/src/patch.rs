@@ -155,10 +155,7 @@ fn unescape_pointer(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
 }
 
-fn pointer_parent<'a>(
-    doc: &'a mut Value,
-    path: &str,
-) -> Result<(&'a mut Value, String), ApiError> {
+fn pointer_parent<'a>(doc: &'a mut Value, path: &str) -> Result<(&'a mut Value, String), ApiError> {
     let bad = || ApiError::bad_request(format!("json patch: invalid path {path:?}"));
     if !path.starts_with('/') {
         return Err(bad());
@@ -224,9 +221,9 @@ fn pointer_remove(doc: &mut Value, path: &str) -> Result<Value, ApiError> {
 
 /// RFC 6902 JSON patch.
 pub(crate) fn json_patch(mut doc: Value, ops: &Value) -> Result<Value, ApiError> {
-    let ops = ops
-        .as_array()
-        .ok_or_else(|| ApiError::bad_request("json patch: the body must be an array of operations"))?;
+    let ops = ops.as_array().ok_or_else(|| {
+        ApiError::bad_request("json patch: the body must be an array of operations")
+    })?;
     for op in ops {
         let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
         let path = op
@@ -304,7 +301,8 @@ mod tests {
 
     #[test]
     fn strategic_delete_directive_and_primitive_lists() {
-        let t = json!({"l": [{"name": "x"}, {"name": "y"}], "args": ["a", "b"], "fin": ["f1", "f2"]});
+        let t =
+            json!({"l": [{"name": "x"}, {"name": "y"}], "args": ["a", "b"], "fin": ["f1", "f2"]});
         let p = json!({"l": [{"name": "x", "$patch": "delete"}], "args": ["c"], "$deleteFromPrimitiveList/fin": ["f1"]});
         let out = strategic_merge(t, &p);
         assert_eq!(out["l"], json!([{"name": "y"}]));
@@ -324,10 +322,15 @@ mod tests {
             {"op": "copy", "from": "/l", "path": "/m"}
         ]);
         let out = json_patch(doc, &ops).unwrap();
-        assert_eq!(out, json!({"metadata": {"labels": {"a": "3", "b": "2"}}, "l": [2, 9], "m": [2, 9]}));
+        assert_eq!(
+            out,
+            json!({"metadata": {"labels": {"a": "3", "b": "2"}}, "l": [2, 9], "m": [2, 9]})
+        );
         assert_eq!(json_patch(json!({}), &json!({})).unwrap_err().code, 400);
         assert_eq!(
-            json_patch(json!({}), &json!([{"op": "remove", "path": "/x"}])).unwrap_err().code,
+            json_patch(json!({}), &json!([{"op": "remove", "path": "/x"}]))
+                .unwrap_err()
+                .code,
             400
         );
     }

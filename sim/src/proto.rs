@@ -128,11 +128,13 @@ fn decode_object(api_version: &str, kind: &str, raw: &[u8]) -> Option<Result<Val
     let mut binary = Map::new();
     let supported = matches!(
         (api_version, kind),
-        ("v1", "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount")
-            | (
-                "authorization.k8s.io/v1",
-                "SelfSubjectAccessReview" | "SelfSubjectRulesReview"
-            )
+        (
+            "v1",
+            "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount"
+        ) | (
+            "authorization.k8s.io/v1",
+            "SelfSubjectAccessReview" | "SelfSubjectRulesReview"
+        )
     );
     if !supported {
         return Some(Err(format!(
@@ -291,7 +293,12 @@ mod tests {
         let label = [field_bytes(1, b"team"), field_bytes(2, b"x")].concat();
         let meta = [field_bytes(1, b"newns"), field_bytes(11, &label)].concat();
         let raw = field_bytes(1, &meta);
-        let body = [MAGIC.to_vec(), field_bytes(1, &type_meta), field_bytes(2, &raw)].concat();
+        let body = [
+            MAGIC.to_vec(),
+            field_bytes(1, &type_meta),
+            field_bytes(2, &raw),
+        ]
+        .concat();
         let v = decode(&body).unwrap();
         assert_eq!(v["kind"], "Namespace");
         assert_eq!(v["metadata"]["name"], "newns");

@@ -53,7 +53,10 @@ impl SimUser {
     ) -> bool {
         if group == AUTHZ_GROUP
             && verb == "create"
-            && matches!(resource, "selfsubjectaccessreviews" | "selfsubjectrulesreviews")
+            && matches!(
+                resource,
+                "selfsubjectaccessreviews" | "selfsubjectrulesreviews"
+            )
         {
             return true;
         }

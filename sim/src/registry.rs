@@ -101,9 +101,25 @@ const BUILTINS: &[Builtin] = &[
     ("", "v1", "Endpoints", "endpoints", &["ep"], true, NONE),
     ("", "v1", "ConfigMap", "configmaps", &["cm"], true, NONE),
     ("", "v1", "Secret", "secrets", NONE, true, NONE),
-    ("", "v1", "ServiceAccount", "serviceaccounts", &["sa"], true, NONE),
+    (
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        &["sa"],
+        true,
+        NONE,
+    ),
     ("", "v1", "Event", "events", &["ev"], true, NONE),
-    ("", "v1", "PersistentVolume", "persistentvolumes", &["pv"], false, NONE),
+    (
+        "",
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        &["pv"],
+        false,
+        NONE,
+    ),
     (
         "",
         "v1",
@@ -113,8 +129,24 @@ const BUILTINS: &[Builtin] = &[
         true,
         NONE,
     ),
-    ("", "v1", "ResourceQuota", "resourcequotas", &["quota"], true, NONE),
-    ("", "v1", "LimitRange", "limitranges", &["limits"], true, NONE),
+    (
+        "",
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        &["quota"],
+        true,
+        NONE,
+    ),
+    (
+        "",
+        "v1",
+        "LimitRange",
+        "limitranges",
+        &["limits"],
+        true,
+        NONE,
+    ),
     (
         "",
         "v1",
@@ -124,9 +156,33 @@ const BUILTINS: &[Builtin] = &[
         true,
         ALL,
     ),
-    ("apps", "v1", "Deployment", "deployments", &["deploy"], true, ALL),
-    ("apps", "v1", "ReplicaSet", "replicasets", &["rs"], true, ALL),
-    ("apps", "v1", "StatefulSet", "statefulsets", &["sts"], true, ALL),
+    (
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        &["deploy"],
+        true,
+        ALL,
+    ),
+    (
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        &["rs"],
+        true,
+        ALL,
+    ),
+    (
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        &["sts"],
+        true,
+        ALL,
+    ),
     ("apps", "v1", "DaemonSet", "daemonsets", &["ds"], true, ALL),
     (
         "apps",
@@ -575,7 +631,10 @@ mod tests {
             .unwrap();
         assert_eq!(t.version, "v1");
         assert_eq!(t.printer_columns.len(), 1);
-        assert!(r.lookup("cert.example.io", "v1alpha1", "certificates").is_some());
+        assert!(
+            r.lookup("cert.example.io", "v1alpha1", "certificates")
+                .is_some()
+        );
         // Re-registering is idempotent.
         r.register_crd(&crd()).unwrap();
         assert_eq!(r.in_group_version("cert.example.io", "v1").count(), 1);

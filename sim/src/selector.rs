@@ -133,7 +133,9 @@ impl LabelSelector {
         for part in split_top_level(s)? {
             let part = part.trim();
             if part.is_empty() {
-                return Err(label_err("found '', expected: !, identifier, or 'end of string'"));
+                return Err(label_err(
+                    "found '', expected: !, identifier, or 'end of string'",
+                ));
             }
             reqs.push(parse_requirement(part)?);
         }
@@ -160,8 +162,12 @@ impl LabelSelector {
                 LabelOp::NotIn(xs) => !v.is_some_and(|v| xs.iter().any(|x| x == v)),
                 LabelOp::Exists => v.is_some(),
                 LabelOp::NotExists => v.is_none(),
-                LabelOp::Gt(n) => v.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v > *n),
-                LabelOp::Lt(n) => v.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v < *n),
+                LabelOp::Gt(n) => v
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| v > *n),
+                LabelOp::Lt(n) => v
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| v < *n),
             }
         })
     }
@@ -203,10 +209,17 @@ fn parse_requirement(part: &str) -> Result<LabelRequirement, ApiError> {
                             "for 'Gt', 'Lt' operators, the value must be an integer (got \"{val}\")"
                         ))
                     })?;
-                    if kind == 3 { LabelOp::Gt(n) } else { LabelOp::Lt(n) }
+                    if kind == 3 {
+                        LabelOp::Gt(n)
+                    } else {
+                        LabelOp::Lt(n)
+                    }
                 }
             };
-            return Ok(LabelRequirement { key: key.into(), op });
+            return Ok(LabelRequirement {
+                key: key.into(),
+                op,
+            });
         }
     }
     let mut words = part.splitn(2, char::is_whitespace);
@@ -318,7 +331,11 @@ impl FieldSelector {
                         break;
                     }
                     b'=' => {
-                        let len = if bytes.get(i + 1) == Some(&b'=') { 2 } else { 1 };
+                        let len = if bytes.get(i + 1) == Some(&b'=') {
+                            2
+                        } else {
+                            1
+                        };
                         idx = Some((i, len, false));
                         break;
                     }
@@ -326,8 +343,8 @@ impl FieldSelector {
                 }
             }
             let (i, len, negate) = idx.ok_or_else(bad)?;
-            let field = unescape(part[..i].trim()).map_err(|e| ApiError::bad_request(e))?;
-            let value = unescape(&part[i + len..]).map_err(|e| ApiError::bad_request(e))?;
+            let field = unescape(part[..i].trim()).map_err(ApiError::bad_request)?;
+            let value = unescape(&part[i + len..]).map_err(ApiError::bad_request)?;
             if field.is_empty() {
                 return Err(bad());
             }
@@ -385,25 +402,45 @@ const POD_FIELDS: &[FieldSpec] = &[
     ("spec.nodeName", &["spec", "nodeName"], ""),
     ("spec.restartPolicy", &["spec", "restartPolicy"], ""),
     ("spec.schedulerName", &["spec", "schedulerName"], ""),
-    ("spec.serviceAccountName", &["spec", "serviceAccountName"], ""),
+    (
+        "spec.serviceAccountName",
+        &["spec", "serviceAccountName"],
+        "",
+    ),
     ("spec.hostNetwork", &["spec", "hostNetwork"], "false"),
     ("status.phase", &["status", "phase"], ""),
     ("status.podIP", &["status", "podIP"], ""),
-    ("status.nominatedNodeName", &["status", "nominatedNodeName"], ""),
+    (
+        "status.nominatedNodeName",
+        &["status", "nominatedNodeName"],
+        "",
+    ),
 ];
 const SECRET_FIELDS: &[FieldSpec] = &[("type", &["type"], "")];
 const EVENT_FIELDS: &[FieldSpec] = &[
     ("involvedObject.kind", &["involvedObject", "kind"], ""),
-    ("involvedObject.namespace", &["involvedObject", "namespace"], ""),
+    (
+        "involvedObject.namespace",
+        &["involvedObject", "namespace"],
+        "",
+    ),
     ("involvedObject.name", &["involvedObject", "name"], ""),
     ("involvedObject.uid", &["involvedObject", "uid"], ""),
-    ("involvedObject.apiVersion", &["involvedObject", "apiVersion"], ""),
+    (
+        "involvedObject.apiVersion",
+        &["involvedObject", "apiVersion"],
+        "",
+    ),
     (
         "involvedObject.resourceVersion",
         &["involvedObject", "resourceVersion"],
         "",
     ),
-    ("involvedObject.fieldPath", &["involvedObject", "fieldPath"], ""),
+    (
+        "involvedObject.fieldPath",
+        &["involvedObject", "fieldPath"],
+        "",
+    ),
     ("reason", &["reason"], ""),
     ("reportingComponent", &["reportingComponent"], ""),
     ("source", &["source", "component"], ""),

@@ -21,9 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::discovery;
 use crate::fleet::{ClusterState, Faults, RequestRecord};
-use crate::http_util::{
-    Accept, Body, Query, bytes_response, error_response, json_response,
-};
+use crate::http_util::{Accept, Body, Query, bytes_response, error_response, json_response};
 use crate::patch;
 use crate::rbac::SimUser;
 use crate::registry::{AUTHZ_GROUP, ResKey, ResourceType};
@@ -131,7 +129,7 @@ enum Target {
     GroupVersion(String, String),
     OpenApiV3Index,
     OpenApiV3(String, String),
-    Resource(ResourceReq),
+    Resource(Box<ResourceReq>),
 }
 
 fn route(state: &ClusterState, path: &str) -> Result<Target, ApiError> {
@@ -150,7 +148,9 @@ fn route(state: &ClusterState, path: &str) -> Result<Target, ApiError> {
         ["api", "v1", rest @ ..] => resource_route(state, "", "v1", rest),
         ["apis"] => Ok(Target::Apis),
         ["apis", g] => Ok(Target::Group(g.to_string())),
-        ["apis", g, v] if registry_has(g, v) => Ok(Target::GroupVersion(g.to_string(), v.to_string())),
+        ["apis", g, v] if registry_has(g, v) => {
+            Ok(Target::GroupVersion(g.to_string(), v.to_string()))
+        }
         ["apis", g, v, rest @ ..] if registry_has(g, v) => resource_route(state, g, v, rest),
         ["openapi", "v3"] => Ok(Target::OpenApiV3Index),
         ["openapi", "v3", "api", v] => Ok(Target::OpenApiV3(String::new(), v.to_string())),
@@ -171,14 +171,14 @@ fn resource_route(
             .with_registry(|r| r.lookup(group, version, plural).cloned())
     };
     let namespaced_target = match rest {
-        ["namespaces", ns, plural, tail @ ..] if tail.len() <= 2 => {
-            lookup(plural).filter(|t| t.namespaced).map(|rt| ResourceReq {
+        ["namespaces", ns, plural, tail @ ..] if tail.len() <= 2 => lookup(plural)
+            .filter(|t| t.namespaced)
+            .map(|rt| ResourceReq {
                 rt,
                 namespace: Some(ns.to_string()),
                 name: tail.first().map(|s| s.to_string()),
                 subresource: tail.get(1).map(|s| s.to_string()),
-            })
-        }
+            }),
         _ => None,
     };
     let req = match namespaced_target {
@@ -201,7 +201,7 @@ fn resource_route(
     {
         return Err(ApiError::not_found_path());
     }
-    Ok(Target::Resource(req))
+    Ok(Target::Resource(Box::new(req)))
 }
 
 fn verb_for(method: &Method, req: &ResourceReq, query: &Query) -> Result<&'static str, ApiError> {
@@ -250,7 +250,10 @@ async fn handle(state: Arc<ClusterState>, req: Request<Incoming>) -> Response<Bo
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let user = token.and_then(|t| state.user_for_token(t));
     let target = route(&state, &path);
@@ -333,9 +336,7 @@ fn parse_object(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         serde_json::from_slice(body).map_err(|e| e.to_string())
     };
     let v = parsed.map_err(|e| {
-        ApiError::bad_request(format!(
-            "couldn't get version/kind; json parse error: {e}"
-        ))
+        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
     })?;
     if !v.is_object() {
         return Err(ApiError::bad_request(
@@ -360,7 +361,11 @@ async fn dispatch(
             &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]}),
         )),
         Target::Version => Ok(json_response(200, &discovery::version())),
-        Target::Health => Ok(bytes_response(200, "text/plain; charset=utf-8", Bytes::from_static(b"ok"))),
+        Target::Health => Ok(bytes_response(
+            200,
+            "text/plain; charset=utf-8",
+            Bytes::from_static(b"ok"),
+        )),
         Target::Api => match &ctx.accept.aggregated {
             Some(v) => Ok(aggregated_response(
                 v,
@@ -402,7 +407,7 @@ async fn dispatch(
                 &store.with_registry(|r| discovery::openapi_v3_doc(r, &g, &v)),
             ))
         }
-        Target::Resource(r) => resource(ctx, req, r, verb).await,
+        Target::Resource(r) => resource(ctx, req, *r, verb).await,
     }
 }
 
@@ -511,12 +516,18 @@ async fn resource(
             let victims: Vec<Arc<Stored>> = coll
                 .values()
                 .filter(|s| ns.is_none_or(|n| s.namespace == n))
-                .filter(|s| label.matches(&s.labels) && field.matches(&s.namespace, &s.name, &s.fields))
+                .filter(|s| {
+                    label.matches(&s.labels) && field.matches(&s.namespace, &s.name, &s.fields)
+                })
                 .cloned()
                 .collect();
             let mut items = Vec::new();
             for v in victims {
-                let vns = if r.rt.namespaced { Some(v.namespace.as_str()) } else { None };
+                let vns = if r.rt.namespaced {
+                    Some(v.namespace.as_str())
+                } else {
+                    None
+                };
                 if let Ok(o) = store.delete(&r.rt, vns, &v.name, dry_run) {
                     items.push(o);
                 }
@@ -549,11 +560,23 @@ fn patch_request(
     let out = match media {
         "application/merge-patch+json" => {
             let p = parse(body)?;
-            store.patch(&r.rt, ns, name, |cur| Ok(patch::merge_patch(cur, &p)), dry_run)?
+            store.patch(
+                &r.rt,
+                ns,
+                name,
+                |cur| Ok(patch::merge_patch(cur, &p)),
+                dry_run,
+            )?
         }
         "application/strategic-merge-patch+json" => {
             let p = parse(body)?;
-            store.patch(&r.rt, ns, name, |cur| Ok(patch::strategic_merge(cur, &p)), dry_run)?
+            store.patch(
+                &r.rt,
+                ns,
+                name,
+                |cur| Ok(patch::strategic_merge(cur, &p)),
+                dry_run,
+            )?
         }
         "application/json-patch+json" => {
             let p = parse(body)?;
@@ -562,10 +585,7 @@ fn patch_request(
         "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
             // Server-side apply, approximated: create when missing, else a strategic merge.
             let p = parse_object(body, "yaml")?;
-            if store
-                .get(&r.rt.key(), ns.unwrap_or(""), name)
-                .is_none()
-            {
+            if store.get(&r.rt.key(), ns.unwrap_or(""), name).is_none() {
                 let mut obj = p;
                 if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                     m.insert("name".into(), json!(name));
@@ -573,7 +593,13 @@ fn patch_request(
                 let out = store.create(&r.rt, ns, obj, dry_run)?;
                 return Ok(json_response(201, &out));
             }
-            store.patch(&r.rt, ns, name, |cur| Ok(patch::strategic_merge(cur, &p)), dry_run)?
+            store.patch(
+                &r.rt,
+                ns,
+                name,
+                |cur| Ok(patch::strategic_merge(cur, &p)),
+                dry_run,
+            )?
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
@@ -599,7 +625,8 @@ fn review(
     if let Some(o) = obj.as_object_mut() {
         o.insert("apiVersion".into(), json!(rt.api_version()));
         o.insert("kind".into(), json!(rt.kind));
-        o.entry("metadata").or_insert(json!({"creationTimestamp": null}));
+        o.entry("metadata")
+            .or_insert(json!({"creationTimestamp": null}));
         o.insert("status".into(), status);
     }
     Ok(json_response(201, &obj))
@@ -705,7 +732,9 @@ fn list(ctx: &Ctx, r: &ResourceReq) -> Result<Response<Body>, ApiError> {
     };
     let ns = r.namespace.as_deref();
     let filtered = !label.is_empty() || !field.is_empty();
-    let matches = |s: &Arc<Stored>| label.matches(&s.labels) && field.matches(&s.namespace, &s.name, &s.fields);
+    let matches = |s: &Arc<Stored>| {
+        label.matches(&s.labels) && field.matches(&s.namespace, &s.name, &s.fields)
+    };
     let mut iter = in_scope(&coll, ns, after).filter(|s| matches(s));
     let mut items: Vec<Arc<Stored>> = Vec::new();
     let mut more = false;
@@ -790,7 +819,10 @@ fn watch(ctx: &Ctx, r: &ResourceReq) -> Result<Response<Body>, ApiError> {
     let (label, mut field) = selectors(ctx, &key)?;
     if let Some(name) = &r.name {
         // Watching a named object is a watch with a metadata.name selector.
-        let pinned = format!("metadata.name={}", name.replace('\\', "\\\\").replace(',', "\\,"));
+        let pinned = format!(
+            "metadata.name={}",
+            name.replace('\\', "\\\\").replace(',', "\\,")
+        );
         let merged = match ctx.query.get("fieldSelector").filter(|s| !s.is_empty()) {
             Some(f) => format!("{f},{pinned}"),
             None => pinned,
@@ -799,9 +831,10 @@ fn watch(ctx: &Ctx, r: &ResourceReq) -> Result<Response<Body>, ApiError> {
     }
     let start = match ctx.query.get("resourceVersion") {
         None | Some("") | Some("0") => None,
-        Some(s) => Some(s.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid resource version: {s}"))
-        })?),
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?,
+        ),
     };
     let send_initial = ctx.query.flag("sendInitialEvents");
     if send_initial && ctx.query.get("resourceVersionMatch") != Some("NotOlderThan") {
@@ -813,9 +846,10 @@ fn watch(ctx: &Ctx, r: &ResourceReq) -> Result<Response<Body>, ApiError> {
     }
     let timeout = match ctx.query.get("timeoutSeconds") {
         None | Some("") => DEFAULT_WATCH_TIMEOUT,
-        Some(s) => Duration::from_secs(s.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid timeoutSeconds {s:?}"))
-        })?),
+        Some(s) => Duration::from_secs(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {s:?}")))?,
+        ),
     };
     let spec = WatchSpec {
         rt: r.rt.clone(),
@@ -826,9 +860,11 @@ fn watch(ctx: &Ctx, r: &ResourceReq) -> Result<Response<Body>, ApiError> {
         send_initial,
         bookmarks: ctx.query.flag("allowWatchBookmarks"),
         timeout,
-        table: ctx.accept.table.clone().map(|v| {
-            (v, IncludeObject::parse(ctx.query.get("includeObject")))
-        }),
+        table: ctx
+            .accept
+            .table
+            .clone()
+            .map(|v| (v, IncludeObject::parse(ctx.query.get("includeObject")))),
         partial_metadata: ctx.accept.partial_metadata,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -922,7 +958,7 @@ impl WatchOut {
         }
         self.sent_objects += 1;
         let limit = self.state.faults().watch_drop_after_events;
-        !limit.is_some_and(|n| self.sent_objects >= n)
+        limit.is_none_or(|n| self.sent_objects < n)
     }
 
     async fn send_bookmark(&mut self, rv: u64, initial_end: bool) -> bool {
@@ -1050,7 +1086,10 @@ async fn admin(state: &Arc<ClusterState>, req: Request<Incoming>, path: &str) ->
             return error_response(&ApiError::new(
                 403,
                 "Forbidden",
-                format!("User \"{}\" cannot use the kq-sim admin endpoint", u.username()),
+                format!(
+                    "User \"{}\" cannot use the kq-sim admin endpoint",
+                    u.username()
+                ),
             ));
         }
     }
@@ -1072,9 +1111,7 @@ async fn admin(state: &Arc<ClusterState>, req: Request<Incoming>, path: &str) ->
                     state.set_faults(f);
                     json_response(200, &json!(state.faults()))
                 }
-                Err(e) => error_response(&ApiError::bad_request(format!(
-                    "decoding faults: {e}"
-                ))),
+                Err(e) => error_response(&ApiError::bad_request(format!("decoding faults: {e}"))),
             }
         }
         (m, "/sim/counters" | "/sim/counters/reset" | "/sim/faults") => {
@@ -1097,7 +1134,10 @@ mod tests {
             page: 2,
         };
         let back = decode_continue(&encode_continue(&t)).unwrap();
-        assert_eq!((back.rv, back.ns.as_str(), back.name.as_str(), back.page), (7, "a", "b", 2));
+        assert_eq!(
+            (back.rv, back.ns.as_str(), back.name.as_str(), back.page),
+            (7, "a", "b", 2)
+        );
         assert_eq!(decode_continue("!!!").unwrap_err().code, 400);
         assert_eq!(decode_continue("e30").unwrap_err().code, 400);
     }

@@ -12,7 +12,7 @@ pub(crate) struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     pub retry_after: Option<u64>,
 }
 
@@ -48,7 +48,7 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -61,7 +61,7 @@ impl ApiError {
             "message": self.message,
             "reason": self.reason,
         });
-        let mut details = self.details.clone();
+        let mut details = self.details.as_deref().cloned();
         if let Some(secs) = self.retry_after {
             let d = details.get_or_insert_with(|| json!({}));
             if let Some(obj) = d.as_object_mut() {
@@ -229,14 +229,7 @@ mod tests {
             e.message,
             "pods is forbidden: User \"team-a-reader\" cannot list resource \"pods\" in API group \"\" at the cluster scope"
         );
-        let e = ApiError::forbidden(
-            "u",
-            "get",
-            "apps",
-            "deployments",
-            Some("x"),
-            Some("web"),
-        );
+        let e = ApiError::forbidden("u", "get", "apps", "deployments", Some("x"), Some("web"));
         assert_eq!(
             e.message,
             "deployments.apps \"web\" is forbidden: User \"u\" cannot get resource \"deployments\" in API group \"apps\" in the namespace \"x\""

@@ -380,9 +380,7 @@ impl Store {
                 Some(prefix) => {
                     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
                     let suffix: String = (0..5)
-                        .map(|_| {
-                            ALPHABET[inner.rng.random_range(0..ALPHABET.len())] as char
-                        })
+                        .map(|_| ALPHABET[inner.rng.random_range(0..ALPHABET.len())] as char)
                         .collect();
                     let n = format!("{prefix}{suffix}");
                     if let Some(m) = meta_mut(&mut obj) {
@@ -614,12 +612,7 @@ impl Store {
             let namespaced: Vec<ResKey> = inner
                 .collections
                 .keys()
-                .filter(|k| {
-                    inner
-                        .registry
-                        .by_key(k)
-                        .is_some_and(|t| t.namespaced)
-                })
+                .filter(|k| inner.registry.by_key(k).is_some_and(|t| t.namespaced))
                 .cloned()
                 .collect();
             for k in namespaced {
@@ -676,7 +669,15 @@ impl Store {
         let name = meta_str(&obj, "name").unwrap_or("").to_string();
         let ns = meta_str(&obj, "namespace").map(str::to_string);
         let exists = self
-            .get(&rt.key(), if rt.namespaced { ns.as_deref().unwrap_or("default") } else { "" }, &name)
+            .get(
+                &rt.key(),
+                if rt.namespaced {
+                    ns.as_deref().unwrap_or("default")
+                } else {
+                    ""
+                },
+                &name,
+            )
             .is_some();
         if exists {
             let mut obj = obj;
@@ -722,7 +723,11 @@ fn namespace_exists(inner: &Inner, ns: &str) -> bool {
         .is_some_and(|c| c.contains_key(&(String::new(), ns.to_string())))
 }
 
-fn resolve_namespace(rt: &ResourceType, url_ns: Option<&str>, obj: &Value) -> Result<String, ApiError> {
+fn resolve_namespace(
+    rt: &ResourceType,
+    url_ns: Option<&str>,
+    obj: &Value,
+) -> Result<String, ApiError> {
     if !rt.namespaced {
         return Ok(String::new());
     }
@@ -858,7 +863,10 @@ fn new_uid(rng: &mut ChaCha8Rng) -> String {
 fn fill_server_fields(inner: &mut Inner, _rt: &ResourceType, obj: &mut Value) {
     let uid = new_uid(&mut inner.rng);
     if let Some(m) = meta_mut(obj) {
-        if m.get("uid").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if m.get("uid")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             m.insert("uid".into(), json!(uid));
         }
         if m.get("creationTimestamp")
@@ -1004,7 +1012,9 @@ mod tests {
         let s = Store::new(1);
         s.load(vec![ns("default")]).unwrap();
         let p = rt(&s, "pods");
-        let created = s.create(&p, Some("default"), pod("default", "a"), false).unwrap();
+        let created = s
+            .create(&p, Some("default"), pod("default", "a"), false)
+            .unwrap();
         assert_eq!(created["metadata"]["resourceVersion"], "2");
         let e = s
             .create(&p, Some("default"), pod("default", "a"), false)
@@ -1014,9 +1024,13 @@ mod tests {
             .create(&p, Some("default"), json!({"metadata": {}}), false)
             .unwrap_err();
         assert_eq!(e.code, 422);
-        let e = s.create(&p, Some("nope"), pod("nope", "a"), false).unwrap_err();
+        let e = s
+            .create(&p, Some("nope"), pod("nope", "a"), false)
+            .unwrap_err();
         assert_eq!(e.message, "namespaces \"nope\" not found");
-        let e = s.create(&p, Some("default"), pod("default", "Bad_Name"), false).unwrap_err();
+        let e = s
+            .create(&p, Some("default"), pod("default", "Bad_Name"), false)
+            .unwrap_err();
         assert_eq!(e.code, 422);
         let generated = s
             .create(
@@ -1026,7 +1040,12 @@ mod tests {
                 false,
             )
             .unwrap();
-        assert!(generated["metadata"]["name"].as_str().unwrap().starts_with("web-"));
+        assert!(
+            generated["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("web-")
+        );
     }
 
     #[test]
@@ -1037,15 +1056,24 @@ mod tests {
         let (rv0, epoch) = s.head();
         let mut stale = pod("default", "a");
         stale["metadata"]["resourceVersion"] = json!("1");
-        let e = s.update(&p, Some("default"), "a", stale, false).unwrap_err();
+        let e = s
+            .update(&p, Some("default"), "a", stale, false)
+            .unwrap_err();
         assert_eq!(e.reason, "Conflict");
         let mut changed = pod("default", "a");
         changed["spec"]["nodeName"] = json!("n2");
-        let out = s.update(&p, Some("default"), "a", changed.clone(), false).unwrap();
+        let out = s
+            .update(&p, Some("default"), "a", changed.clone(), false)
+            .unwrap();
         assert_eq!(out["metadata"]["generation"], 2);
         // Same content again is a no-op.
-        let again = s.update(&p, Some("default"), "a", out.clone(), false).unwrap();
-        assert_eq!(again["metadata"]["resourceVersion"], out["metadata"]["resourceVersion"]);
+        let again = s
+            .update(&p, Some("default"), "a", out.clone(), false)
+            .unwrap();
+        assert_eq!(
+            again["metadata"]["resourceVersion"],
+            out["metadata"]["resourceVersion"]
+        );
         match s.poll_events(&pods_key(), rv0, epoch) {
             WatchPoll::Events(e, _) => {
                 assert_eq!(e.len(), 1);
@@ -1095,7 +1123,8 @@ mod tests {
         s.upsert(json!({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}))
             .unwrap();
         assert_eq!(s.objects("widgets").len(), 1);
-        s.delete(&crd_rt, None, "widgets.example.io", false).unwrap();
+        s.delete(&crd_rt, None, "widgets.example.io", false)
+            .unwrap();
         assert!(s.objects("widgets").is_empty());
         assert!(s.with_registry(|r| !r.has_group_version("example.io", "v1")));
     }
@@ -1107,7 +1136,8 @@ mod tests {
         let (rv, snap) = s.snapshot(&pods_key());
         s.remember_snapshot(&pods_key(), rv, snap);
         let p = rt(&s, "pods");
-        s.create(&p, Some("default"), pod("default", "b"), false).unwrap();
+        s.create(&p, Some("default"), pod("default", "b"), false)
+            .unwrap();
         assert_eq!(s.recall_snapshot(&pods_key(), rv).unwrap().len(), 1);
         assert_eq!(s.snapshot(&pods_key()).1.len(), 2);
     }

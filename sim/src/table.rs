@@ -184,7 +184,10 @@ pub(crate) fn pod_status(o: &Value) -> String {
     }
     let init_specs = arr(o, &["spec", "initContainers"]);
     let mut initializing = false;
-    for (i, c) in arr(o, &["status", "initContainerStatuses"]).iter().enumerate() {
+    for (i, c) in arr(o, &["status", "initContainerStatuses"])
+        .iter()
+        .enumerate()
+    {
         let term = c.get("state").and_then(|s| s.get("terminated"));
         let wait = c.get("state").and_then(|s| s.get("waiting"));
         if term.is_some_and(|t| t.get("exitCode").and_then(Value::as_i64) == Some(0)) {
@@ -295,7 +298,11 @@ fn svc_external(o: &Value) -> Value {
         .iter()
         .map(|i| {
             let ip = s_at(i, &["ip"]);
-            if ip.is_empty() { s_at(i, &["hostname"]) } else { ip }
+            if ip.is_empty() {
+                s_at(i, &["hostname"])
+            } else {
+                ip
+            }
         })
         .collect();
     ips.extend(
@@ -375,8 +382,12 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
             col("Status", "string", 0, |o| json!(pod_status(o))),
             col("Restarts", "string", 0, pod_restarts),
             age_col,
-            col("IP", "string", 1, |o| or_none(s_at(o, &["status", "podIP"]))),
-            col("Node", "string", 1, |o| or_none(s_at(o, &["spec", "nodeName"]))),
+            col("IP", "string", 1, |o| {
+                or_none(s_at(o, &["status", "podIP"]))
+            }),
+            col("Node", "string", 1, |o| {
+                or_none(s_at(o, &["spec", "nodeName"]))
+            }),
             col("Nominated Node", "string", 1, |o| {
                 or_none(s_at(o, &["status", "nominatedNodeName"]))
             }),
@@ -384,7 +395,9 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
         ],
         ("", "namespaces") => vec![
             name_col,
-            col("Status", "string", 0, |o| json!(s_at(o, &["status", "phase"]))),
+            col("Status", "string", 0, |o| {
+                json!(s_at(o, &["status", "phase"]))
+            }),
             age_col,
         ],
         ("", "nodes") => vec![
@@ -395,8 +408,12 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
             col("Version", "string", 0, |o| {
                 json!(s_at(o, &["status", "nodeInfo", "kubeletVersion"]))
             }),
-            col("Internal-IP", "string", 1, |o| node_address(o, "InternalIP")),
-            col("External-IP", "string", 1, |o| node_address(o, "ExternalIP")),
+            col("Internal-IP", "string", 1, |o| {
+                node_address(o, "InternalIP")
+            }),
+            col("External-IP", "string", 1, |o| {
+                node_address(o, "ExternalIP")
+            }),
             col("OS-Image", "string", 1, |o| {
                 json!(s_at(o, &["status", "nodeInfo", "osImage"]))
             }),
@@ -410,11 +427,15 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
         ("", "services") => vec![
             name_col,
             col("Type", "string", 0, |o| json!(s_at(o, &["spec", "type"]))),
-            col("Cluster-IP", "string", 0, |o| or_none(s_at(o, &["spec", "clusterIP"]))),
+            col("Cluster-IP", "string", 0, |o| {
+                or_none(s_at(o, &["spec", "clusterIP"]))
+            }),
             col("External-IP", "string", 0, svc_external),
             col("Port(s)", "string", 0, svc_ports),
             age_col,
-            col("Selector", "string", 1, |o| selector_string(o, &["spec", "selector"])),
+            col("Selector", "string", 1, |o| {
+                selector_string(o, &["spec", "selector"])
+            }),
         ],
         ("", "configmaps") => vec![
             name_col,
@@ -458,7 +479,9 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
                     i_at(o, &["spec", "replicas"])
                 ))
             }),
-            col("Up-to-date", "integer", 0, |o| json!(i_at(o, &["status", "updatedReplicas"]))),
+            col("Up-to-date", "integer", 0, |o| {
+                json!(i_at(o, &["status", "updatedReplicas"]))
+            }),
             col("Available", "integer", 0, |o| {
                 json!(i_at(o, &["status", "availableReplicas"]))
             }),
@@ -475,9 +498,15 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
         ],
         ("apps", "replicasets") => vec![
             name_col,
-            col("Desired", "integer", 0, |o| json!(i_at(o, &["spec", "replicas"]))),
-            col("Current", "integer", 0, |o| json!(i_at(o, &["status", "replicas"]))),
-            col("Ready", "integer", 0, |o| json!(i_at(o, &["status", "readyReplicas"]))),
+            col("Desired", "integer", 0, |o| {
+                json!(i_at(o, &["spec", "replicas"]))
+            }),
+            col("Current", "integer", 0, |o| {
+                json!(i_at(o, &["status", "replicas"]))
+            }),
+            col("Ready", "integer", 0, |o| {
+                json!(i_at(o, &["status", "readyReplicas"]))
+            }),
             age_col,
         ],
         ("apps", "statefulsets") => vec![
@@ -499,7 +528,9 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
             col("Current", "integer", 0, |o| {
                 json!(i_at(o, &["status", "currentNumberScheduled"]))
             }),
-            col("Ready", "integer", 0, |o| json!(i_at(o, &["status", "numberReady"]))),
+            col("Ready", "integer", 0, |o| {
+                json!(i_at(o, &["status", "numberReady"]))
+            }),
             col("Up-to-date", "integer", 0, |o| {
                 json!(i_at(o, &["status", "updatedNumberScheduled"]))
             }),
@@ -514,21 +545,35 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
         ("batch", "jobs") => vec![
             name_col,
             col("Completions", "string", 0, |o| {
-                let want = at(o, &["spec", "completions"]).and_then(Value::as_i64).unwrap_or(1);
+                let want = at(o, &["spec", "completions"])
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
                 json!(format!("{}/{want}", i_at(o, &["status", "succeeded"])))
             }),
             age_col,
         ],
         ("batch", "cronjobs") => vec![
             name_col,
-            col("Schedule", "string", 0, |o| json!(s_at(o, &["spec", "schedule"]))),
-            col("Suspend", "boolean", 0, |o| {
-                json!(at(o, &["spec", "suspend"]).and_then(Value::as_bool).unwrap_or(false))
+            col("Schedule", "string", 0, |o| {
+                json!(s_at(o, &["spec", "schedule"]))
             }),
-            col("Active", "integer", 0, |o| json!(arr(o, &["status", "active"]).len())),
+            col("Suspend", "boolean", 0, |o| {
+                json!(
+                    at(o, &["spec", "suspend"])
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                )
+            }),
+            col("Active", "integer", 0, |o| {
+                json!(arr(o, &["status", "active"]).len())
+            }),
             col("Last Schedule", "string", 0, |o| {
                 let t = s_at(o, &["status", "lastScheduleTime"]);
-                if t.is_empty() { json!("<none>") } else { since(&t) }
+                if t.is_empty() {
+                    json!("<none>")
+                } else {
+                    since(&t)
+                }
             }),
             age_col,
         ],
@@ -545,7 +590,11 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
                         if h.is_empty() { "*".to_string() } else { h }
                     })
                     .collect();
-                json!(if hosts.is_empty() { "*".to_string() } else { hosts.join(",") })
+                json!(if hosts.is_empty() {
+                    "*".to_string()
+                } else {
+                    hosts.join(",")
+                })
             }),
             col("Address", "string", 0, |o| {
                 json!(
@@ -553,21 +602,33 @@ fn builtin_columns(rt: &ResourceType) -> Vec<Col> {
                         .iter()
                         .map(|i| {
                             let ip = s_at(i, &["ip"]);
-                            if ip.is_empty() { s_at(i, &["hostname"]) } else { ip }
+                            if ip.is_empty() {
+                                s_at(i, &["hostname"])
+                            } else {
+                                ip
+                            }
                         })
                         .collect::<Vec<_>>()
                         .join(",")
                 )
             }),
             col("Ports", "string", 0, |o| {
-                json!(if arr(o, &["spec", "tls"]).is_empty() { "80" } else { "80, 443" })
+                json!(if arr(o, &["spec", "tls"]).is_empty() {
+                    "80"
+                } else {
+                    "80, 443"
+                })
             }),
             age_col,
         ],
         ("", "persistentvolumeclaims") => vec![
             name_col,
-            col("Status", "string", 0, |o| json!(s_at(o, &["status", "phase"]))),
-            col("Volume", "string", 0, |o| json!(s_at(o, &["spec", "volumeName"]))),
+            col("Status", "string", 0, |o| {
+                json!(s_at(o, &["status", "phase"]))
+            }),
+            col("Volume", "string", 0, |o| {
+                json!(s_at(o, &["spec", "volumeName"]))
+            }),
             col("Capacity", "string", 0, |o| {
                 json!(s_at(o, &["status", "capacity", "storage"]))
             }),

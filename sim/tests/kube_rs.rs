@@ -25,7 +25,9 @@ async fn client(fleet: &kq_sim::Fleet, context: &str, user: SimUser) -> kube::Cl
         context: Some(context.to_string()),
         ..Default::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kc, &opts).await.unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &opts)
+        .await
+        .unwrap();
     kube::Client::try_from(config).unwrap()
 }
 
@@ -36,7 +38,10 @@ fn truth(c: &ClusterHandle) -> BTreeMap<String, String> {
         .map(|p| {
             (
                 p["metadata"]["uid"].as_str().unwrap().to_string(),
-                p["metadata"]["resourceVersion"].as_str().unwrap().to_string(),
+                p["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
             )
         })
         .collect()
@@ -111,12 +116,21 @@ async fn list_with_kube_rs_matches_the_store() {
         let want: Vec<String> = truth(c).into_keys().collect();
         assert_eq!(all, want);
         let running = pods
-            .list(&ListParams::default().fields("status.phase=Running").labels("app=web"))
+            .list(
+                &ListParams::default()
+                    .fields("status.phase=Running")
+                    .labels("app=web"),
+            )
             .await
             .unwrap();
         assert!(running.items.iter().all(|p| {
             p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-                && p.metadata.labels.as_ref().and_then(|l| l.get("app")).map(String::as_str) == Some("web")
+                && p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("app"))
+                    .map(String::as_str)
+                    == Some("web")
         }));
     }
     // The team-a reader is forbidden cluster-wide but may read its namespace.
@@ -150,8 +164,14 @@ async fn reflector_converges_through_writes_expiry_and_dropped_watches() {
     let mut changed = new_pod("n1");
     changed["metadata"]["labels"]["app"] = json!("changed");
     c.upsert(changed).unwrap();
-    let victim = c.objects("pods")[0]["metadata"]["name"].as_str().unwrap().to_string();
-    let victim_ns = c.objects("pods")[0]["metadata"]["namespace"].as_str().unwrap().to_string();
+    let victim = c.objects("pods")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let victim_ns = c.objects("pods")[0]["metadata"]["namespace"]
+        .as_str()
+        .unwrap()
+        .to_string();
     c.delete("pods", Some(&victim_ns), &victim).unwrap();
     converge(&mut stream, &store, &c).await;
 
@@ -199,7 +219,10 @@ async fn throttling_and_server_errors_are_retried_by_the_watcher() {
     let mut stream = reflector::reflector(writer, watcher(api, cfg)).boxed();
     converge(&mut stream, &store, &c).await;
     let statuses: Vec<u16> = c.counters().requests.iter().map(|r| r.status).collect();
-    assert!(statuses.iter().any(|s| *s == 429 || *s == 500), "{statuses:?}");
+    assert!(
+        statuses.iter().any(|s| *s == 429 || *s == 500),
+        "{statuses:?}"
+    );
     c.set_faults(Faults::default());
     drop(stream);
     fleet.shutdown().await;

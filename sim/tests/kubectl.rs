@@ -82,8 +82,14 @@ impl Kubectl {
     fn fails_with(&self, args: &[&str], needle: &str) -> String {
         let out = self.run(args);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "kubectl {args:?} unexpectedly succeeded");
-        assert!(err.contains(needle), "kubectl {args:?}: expected {needle:?} in {err}");
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded"
+        );
+        assert!(
+            err.contains(needle),
+            "kubectl {args:?}: expected {needle:?} in {err}"
+        );
         err
     }
 }
@@ -141,7 +147,10 @@ fn selectors_return_exactly_the_client_side_subset() {
     let label = |o: &Value, key: &str| o["metadata"]["labels"][key].as_str().map(str::to_string);
     type Filter = Box<dyn Fn(&Value) -> bool>;
     let cases: Vec<(Vec<&str>, Filter)> = vec![
-        (vec!["-l", "app=web"], Box::new(move |o| label(o, "app").as_deref() == Some("web"))),
+        (
+            vec!["-l", "app=web"],
+            Box::new(move |o| label(o, "app").as_deref() == Some("web")),
+        ),
         (
             vec!["-l", "app in (web,db),tier!=backend"],
             Box::new(move |o| {
@@ -149,13 +158,19 @@ fn selectors_return_exactly_the_client_side_subset() {
                     && label(o, "tier").as_deref() != Some("backend")
             }),
         ),
-        (vec!["-l", "!missing,app notin (agent)"], Box::new(move |o| label(o, "app").as_deref() != Some("agent"))),
+        (
+            vec!["-l", "!missing,app notin (agent)"],
+            Box::new(move |o| label(o, "app").as_deref() != Some("agent")),
+        ),
         (
             vec!["--field-selector", "status.phase=Running"],
             Box::new(|o| o["status"]["phase"] == "Running"),
         ),
         (
-            vec!["--field-selector", "spec.nodeName=node-1,status.phase!=Failed"],
+            vec![
+                "--field-selector",
+                "spec.nodeName=node-1,status.phase!=Failed",
+            ],
             Box::new(|o| o["spec"]["nodeName"] == "node-1" && o["status"]["phase"] != "Failed"),
         ),
         (
@@ -163,13 +178,23 @@ fn selectors_return_exactly_the_client_side_subset() {
             Box::new(|o| o["spec"]["nodeName"].as_str().unwrap_or("").is_empty()),
         ),
         (
-            vec!["--field-selector", "spec.hostNetwork=true", "-l", "tier=frontend"],
-            Box::new(|o| o["spec"]["hostNetwork"] == true && o["metadata"]["labels"]["tier"] == "frontend"),
+            vec![
+                "--field-selector",
+                "spec.hostNetwork=true",
+                "-l",
+                "tier=frontend",
+            ],
+            Box::new(|o| {
+                o["spec"]["hostNetwork"] == true && o["metadata"]["labels"]["tier"] == "frontend"
+            }),
         ),
     ];
     for (args, keep) in cases {
         let expected: Vec<Value> = truth.iter().filter(|o| keep(o)).cloned().collect();
-        assert!(!expected.is_empty(), "{args:?} selects nothing in the fixture");
+        assert!(
+            !expected.is_empty(),
+            "{args:?} selects nothing in the fixture"
+        );
         let mut a = vec!["get", "pods", "-A"];
         a.extend(args.iter().copied());
         let got = items(&k.json(&a));
@@ -179,7 +204,10 @@ fn selectors_return_exactly_the_client_side_subset() {
         &["get", "pods", "-A", "--field-selector", "spec.bogus=1"],
         "field label not supported: spec.bogus",
     );
-    k.fails_with(&["get", "pods", "-A", "-l", "app in (web"], "Error from server (BadRequest)");
+    k.fails_with(
+        &["get", "pods", "-A", "-l", "app in (web"],
+        "Error from server (BadRequest)",
+    );
 }
 
 #[test]
@@ -190,8 +218,14 @@ fn discovery_crds_and_version() {
     assert_eq!(version["major"], "1");
     let resources = k.ok(&["api-resources"]);
     for needle in [
-        "pods ", "deployments ", "cronjobs ", "ingresses ", "customresourcedefinitions ",
-        "endpointslices ", "horizontalpodautoscalers ", "certificates ",
+        "pods ",
+        "deployments ",
+        "cronjobs ",
+        "ingresses ",
+        "customresourcedefinitions ",
+        "endpointslices ",
+        "horizontalpodautoscalers ",
+        "certificates ",
     ] {
         assert!(resources.contains(needle), "api-resources lacks {needle}");
     }
@@ -233,15 +267,33 @@ fn apply_get_update_delete_and_create_namespace() {
         .unwrap();
     assert_eq!(stored["spec"]["containers"][0]["image"], "nginx:1.26");
     assert!(k.ok(&["delete", "-f", path]).contains("deleted"));
-    assert!(!h.cluster().objects("pods").iter().any(|p| p["metadata"]["name"] == "applied"));
+    assert!(
+        !h.cluster()
+            .objects("pods")
+            .iter()
+            .any(|p| p["metadata"]["name"] == "applied")
+    );
 
-    assert!(k.ok(&["create", "namespace", "scratch"]).contains("namespace/scratch created"));
+    assert!(
+        k.ok(&["create", "namespace", "scratch"])
+            .contains("namespace/scratch created")
+    );
     assert!(k.ok(&["get", "ns", "scratch"]).contains("Active"));
-    k.ok(&["create", "configmap", "cfg", "-n", "scratch", "--from-literal=a=b"]);
+    k.ok(&[
+        "create",
+        "configmap",
+        "cfg",
+        "-n",
+        "scratch",
+        "--from-literal=a=b",
+    ]);
     assert_eq!(h.cluster().objects("configmaps").len(), 1);
     k.ok(&["delete", "namespace", "scratch"]);
     assert!(h.cluster().objects("configmaps").is_empty());
-    k.fails_with(&["get", "pod", "nope", "-n", "default"], "Error from server (NotFound)");
+    k.fails_with(
+        &["get", "pod", "nope", "-n", "default"],
+        "Error from server (NotFound)",
+    );
 }
 
 fn expect_line(rx: &mpsc::Receiver<String>, what: impl Fn(&str) -> bool, desc: &str) {
@@ -289,9 +341,17 @@ fn watch_sees_apply_and_delete() {
     )
     .unwrap();
     k.ok(&["apply", "-f", manifest.to_str().unwrap()]);
-    expect_line(&rx, |l| l.starts_with("ADDED") && l.contains("watched"), "ADDED watched");
+    expect_line(
+        &rx,
+        |l| l.starts_with("ADDED") && l.contains("watched"),
+        "ADDED watched",
+    );
     k.ok(&["delete", "pod", "watched", "-n", "team-b"]);
-    expect_line(&rx, |l| l.starts_with("DELETED") && l.contains("watched"), "DELETED watched");
+    expect_line(
+        &rx,
+        |l| l.starts_with("DELETED") && l.contains("watched"),
+        "DELETED watched",
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -306,9 +366,24 @@ fn limited_tokens_are_forbidden() {
         "{err}"
     );
     let in_team_a = items(&reader.json(&["get", "pods", "-n", "team-a"]));
-    assert_eq!(in_team_a.len(), h.cluster().objects("pods").iter().filter(|p| p["metadata"]["namespace"] == "team-a").count());
-    reader.fails_with(&["delete", "pod", "-n", "team-a", "--all"], "Error from server (Forbidden)");
-    assert_eq!(reader.ok(&["auth", "can-i", "list", "pods", "-n", "team-a"]).trim(), "yes");
+    assert_eq!(
+        in_team_a.len(),
+        h.cluster()
+            .objects("pods")
+            .iter()
+            .filter(|p| p["metadata"]["namespace"] == "team-a")
+            .count()
+    );
+    reader.fails_with(
+        &["delete", "pod", "-n", "team-a", "--all"],
+        "Error from server (Forbidden)",
+    );
+    assert_eq!(
+        reader
+            .ok(&["auth", "can-i", "list", "pods", "-n", "team-a"])
+            .trim(),
+        "yes"
+    );
     let no_secrets = Kubectl::new(&h, SimUser::NoSecrets);
     no_secrets.fails_with(&["get", "secrets", "-A"], "Error from server (Forbidden)");
     let pods = items(&no_secrets.json(&["get", "pods", "-A"]));
@@ -323,7 +398,10 @@ fn stale_continue_token_is_expired() {
         continue_expires_after_pages: Some(2),
         ..Faults::default()
     });
-    k.fails_with(&["get", "pods", "-A", "--chunk-size=7", "-o", "name"], "Error from server (Expired)");
+    k.fails_with(
+        &["get", "pods", "-A", "--chunk-size=7", "-o", "name"],
+        "Error from server (Expired)",
+    );
     h.cluster().set_faults(Faults::default());
     let all = k.ok(&["get", "pods", "-A", "--chunk-size=7", "-o", "name"]);
     assert_eq!(all.lines().count(), h.cluster().objects("pods").len());
@@ -348,7 +426,11 @@ fn generated_fleet_lists_like_the_generator_says() {
         .args(["get", "pods", "-A", "-o", "json", "--chunk-size=50"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     let truth = fleet.clusters()[0].objects("pods");
     assert_eq!(truth.len(), generated_pods);

@@ -199,12 +199,12 @@ fn column_name(expr: &Expr) -> Option<&str> {
 
 fn string_literal(expr: &Expr) -> Option<String> {
     match expr {
-        Expr::Literal(value, _) => match value {
+        Expr::Literal(
             ScalarValue::Utf8(Some(s))
             | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)) => Some(s.clone()),
-            _ => None,
-        },
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s.clone()),
         Expr::Cast(cast) => string_literal(&cast.expr),
         _ => None,
     }

@@ -117,7 +117,13 @@ impl Gen {
         self.template(labels, Obj::new(), p)
     }
 
-    fn sys_wl<'a>(&mut self, ns: &'a NsState, name: &'a str, labels: &Obj, selector: Obj) -> Wl<'a> {
+    fn sys_wl<'a>(
+        &mut self,
+        ns: &'a NsState,
+        name: &'a str,
+        labels: &Obj,
+        selector: Obj,
+    ) -> Wl<'a> {
         let ago = self.d.range(3600, ns.ago.max(3601));
         Wl {
             ns: &ns.name,
@@ -241,8 +247,15 @@ impl Gen {
                 },
             );
             c.hardening = Hardening::Privileged;
-            c.args = Some(json!(["kube-proxy", "--v=2", "--config=/var/lib/kube-proxy-config/config", "--hostname-override=$(NODE_NAME)"]));
-            c.env = vec![json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}})];
+            c.args = Some(json!([
+                "kube-proxy",
+                "--v=2",
+                "--config=/var/lib/kube-proxy-config/config",
+                "--hostname-override=$(NODE_NAME)"
+            ]));
+            c.env = vec![
+                json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}}),
+            ];
             c.mounts = vec![
                 mount("varlog", "/var/log", false),
                 mount("xtables-lock", "/run/xtables.lock", false),
@@ -288,7 +301,11 @@ impl Gen {
                 mem_lim: Some(("170Mi", 170 << 20)),
             },
         );
-        c.ports = vec![("dns", 53, "UDP"), ("dns-tcp", 53, "TCP"), port("metrics", 9153)];
+        c.ports = vec![
+            ("dns", 53, "UDP"),
+            ("dns-tcp", 53, "TCP"),
+            port("metrics", 9153),
+        ];
         c.hardening = Hardening::Hardened;
         c.probes = true;
         c.mounts = vec![mount("config-volume", "/etc/coredns", true)];
@@ -347,7 +364,12 @@ impl Gen {
         c.ports = vec![port("https", 10250)];
         c.hardening = Hardening::Hardened;
         c.probes = true;
-        c.args = Some(json!(["--cert-dir=/tmp", "--secure-port=10250", "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname", "--metric-resolution=15s"]));
+        c.args = Some(json!([
+            "--cert-dir=/tmp",
+            "--secure-port=10250",
+            "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+            "--metric-resolution=15s"
+        ]));
         let t = self.sys_template(ns, "metrics-server", labels.clone(), vec![c], |p| {
             p.priority_class = Some(PRIORITY_CLUSTER);
             p.hardening = Hardening::Hardened;
@@ -391,7 +413,11 @@ impl Gen {
             "fluent-bit",
             Obj::new(),
             Obj::new(),
-            vec![rule(&[""], &["namespaces", "pods"], &["get", "list", "watch"])],
+            vec![rule(
+                &[""],
+                &["namespaces", "pods"],
+                &["get", "list", "watch"],
+            )],
         );
         self.cluster_role_binding(
             "fluent-bit",
@@ -469,7 +495,11 @@ impl Gen {
         self.cluster_role_binding(
             "kube-state-metrics",
             "kube-state-metrics",
-            vec![subject("ServiceAccount", "kube-state-metrics", Some(&ns.name))],
+            vec![subject(
+                "ServiceAccount",
+                "kube-state-metrics",
+                Some(&ns.name),
+            )],
             Obj::new(),
         );
 
@@ -492,7 +522,11 @@ impl Gen {
             c.ports = vec![port("metrics", 9100)];
             c.hardening = Hardening::Partial;
             c.probes = true;
-            c.args = Some(json!(["--path.procfs=/host/proc", "--path.sysfs=/host/sys", "--path.rootfs=/host/root"]));
+            c.args = Some(json!([
+                "--path.procfs=/host/proc",
+                "--path.sysfs=/host/sys",
+                "--path.rootfs=/host/root"
+            ]));
             c.mounts = vec![
                 mount("proc", "/host/proc", true),
                 mount("sys", "/host/sys", true),
@@ -521,7 +555,11 @@ impl Gen {
             );
         }
 
-        let want = if matches!(self.flavor, Flavor::Prod) { 2 } else { 1 };
+        let want = if matches!(self.flavor, Flavor::Prod) {
+            2
+        } else {
+            1
+        };
         let replicas = self.grant(want);
         let labels = kv(&[("app.kubernetes.io/name", "prometheus")]);
         self.config_map(
@@ -552,7 +590,13 @@ impl Gen {
             p.volumes = vec![json!({"name": "config", "configMap": {"name": "prometheus-config", "defaultMode": 420}})];
         });
         let w = self.sys_wl(ns, "prometheus", &labels, labels.clone());
-        let pods = self.statefulset(&w, &t, replicas, "prometheus-operated", Some(("50Gi", "gp3")));
+        let pods = self.statefulset(
+            &w,
+            &t,
+            replicas,
+            "prometheus-operated",
+            Some(("50Gi", "gp3")),
+        );
         self.sys_service(
             "monitoring",
             "prometheus-operated",
@@ -608,10 +652,21 @@ impl Gen {
             vec![
                 rule(
                     &[""],
-                    &["configmaps", "endpoints", "nodes", "pods", "secrets", "namespaces"],
+                    &[
+                        "configmaps",
+                        "endpoints",
+                        "nodes",
+                        "pods",
+                        "secrets",
+                        "namespaces",
+                    ],
                     &["list", "watch"],
                 ),
-                rule(&["networking.k8s.io"], &["ingresses", "ingressclasses"], &["get", "list", "watch"]),
+                rule(
+                    &["networking.k8s.io"],
+                    &["ingresses", "ingressclasses"],
+                    &["get", "list", "watch"],
+                ),
                 rule(&["networking.k8s.io"], &["ingresses/status"], &["update"]),
             ],
         );
@@ -624,10 +679,17 @@ impl Gen {
         self.config_map(
             &ns.name,
             "ingress-nginx-controller",
-            kv(&[("allow-snippet-annotations", "false"), ("use-forwarded-headers", "true")]),
+            kv(&[
+                ("allow-snippet-annotations", "false"),
+                ("use-forwarded-headers", "true"),
+            ]),
             ns.ago,
         );
-        let want = if matches!(self.flavor, Flavor::Prod) { 3 } else { 2 };
+        let want = if matches!(self.flavor, Flavor::Prod) {
+            3
+        } else {
+            2
+        };
         let replicas = self.grant(want);
         let labels = kv(&[
             ("app.kubernetes.io/component", "controller"),
@@ -646,7 +708,14 @@ impl Gen {
         c.ports = vec![port("http", 80), port("https", 443), port("webhook", 8443)];
         c.hardening = Hardening::Partial;
         c.probes = true;
-        c.args = Some(json!(["/nginx-ingress-controller", "--publish-service=$(POD_NAMESPACE)/ingress-nginx-controller", "--election-id=ingress-nginx-leader", "--controller-class=k8s.io/ingress-nginx", "--ingress-class=nginx", "--configmap=$(POD_NAMESPACE)/ingress-nginx-controller"]));
+        c.args = Some(json!([
+            "/nginx-ingress-controller",
+            "--publish-service=$(POD_NAMESPACE)/ingress-nginx-controller",
+            "--election-id=ingress-nginx-leader",
+            "--controller-class=k8s.io/ingress-nginx",
+            "--ingress-class=nginx",
+            "--configmap=$(POD_NAMESPACE)/ingress-nginx-controller"
+        ]));
         c.env = vec![
             json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}),
             json!({"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}}),
@@ -658,7 +727,10 @@ impl Gen {
             "ingress-nginx",
             "ingress-nginx-controller",
             labels.clone(),
-            vec![svc_port("http", 80, 80, true), svc_port("https", 443, 443, true)],
+            vec![
+                svc_port("http", 80, 80, true),
+                svc_port("https", 443, 443, true),
+            ],
             &pods,
             SvcType::LoadBalancer {
                 scheme: LbScheme::ExternalNlb,
@@ -687,10 +759,23 @@ impl Gen {
             vec![
                 rule(
                     &["cert-manager.io"],
-                    &["certificates", "certificates/status", "certificaterequests", "certificaterequests/status"],
-                    &["update", "patch", "get", "list", "watch", "create", "delete"],
+                    &[
+                        "certificates",
+                        "certificates/status",
+                        "certificaterequests",
+                        "certificaterequests/status",
+                    ],
+                    &[
+                        "update", "patch", "get", "list", "watch", "create", "delete",
+                    ],
                 ),
-                rule(&[""], &["secrets"], &["get", "list", "watch", "create", "update", "delete", "patch"]),
+                rule(
+                    &[""],
+                    &["secrets"],
+                    &[
+                        "get", "list", "watch", "create", "update", "delete", "patch",
+                    ],
+                ),
             ],
         );
         self.cluster_role_binding(
@@ -760,7 +845,14 @@ impl Gen {
             "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
             self.d.hex(64)
         );
-        self.secret(&ns.name, key, "Opaque", vec![("tls.key", pem)], Obj::new(), ns.ago);
+        self.secret(
+            &ns.name,
+            key,
+            "Opaque",
+            vec![("tls.key", pem)],
+            Obj::new(),
+            ns.ago,
+        );
         for (name, spec) in [
             (
                 "letsencrypt-prod",
@@ -804,10 +896,17 @@ impl Gen {
             Obj::new(),
             vec![
                 rule(&["*"], &["*"], &["get", "list", "watch"]),
-                rule(&["constraints.gatekeeper.sh", "templates.gatekeeper.sh"], &["*"], &["*"]),
+                rule(
+                    &["constraints.gatekeeper.sh", "templates.gatekeeper.sh"],
+                    &["*"],
+                    &["*"],
+                ),
                 rule(
                     &["admissionregistration.k8s.io"],
-                    &["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+                    &[
+                        "validatingwebhookconfigurations",
+                        "mutatingwebhookconfigurations",
+                    ],
                     &["get", "list", "watch", "update", "patch"],
                 ),
             ],
@@ -815,7 +914,11 @@ impl Gen {
         self.cluster_role_binding(
             "gatekeeper-manager-rolebinding",
             "gatekeeper-manager-role",
-            vec![subject("ServiceAccount", "gatekeeper-admin", Some(&ns.name))],
+            vec![subject(
+                "ServiceAccount",
+                "gatekeeper-admin",
+                Some(&ns.name),
+            )],
             Obj::new(),
         );
         let image = format!("openpolicyagent/gatekeeper:{version}");
@@ -824,14 +927,25 @@ impl Gen {
             (
                 "gatekeeper-controller-manager",
                 "webhook",
-                if matches!(self.flavor, Flavor::Prod) { 3 } else { 2 },
+                if matches!(self.flavor, Flavor::Prod) {
+                    3
+                } else {
+                    2
+                },
             ),
             ("gatekeeper-audit", "audit", 1),
         ] {
             let replicas = self.grant(want);
             let labels = kv(&[
                 ("app", "gatekeeper"),
-                ("control-plane", if operation == "audit" { "audit-controller" } else { "controller-manager" }),
+                (
+                    "control-plane",
+                    if operation == "audit" {
+                        "audit-controller"
+                    } else {
+                        "controller-manager"
+                    },
+                ),
                 ("gatekeeper.sh/operation", operation),
                 ("gatekeeper.sh/system", "yes"),
             ]);
@@ -845,10 +959,18 @@ impl Gen {
                     mem_lim: Some(("512Mi", 512 << 20)),
                 },
             );
-            c.ports = vec![port("webhook-server", 8443), port("metrics", 8888), port("healthz", 9090)];
+            c.ports = vec![
+                port("webhook-server", 8443),
+                port("metrics", 8888),
+                port("healthz", 9090),
+            ];
             c.hardening = Hardening::Hardened;
             c.probes = true;
-            c.args = Some(json!([format!("--operation={operation}"), "--logtostderr", "--log-level=INFO"]));
+            c.args = Some(json!([
+                format!("--operation={operation}"),
+                "--logtostderr",
+                "--log-level=INFO"
+            ]));
             let t = self.sys_template(ns, "gatekeeper-admin", labels.clone(), vec![c], |p| {
                 p.priority_class = Some(PRIORITY_CLUSTER);
                 p.hardening = Hardening::Hardened;
@@ -1005,7 +1127,13 @@ impl Gen {
         }
         if self.d.chance(0.1) {
             let owner = *self.d.pick(OWNERS);
-            self.role_binding(ns, "ns-admin", None, Some("admin"), vec![subject("User", owner, None)]);
+            self.role_binding(
+                ns,
+                "ns-admin",
+                None,
+                Some("admin"),
+                vec![subject("User", owner, None)],
+            );
         }
         if self.d.chance(0.1) {
             self.role_binding(
@@ -1034,7 +1162,10 @@ impl Gen {
             let full: Vec<(Res, u32)> = RESOURCES
                 .iter()
                 .filter(|(r, _)| {
-                    r.cpu_req.is_some() && r.mem_req.is_some() && r.cpu_lim.is_some() && r.mem_lim.is_some()
+                    r.cpu_req.is_some()
+                        && r.mem_req.is_some()
+                        && r.cpu_lim.is_some()
+                        && r.mem_lim.is_some()
                 })
                 .copied()
                 .collect();
@@ -1088,7 +1219,10 @@ impl Gen {
         if ns.names.insert(format!("cm/{name}")) {
             let data = kv(&[
                 ("LOG_LEVEL", "info"),
-                ("app.properties", "server.port=8080\nmanagement.port=9090\nfeature.flags=checkout-v2,search-v3\n"),
+                (
+                    "app.properties",
+                    "server.port=8080\nmanagement.port=9090\nfeature.flags=checkout-v2,search-v3\n",
+                ),
             ]);
             let ns_name = ns.name.clone();
             self.config_map(&ns_name, name, data, ago);
@@ -1107,9 +1241,8 @@ impl Gen {
         if !ns.regcred {
             ns.regcred = true;
             let auth = super::infra::b64(&format!("robot:{}", self.d.hex(20)));
-            let cfg = format!(
-                "{{\"auths\":{{\"registry.corp.example.com\":{{\"auth\":\"{auth}\"}}}}}}"
-            );
+            let cfg =
+                format!("{{\"auths\":{{\"registry.corp.example.com\":{{\"auth\":\"{auth}\"}}}}}}");
             let ns_name = ns.name.clone();
             let ago = ns.ago;
             self.secret(
@@ -1132,7 +1265,10 @@ impl Gen {
         exposed: &mut Option<(String, i64)>,
     ) -> Vec<PodRef> {
         let base = match arch {
-            Arch::Web => self.d.pick(&["frontend", "web", "storefront", "portal"]).to_string(),
+            Arch::Web => self
+                .d
+                .pick(&["frontend", "web", "storefront", "portal"])
+                .to_string(),
             Arch::Api => self.d.pick(APP_NAMES).to_string(),
             Arch::Worker => format!("{}-worker", self.d.pick(APP_NAMES)),
             Arch::Db(Db::Mysql) => "mysql".into(),
@@ -1147,7 +1283,12 @@ impl Gen {
             Arch::Bare => format!("debug-{}", self.d.suffix(5)),
         };
         let name = Gen::unique_name(ns, &base);
-        let ago = self.d.range(3600, ns.ago.max(3601));
+        // One-off jobs and debug pods are recent; the rest live as long as their namespace.
+        let max_age = match arch {
+            Arch::Job | Arch::Bare => ns.ago.min(7 * 86_400),
+            _ => ns.ago,
+        };
+        let ago = self.d.range(3600, max_age.max(3601));
         let tier = match arch {
             Arch::Web => "frontend",
             Arch::Api => "backend",
@@ -1162,7 +1303,11 @@ impl Gen {
             ("app.kubernetes.io/part-of", &part_of),
             ("tier", tier),
         ]);
-        let pod_labels = kv(&[("app", &name), ("app.kubernetes.io/name", &name), ("tier", tier)]);
+        let pod_labels = kv(&[
+            ("app", &name),
+            ("app.kubernetes.io/name", &name),
+            ("tier", tier),
+        ]);
         let selector = kv(&[("app", &name)]);
 
         // Main container.
@@ -1181,13 +1326,22 @@ impl Gen {
             Arch::Db(Db::Redis) => (self.d.pick(REDIS_IMAGES).to_string(), 6379),
             Arch::Bare => (
                 self.d
-                    .pick(&["nicolaka/netshoot:latest", "busybox", "ubuntu:22.04", "alpine:3.19"])
+                    .pick(&[
+                        "nicolaka/netshoot:latest",
+                        "busybox",
+                        "ubuntu:22.04",
+                        "alpine:3.19",
+                    ])
                     .to_string(),
                 0,
             ),
             Arch::Cron | Arch::Job if self.d.chance(0.3) => (
                 self.d
-                    .pick(&["bitnami/kubectl:1.29", "amazon/aws-cli:2.15.30", "postgres:15"])
+                    .pick(&[
+                        "bitnami/kubectl:1.29",
+                        "amazon/aws-cli:2.15.30",
+                        "postgres:15",
+                    ])
                     .to_string(),
                 0,
             ),
@@ -1230,11 +1384,16 @@ impl Gen {
         let cfg = format!("{name}-config");
         let sec = format!("{name}-secrets");
         match arch {
-            Arch::Api | Arch::Web if image.contains("acme") || image.contains("corp") || image.contains("ecr") => {
+            Arch::Api | Arch::Web
+                if image.contains("acme") || image.contains("corp") || image.contains("ecr") =>
+            {
                 self.ensure_config(ns, &cfg, ago);
                 c.env_from.push(json!({"configMapRef": {"name": cfg}}));
-                c.mounts.push(mount("config", &format!("/etc/{name}"), true));
-                volumes.push(json!({"name": "config", "configMap": {"name": cfg, "defaultMode": 420}}));
+                c.mounts
+                    .push(mount("config", &format!("/etc/{name}"), true));
+                volumes.push(
+                    json!({"name": "config", "configMap": {"name": cfg, "defaultMode": 420}}),
+                );
                 if self.d.chance(0.6) {
                     self.ensure_secret(ns, &sec, &["db-password", "api-key"], ago);
                     c.env.push(json!({"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": sec, "key": "db-password"}}}));
@@ -1244,7 +1403,8 @@ impl Gen {
             Arch::Worker => {
                 self.ensure_secret(ns, &sec, &["db-password", "api-key"], ago);
                 c.env_from.push(json!({"secretRef": {"name": sec}}));
-                c.env.push(json!({"name": "QUEUE", "value": format!("{name}-jobs")}));
+                c.env
+                    .push(json!({"name": "QUEUE", "value": format!("{name}-jobs")}));
             }
             Arch::Db(kind) => {
                 let cred = format!("{name}-credentials");
@@ -1254,7 +1414,9 @@ impl Gen {
                     Db::Redis => ("REDIS_PASSWORD", "redis-password"),
                 };
                 self.ensure_secret(ns, &cred, &[key], ago);
-                c.env.push(json!({"name": var, "valueFrom": {"secretKeyRef": {"name": cred, "key": key}}}));
+                c.env.push(
+                    json!({"name": var, "valueFrom": {"secretKeyRef": {"name": cred, "key": key}}}),
+                );
                 let path = match kind {
                     Db::Mysql => "/var/lib/mysql",
                     Db::Postgres => "/var/lib/postgresql/data",
@@ -1298,13 +1460,18 @@ impl Gen {
             }
             if self.d.chance(0.25) {
                 let mut i = CtrSpec::new("wait-for-deps", "busybox:1.36", SMALL_RES);
-                i.args = Some(json!(["sh", "-c", "until nslookup kube-dns.kube-system.svc.cluster.local; do sleep 2; done"]));
+                i.args = Some(json!([
+                    "sh",
+                    "-c",
+                    "until nslookup kube-dns.kube-system.svc.cluster.local; do sleep 2; done"
+                ]));
                 inits.push(i);
             }
         }
         let host_docker = arch == Arch::Worker && self.d.chance(0.03);
         if host_docker {
-            c.mounts.push(mount("docker-sock", "/var/run/docker.sock", false));
+            c.mounts
+                .push(mount("docker-sock", "/var/run/docker.sock", false));
             volumes.push(json!({"name": "docker-sock", "hostPath": {"path": "/var/run/docker.sock", "type": "Socket"}}));
         }
 
@@ -1336,7 +1503,11 @@ impl Gen {
         p.host_network = nasty_debug || (arch == Arch::Worker && self.d.chance(0.01));
         p.host_pid = nasty_debug;
         if matches!(arch, Arch::Cron | Arch::Job) {
-            p.restart_policy = if self.d.chance(0.5) { "Never" } else { "OnFailure" };
+            p.restart_policy = if self.d.chance(0.5) {
+                "Never"
+            } else {
+                "OnFailure"
+            };
         }
         if image.starts_with("registry.corp.example.com") {
             self.ensure_regcred(ns);

@@ -103,7 +103,13 @@ pub(crate) const NAMESPACE_NAMES: &[&str] = &[
 ];
 
 pub(crate) const TEAMS: &[&str] = &[
-    "platform", "storefront", "payments", "identity", "data", "growth", "sre",
+    "platform",
+    "storefront",
+    "payments",
+    "identity",
+    "data",
+    "growth",
+    "sre",
 ];
 
 pub(crate) const OWNERS: &[&str] = &[
@@ -419,8 +425,8 @@ pub(crate) fn normalize_image(image: &str) -> String {
         None => (image, None),
     };
     let first = name.split('/').next().unwrap_or(name);
-    let has_registry = name.contains('/')
-        && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let mut full = if has_registry {
         name.to_string()
     } else if name.contains('/') {
@@ -455,17 +461,26 @@ mod tests {
     #[test]
     fn normalizes_like_the_runtime() {
         assert_eq!(normalize_image("nginx"), "docker.io/library/nginx:latest");
-        assert_eq!(normalize_image("bitnami/mysql:8.0"), "docker.io/bitnami/mysql:8.0");
+        assert_eq!(
+            normalize_image("bitnami/mysql:8.0"),
+            "docker.io/bitnami/mysql:8.0"
+        );
         assert_eq!(
             normalize_image("localhost:5000/nginx:1.2"),
             "localhost:5000/nginx:1.2"
         );
-        assert_eq!(normalize_image("quay.io/a/b@sha256:00"), "quay.io/a/b@sha256:00");
+        assert_eq!(
+            normalize_image("quay.io/a/b@sha256:00"),
+            "quay.io/a/b@sha256:00"
+        );
         assert_eq!(
             image_repository("localhost:5000/nginx:1.2"),
             "localhost:5000/nginx"
         );
-        assert_eq!(image_repository("localhost:5000/nginx"), "localhost:5000/nginx");
+        assert_eq!(
+            image_repository("localhost:5000/nginx"),
+            "localhost:5000/nginx"
+        );
     }
 
     #[test]

@@ -109,7 +109,10 @@ impl Dice {
         let b = self.u64();
         let mut hex = String::with_capacity(32);
         push_hex_u64(&mut hex, (a & 0xffff_ffff_ffff_0fff) | 0x4000);
-        push_hex_u64(&mut hex, (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000);
+        push_hex_u64(
+            &mut hex,
+            (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000,
+        );
         format!(
             "{}-{}-{}-{}-{}",
             &hex[0..8],

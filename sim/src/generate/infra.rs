@@ -70,12 +70,7 @@ impl Gen {
                 })
             })
             .collect();
-        let storage: Vec<&str> = c
-            .versions
-            .iter()
-            .filter(|v| v.2)
-            .map(|v| v.0)
-            .collect();
+        let storage: Vec<&str> = c.versions.iter().filter(|v| v.2).map(|v| v.0).collect();
         let mut names = Obj::new();
         names.insert("plural".into(), c.plural.into());
         names.insert("singular".into(), c.singular.into());
@@ -157,7 +152,13 @@ impl Gen {
                     false,
                 ),
                 ("issuers", "issuer", "Issuer", &[][..], false),
-                ("clusterissuers", "clusterissuer", "ClusterIssuer", &[][..], true),
+                (
+                    "clusterissuers",
+                    "clusterissuer",
+                    "ClusterIssuer",
+                    &[][..],
+                    true,
+                ),
             ] {
                 self.crd(CrdDef {
                     group: "cert-manager.io",
@@ -193,7 +194,11 @@ impl Gen {
                 categories: &[],
             });
             let constraint_versions: &[(&str, bool, bool)] = if gk.starts_with("v3.16") {
-                &[("v1", true, false), ("v1alpha1", true, false), ("v1beta1", true, true)]
+                &[
+                    ("v1", true, false),
+                    ("v1alpha1", true, false),
+                    ("v1beta1", true, true),
+                ]
             } else {
                 &[("v1alpha1", true, false), ("v1beta1", true, true)]
             };
@@ -215,8 +220,18 @@ impl Gen {
 
     pub(crate) fn storage_classes(&mut self) {
         let mut classes = vec![
-            ("gp2", "kubernetes.io/aws-ebs", false, json!({"type": "gp2", "fsType": "ext4"})),
-            ("gp3", "ebs.csi.aws.com", true, json!({"type": "gp3", "encrypted": "true"})),
+            (
+                "gp2",
+                "kubernetes.io/aws-ebs",
+                false,
+                json!({"type": "gp2", "fsType": "ext4"}),
+            ),
+            (
+                "gp3",
+                "ebs.csi.aws.com",
+                true,
+                json!({"type": "gp3", "encrypted": "true"}),
+            ),
         ];
         if matches!(self.flavor, Flavor::Prod | Flavor::Generic) {
             classes.push((
@@ -277,11 +292,7 @@ impl Gen {
             let zone_idx = i % 3;
             let zone = format!("{region}{}", ['a', 'b', 'c'][zone_idx]);
             let k = i / 3;
-            let ip = format!(
-                "10.0.{}.{}",
-                zone_idx * 64 + (k / 250) % 64,
-                k % 250 + 4
-            );
+            let ip = format!("10.0.{}.{}", zone_idx * 64 + (k / 250) % 64, k % 250 + 4);
             let name = format!("ip-{}.{region}.compute.internal", ip.replace('.', "-"));
             let uid = self.d.uid();
             let instance = format!("i-0{}", self.d.hex(16));
@@ -350,7 +361,12 @@ impl Gen {
                 );
             }
             let heartbeat = ts(self.d.range(5, 40));
-            let cond = |ty: &str, bad: bool, ok_reason: &str, ok_msg: &str, bad_reason: &str, bad_msg: &str| {
+            let cond = |ty: &str,
+                        bad: bool,
+                        ok_reason: &str,
+                        ok_msg: &str,
+                        bad_reason: &str,
+                        bad_msg: &str| {
                 json!({
                     "type": ty,
                     "status": if bad { "True" } else { "False" },
@@ -431,8 +447,13 @@ impl Gen {
                     "architecture": "amd64",
                 },
             });
-            self.cluster_objs
-                .push(object("v1", "Node", meta, Some(Value::Object(spec)), Some(status)));
+            self.cluster_objs.push(object(
+                "v1",
+                "Node",
+                meta,
+                Some(Value::Object(spec)),
+                Some(status),
+            ));
             self.nodes.push(super::NodeRec {
                 name,
                 uid,
@@ -445,6 +466,7 @@ impl Gen {
                 mem_used: 0,
                 pods: 0,
                 memory_pressure,
+                ago,
                 logging,
             });
         }
@@ -625,7 +647,10 @@ impl Gen {
             let ann = kv(&[("owner", "sre@example.com"), ("team", "platform")]);
             let mut labels = Obj::new();
             if name == "gatekeeper-system" {
-                labels.insert("admission.gatekeeper.sh/ignore".into(), "no-self-managing".into());
+                labels.insert(
+                    "admission.gatekeeper.sh/ignore".into(),
+                    "no-self-managing".into(),
+                );
             }
             let mut st = self.namespace(name, ago, labels, ann);
             st.team = "platform".into();
@@ -694,10 +719,16 @@ impl Gen {
             let mut labels = kv(&[("team", team)]);
             match self.d.below(4) {
                 0 => {
-                    labels.insert("pod-security.kubernetes.io/enforce".into(), "restricted".into());
+                    labels.insert(
+                        "pod-security.kubernetes.io/enforce".into(),
+                        "restricted".into(),
+                    );
                 }
                 1 => {
-                    labels.insert("pod-security.kubernetes.io/enforce".into(), "baseline".into());
+                    labels.insert(
+                        "pod-security.kubernetes.io/enforce".into(),
+                        "baseline".into(),
+                    );
                 }
                 _ => {}
             }
@@ -746,12 +777,7 @@ impl Gen {
             "persistentvolumeclaims",
             "serviceaccounts",
         ];
-        let apps_res = [
-            "deployments",
-            "statefulsets",
-            "daemonsets",
-            "replicasets",
-        ];
+        let apps_res = ["deployments", "statefulsets", "daemonsets", "replicasets"];
         let bootstrap = kv(&[("kubernetes.io/bootstrapping", "rbac-defaults")]);
         let autoupdate = kv(&[("rbac.authorization.kubernetes.io/autoupdate", "true")]);
         self.cluster_role(
@@ -807,7 +833,11 @@ impl Gen {
                 ),
                 rule(&["apps"], &apps_res, &read),
                 rule(&["batch"], &["jobs", "cronjobs"], &read),
-                rule(&["networking.k8s.io"], &["ingresses", "networkpolicies"], &read),
+                rule(
+                    &["networking.k8s.io"],
+                    &["ingresses", "networkpolicies"],
+                    &read,
+                ),
             ],
         );
         self.cluster_role(
@@ -824,13 +854,11 @@ impl Gen {
             "ci-deployer",
             custom.clone(),
             Obj::new(),
-            vec![
-                rule(
-                    &["", "apps"],
-                    &["pods", "deployments", "services", "configmaps"],
-                    &["create", "update", "patch", "get", "list"],
-                ),
-            ],
+            vec![rule(
+                &["", "apps"],
+                &["pods", "deployments", "services", "configmaps"],
+                &["create", "update", "patch", "get", "list"],
+            )],
         );
         self.cluster_role(
             "secret-reader",

@@ -131,7 +131,10 @@ impl Gen {
                 LbScheme::External => {}
                 LbScheme::ExternalNlb => {
                     annotations.extend(kv(&[
-                        ("service.beta.kubernetes.io/aws-load-balancer-type", "external"),
+                        (
+                            "service.beta.kubernetes.io/aws-load-balancer-type",
+                            "external",
+                        ),
                         (
                             "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type",
                             "ip",
@@ -144,12 +147,18 @@ impl Gen {
                 }
                 LbScheme::AwsSchemeInternal => {
                     annotations.extend(kv(&[
-                        ("service.beta.kubernetes.io/aws-load-balancer-type", "external"),
+                        (
+                            "service.beta.kubernetes.io/aws-load-balancer-type",
+                            "external",
+                        ),
                         (
                             "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type",
                             "ip",
                         ),
-                        ("service.beta.kubernetes.io/aws-load-balancer-scheme", "internal"),
+                        (
+                            "service.beta.kubernetes.io/aws-load-balancer-scheme",
+                            "internal",
+                        ),
                     ]));
                 }
                 LbScheme::AwsInternalTrue => {
@@ -271,7 +280,11 @@ impl Gen {
                 "targetRef": {"kind": "Pod", "namespace": s.ns, "name": p.name, "uid": p.uid},
             })
         };
-        let ready: Vec<Value> = live.iter().filter(|p| p.ready).map(|p| addr(self, p)).collect();
+        let ready: Vec<Value> = live
+            .iter()
+            .filter(|p| p.ready)
+            .map(|p| addr(self, p))
+            .collect();
         let not_ready: Vec<Value> = live
             .iter()
             .filter(|p| !p.ready)

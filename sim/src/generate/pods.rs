@@ -108,7 +108,6 @@ pub(crate) struct Template {
     pub qos: &'static str,
     pub readiness: bool,
     pub automount: bool,
-    pub priority: i64,
 }
 
 impl Template {
@@ -123,7 +122,10 @@ impl Template {
             meta.insert("labels".into(), Value::Object(labels));
         }
         if !self.annotations.is_empty() {
-            meta.insert("annotations".into(), Value::Object(self.annotations.clone()));
+            meta.insert(
+                "annotations".into(),
+                Value::Object(self.annotations.clone()),
+            );
         }
         json!({"metadata": Value::Object(meta), "spec": self.spec.clone()})
     }
@@ -218,7 +220,9 @@ fn pod_security(h: Hardening) -> Value {
             "runAsUser": 10001,
             "seccompProfile": {"type": "RuntimeDefault"},
         }),
-        Hardening::Partial => json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}),
+        Hardening::Partial => {
+            json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}})
+        }
         _ => json!({}),
     }
 }
@@ -333,7 +337,11 @@ fn qos_class(all: &[&CtrSpec]) -> &'static str {
         matches!((c.res.cpu_req, c.res.cpu_lim), (Some(a), Some(b)) if a.1 == b.1)
             && matches!((c.res.mem_req, c.res.mem_lim), (Some(a), Some(b)) if a.1 == b.1)
     });
-    if guaranteed { "Guaranteed" } else { "Burstable" }
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }
 
 /// The pod spec admission would produce from a template spec, minus the
@@ -438,7 +446,10 @@ impl Gen {
         let spec = Value::Object(spec);
         let pod_spec = pod_base(&spec, p.priority_class.map_or(0, |c| c.1));
         let all: Vec<&CtrSpec> = p.inits.iter().chain(p.containers.iter()).collect();
-        let running = p.containers.iter().chain(p.inits.iter().filter(|c| c.sidecar));
+        let running = p
+            .containers
+            .iter()
+            .chain(p.inits.iter().filter(|c| c.sidecar));
         let (mut cpu, mut mem) = (0, 0);
         for c in running {
             cpu += c.res.cpu_req.map_or(0, |q| q.1);
@@ -456,7 +467,6 @@ impl Gen {
             cpu,
             mem,
             automount: p.automount,
-            priority: p.priority_class.map_or(0, |c| c.1),
         }
     }
 
@@ -548,6 +558,12 @@ impl Gen {
                 n.mem_used += t.mem;
             }
         }
+        // A pod is never older than the node it runs on.
+        let ago = match node {
+            Some(i) => a.ago.min((self.nodes[i].ago - 60).max(0)),
+            None => a.ago,
+        };
+        let a = PodArgs { ago, ..a };
         let host_network = t.spec.get("hostNetwork").and_then(Value::as_bool) == Some(true);
         let ip = node.map(|i| {
             if host_network {
@@ -625,7 +641,10 @@ impl Gen {
                     }
                 }
             }
-            if s.get("volumes").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+            if s.get("volumes")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
                 s.shift_remove("volumes");
             }
             if let Some(i) = node {
@@ -683,6 +702,7 @@ impl Gen {
             terminal,
             cpu: t.cpu,
             mem: t.mem,
+            ago: a.ago,
         };
         (pod, r)
     }
@@ -802,7 +822,12 @@ impl Gen {
         st.insert(
             "conditions".into(),
             json!([
-                cond("PodReadyToStartContainers", sandbox_ok && !terminal, None, start),
+                cond(
+                    "PodReadyToStartContainers",
+                    sandbox_ok && !terminal,
+                    None,
+                    start
+                ),
                 cond("Initialized", true, None, start),
                 cond("Ready", ready, ready_reason, running_since),
                 cond("ContainersReady", ready, ready_reason, running_since),
@@ -930,10 +955,9 @@ impl Gen {
             o.insert("restartCount".into(), restarts.into());
             o.insert("image".into(), c.status_image.clone().into());
             o.insert("imageID".into(), c.image_id.clone().into());
-            if !matches!(outcome, Outcome::ImagePull) || !first {
-                if outcome != Outcome::Evicted {
-                    o.insert("containerID".into(), cid.into());
-                }
+            // Containers never created (image pull) or lost (eviction) have no ID.
+            if !matches!(outcome, Outcome::ImagePull | Outcome::Evicted) {
+                o.insert("containerID".into(), cid.into());
             }
             o.insert("started".into(), started.into());
             v.push(Value::Object(o));
@@ -985,7 +1009,9 @@ impl Gen {
                     inv(Some(&field)),
                     true,
                     "BackOff",
-                    format!("Back-off restarting failed container {first} in pod {name}_{ns}({uid})"),
+                    format!(
+                        "Back-off restarting failed container {first} in pod {name}_{ns}({uid})"
+                    ),
                     count,
                     at0,
                     "kubelet",

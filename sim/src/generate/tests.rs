@@ -157,7 +157,12 @@ fn order_is_crds_then_namespaces_then_owners_before_dependents() {
         for o in &objs {
             for r in arr(o.pointer("/metadata/ownerReferences")) {
                 let owner = s(r, &["uid"]).unwrap();
-                assert!(seen.contains(owner), "{} {} owner after it", kind(o), name(o));
+                assert!(
+                    seen.contains(owner),
+                    "{} {} owner after it",
+                    kind(o),
+                    name(o)
+                );
                 assert_eq!(r.get("controller"), Some(&Value::Bool(true)));
                 assert_eq!(r.get("blockOwnerDeletion"), Some(&Value::Bool(true)));
             }
@@ -171,7 +176,10 @@ fn objects_are_well_formed_and_unique() {
     let objs = prod600();
     let mut uids = HashSet::new();
     let mut keys = HashSet::new();
-    let namespaces: HashSet<&str> = of_kind(&objs, "Namespace").iter().map(|n| name(n)).collect();
+    let namespaces: HashSet<&str> = of_kind(&objs, "Namespace")
+        .iter()
+        .map(|n| name(n))
+        .collect();
     let cluster_scoped = [
         "Namespace",
         "Node",
@@ -191,15 +199,30 @@ fn objects_are_well_formed_and_unique() {
         let u = uid(o);
         assert_eq!(u.len(), 36);
         assert!(uids.insert(u.to_string()), "duplicate uid {u}");
-        assert!(keys.insert((kind(o), ns(o), name(o))), "duplicate {} {}/{}", kind(o), ns(o), name(o));
+        assert!(
+            keys.insert((kind(o), ns(o), name(o))),
+            "duplicate {} {}/{}",
+            kind(o),
+            ns(o),
+            name(o)
+        );
         let created = s(o, &["metadata", "creationTimestamp"]).unwrap();
         assert!(created.ends_with('Z') && created.len() == 20, "{created}");
         assert!(created <= "2026-06-01T00:00:00Z");
         assert!(o.pointer("/metadata/resourceVersion").is_none());
         if cluster_scoped.contains(&kind(o)) {
-            assert!(o.pointer("/metadata/namespace").is_none(), "{} is cluster-scoped", kind(o));
+            assert!(
+                o.pointer("/metadata/namespace").is_none(),
+                "{} is cluster-scoped",
+                kind(o)
+            );
         } else {
-            assert!(namespaces.contains(ns(o)), "{} {} in unknown namespace", kind(o), name(o));
+            assert!(
+                namespaces.contains(ns(o)),
+                "{} {} in unknown namespace",
+                kind(o),
+                name(o)
+            );
         }
     }
 }
@@ -287,16 +310,22 @@ fn check_references(objs: &[Value]) {
                 .iter()
                 .map(|v| s(v, &["name"]).unwrap())
                 .collect();
-            assert!(mounts.is_subset(&volumes), "mount without volume in {}", name(p));
+            assert!(
+                mounts.is_subset(&volumes),
+                "mount without volume in {}",
+                name(p)
+            );
         }
     }
 
     // Endpoints list exactly the selected pods, split by readiness.
     let pods_by_ns: HashMap<&str, Vec<&Value>> =
-        of_kind(objs, "Pod").into_iter().fold(HashMap::new(), |mut m, p| {
-            m.entry(ns(p)).or_default().push(p);
-            m
-        });
+        of_kind(objs, "Pod")
+            .into_iter()
+            .fold(HashMap::new(), |mut m, p| {
+                m.entry(ns(p)).or_default().push(p);
+                m
+            });
     for svc in of_kind(objs, "Service") {
         let n = ns(svc);
         let Some(sel) = svc.pointer("/spec/selector").and_then(Value::as_object) else {
@@ -325,7 +354,11 @@ fn check_references(objs: &[Value]) {
             }
         }
         let ep = idx
-            .get(&("Endpoints".to_string(), n.to_string(), name(svc).to_string()))
+            .get(&(
+                "Endpoints".to_string(),
+                n.to_string(),
+                name(svc).to_string(),
+            ))
             .expect("endpoints exist");
         let subsets = arr(ep.get("subsets"));
         let collect = |key: &str| -> HashSet<(&str, &str)> {
@@ -335,17 +368,26 @@ fn check_references(objs: &[Value]) {
                 .map(|a| (s(a, &["ip"]).unwrap(), s(a, &["targetRef", "uid"]).unwrap()))
                 .collect()
         };
-        assert_eq!(collect("addresses"), want_ready, "ready endpoints of {n}/{}", name(svc));
+        assert_eq!(
+            collect("addresses"),
+            want_ready,
+            "ready endpoints of {n}/{}",
+            name(svc)
+        );
         assert_eq!(collect("notReadyAddresses"), want_unready);
         // Ports of the endpoints are the container ports the service targets.
         for ss in subsets {
-            assert_eq!(arr(ss.get("ports")).len(), arr(svc.pointer("/spec/ports")).len());
+            assert_eq!(
+                arr(ss.get("ports")).len(),
+                arr(svc.pointer("/spec/ports")).len()
+            );
         }
         let slices: Vec<&Value> = of_kind(objs, "EndpointSlice")
             .into_iter()
             .filter(|e| {
                 ns(e) == n
-                    && s(e, &["metadata", "labels", "kubernetes.io/service-name"]) == Some(name(svc))
+                    && s(e, &["metadata", "labels", "kubernetes.io/service-name"])
+                        == Some(name(svc))
             })
             .collect();
         assert!(!slices.is_empty());
@@ -402,7 +444,12 @@ fn check_references(objs: &[Value]) {
         for sub in arr(b.get("subjects")) {
             if s(sub, &["kind"]) == Some("ServiceAccount") {
                 let sns = s(sub, &["namespace"]).unwrap();
-                assert!(exists(&idx, "ServiceAccount", sns, s(sub, &["name"]).unwrap()));
+                assert!(exists(
+                    &idx,
+                    "ServiceAccount",
+                    sns,
+                    s(sub, &["name"]).unwrap()
+                ));
             }
         }
     }
@@ -417,7 +464,11 @@ fn check_references(objs: &[Value]) {
         assert!(exists(&idx, "StorageClass", "", class));
         if let Some(pv) = s(pvc, &["spec", "volumeName"]) {
             let pv = idx
-                .get(&("PersistentVolume".to_string(), String::new(), pv.to_string()))
+                .get(&(
+                    "PersistentVolume".to_string(),
+                    String::new(),
+                    pv.to_string(),
+                ))
                 .expect("pv exists");
             assert_eq!(s(pv, &["spec", "claimRef", "uid"]), Some(uid(pvc)));
             assert_eq!(phase(pvc), "Bound");
@@ -426,12 +477,31 @@ fn check_references(objs: &[Value]) {
 
     for sec in of_kind(objs, "Secret") {
         if s(sec, &["type"]) == Some("kubernetes.io/service-account-token") {
-            let sa = s(sec, &["metadata", "annotations", "kubernetes.io/service-account.name"]).unwrap();
+            let sa = s(
+                sec,
+                &[
+                    "metadata",
+                    "annotations",
+                    "kubernetes.io/service-account.name",
+                ],
+            )
+            .unwrap();
             let sa_obj = idx
-                .get(&("ServiceAccount".to_string(), ns(sec).to_string(), sa.to_string()))
+                .get(&(
+                    "ServiceAccount".to_string(),
+                    ns(sec).to_string(),
+                    sa.to_string(),
+                ))
                 .expect("token's service account");
             assert_eq!(
-                s(sec, &["metadata", "annotations", "kubernetes.io/service-account.uid"]),
+                s(
+                    sec,
+                    &[
+                        "metadata",
+                        "annotations",
+                        "kubernetes.io/service-account.uid"
+                    ]
+                ),
                 Some(uid(sa_obj))
             );
         }
@@ -458,12 +528,18 @@ fn controllers_status_matches_their_pods() {
         .collect();
     for (rs_uid, rs) in &rs_by_uid {
         let pods = owned.get(rs_uid).cloned().unwrap_or_default();
-        let replicas = rs.pointer("/spec/replicas").and_then(Value::as_u64).unwrap();
+        let replicas = rs
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .unwrap();
         assert_eq!(replicas as usize, live(&pods), "rs {}", name(rs));
         let hash = s(rs, &["metadata", "labels", "pod-template-hash"]).unwrap();
         assert!(name(rs).ends_with(hash));
         for p in pods {
-            assert_eq!(s(p, &["metadata", "labels", "pod-template-hash"]), Some(hash));
+            assert_eq!(
+                s(p, &["metadata", "labels", "pod-template-hash"]),
+                Some(hash)
+            );
             assert!(name(p).starts_with(name(rs)));
             assert_eq!(
                 p.pointer("/spec/containers/0/image"),
@@ -485,14 +561,23 @@ fn controllers_status_matches_their_pods() {
             })
             .map(|r| r.pointer("/spec/replicas").and_then(Value::as_u64).unwrap())
             .sum();
-        assert_eq!(d.pointer("/spec/replicas").and_then(Value::as_u64), Some(total));
+        assert_eq!(
+            d.pointer("/spec/replicas").and_then(Value::as_u64),
+            Some(total)
+        );
     }
     let node_count = of_kind(&objs, "Node").len();
     for ds in of_kind(&objs, "DaemonSet") {
         let pods = owned.get(uid(ds)).cloned().unwrap_or_default();
-        let nodes: HashSet<&str> = pods.iter().map(|p| s(p, &["spec", "nodeName"]).unwrap()).collect();
+        let nodes: HashSet<&str> = pods
+            .iter()
+            .map(|p| s(p, &["spec", "nodeName"]).unwrap())
+            .collect();
         assert_eq!(nodes.len(), pods.len(), "one pod per node for {}", name(ds));
-        let desired = ds.pointer("/status/desiredNumberScheduled").and_then(Value::as_u64).unwrap();
+        let desired = ds
+            .pointer("/status/desiredNumberScheduled")
+            .and_then(Value::as_u64)
+            .unwrap();
         assert_eq!(desired as usize, pods.len());
         if name(ds) != "fluent-bit" {
             assert_eq!(pods.len(), node_count);
@@ -502,7 +587,9 @@ fn controllers_status_matches_their_pods() {
         let pods = owned.get(uid(sts)).cloned().unwrap_or_default();
         let mut names: Vec<&str> = pods.iter().map(|p| name(p)).collect();
         names.sort();
-        let mut want: Vec<String> = (0..pods.len()).map(|i| format!("{}-{i}", name(sts))).collect();
+        let mut want: Vec<String> = (0..pods.len())
+            .map(|i| format!("{}-{i}", name(sts)))
+            .collect();
         want.sort();
         assert_eq!(names, want);
     }
@@ -548,8 +635,15 @@ fn pods_fit_their_nodes() {
         let (cpu, mem, pods) = used.get(name(n)).copied().unwrap_or_default();
         let alloc_cpu = quantity(s(n, &["status", "allocatable", "cpu"]).unwrap(), true);
         let alloc_mem = quantity(s(n, &["status", "allocatable", "memory"]).unwrap(), false);
-        let max: u64 = s(n, &["status", "allocatable", "pods"]).unwrap().parse().unwrap();
-        assert!(cpu <= alloc_cpu + 0.5, "{} cpu {cpu} > {alloc_cpu}", name(n));
+        let max: u64 = s(n, &["status", "allocatable", "pods"])
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            cpu <= alloc_cpu + 0.5,
+            "{} cpu {cpu} > {alloc_cpu}",
+            name(n)
+        );
         assert!(mem <= alloc_mem + 1.0, "{} memory", name(n));
         assert!(pods <= max, "{} pods", name(n));
         let provider = s(n, &["spec", "providerID"]).unwrap();
@@ -573,13 +667,37 @@ fn prod_cluster_has_every_classic_finding() {
     let containers: Vec<Value> = pods.iter().flat_map(|p| all_containers(p)).collect();
     let images: HashSet<&str> = containers.iter().filter_map(|c| s(c, &["image"])).collect();
 
-    assert!(containers.iter().any(|c| c.pointer("/securityContext/privileged") == Some(&Value::Bool(true))));
-    assert!(pods.iter().any(|p| p.pointer("/spec/hostNetwork") == Some(&Value::Bool(true))));
-    assert!(pods.iter().any(|p| p.pointer("/spec/hostPID") == Some(&Value::Bool(true))));
-    assert!(pods.iter().any(|p| arr(p.pointer("/spec/volumes")).iter().any(|v| v.get("hostPath").is_some())));
-    assert!(pods.iter().any(|p| p.pointer("/spec/ephemeralContainers").is_some()));
-    assert!(pods.iter().any(|p| p.pointer("/spec/initContainers").is_some()));
-    assert!(containers.iter().any(|c| arr(c.pointer("/securityContext/capabilities/add")).iter().any(|x| x == "NET_ADMIN")));
+    assert!(
+        containers
+            .iter()
+            .any(|c| c.pointer("/securityContext/privileged") == Some(&Value::Bool(true)))
+    );
+    assert!(
+        pods.iter()
+            .any(|p| p.pointer("/spec/hostNetwork") == Some(&Value::Bool(true)))
+    );
+    assert!(
+        pods.iter()
+            .any(|p| p.pointer("/spec/hostPID") == Some(&Value::Bool(true)))
+    );
+    assert!(pods.iter().any(|p| {
+        arr(p.pointer("/spec/volumes"))
+            .iter()
+            .any(|v| v.get("hostPath").is_some())
+    }));
+    assert!(
+        pods.iter()
+            .any(|p| p.pointer("/spec/ephemeralContainers").is_some())
+    );
+    assert!(
+        pods.iter()
+            .any(|p| p.pointer("/spec/initContainers").is_some())
+    );
+    assert!(containers.iter().any(|c| {
+        arr(c.pointer("/securityContext/capabilities/add"))
+            .iter()
+            .any(|x| x == "NET_ADMIN")
+    }));
     assert!(containers.iter().any(|c| c.get("readinessProbe").is_none()));
     assert!(containers.iter().any(|c| c.get("readinessProbe").is_some()));
 
@@ -588,14 +706,29 @@ fn prod_cluster_has_every_classic_finding() {
     assert!(images.iter().any(|i| i.contains("@sha256:")));
     assert!(images.iter().any(|i| i.starts_with("localhost:5000/")));
     assert!(images.iter().any(|i| i.ends_with(":latest")));
-    assert!(images.iter().any(|i| !i.rsplit('/').next().unwrap().contains(':') && !i.contains('@')));
-    assert!(images.iter().any(|i| i.starts_with("registry.corp.example.com/")));
-    assert!(images.iter().any(|i| i.starts_with("quay.io/") || i.starts_with("ghcr.io/")));
+    assert!(
+        images
+            .iter()
+            .any(|i| !i.rsplit('/').next().unwrap().contains(':') && !i.contains('@'))
+    );
+    assert!(
+        images
+            .iter()
+            .any(|i| i.starts_with("registry.corp.example.com/"))
+    );
+    assert!(
+        images
+            .iter()
+            .any(|i| i.starts_with("quay.io/") || i.starts_with("ghcr.io/"))
+    );
 
     let mut spellings = HashSet::new();
     for c in &containers {
         for k in ["requests", "limits"] {
-            if let Some(m) = c.pointer(&format!("/resources/{k}")).and_then(Value::as_object) {
+            if let Some(m) = c
+                .pointer(&format!("/resources/{k}"))
+                .and_then(Value::as_object)
+            {
                 for v in m.values() {
                     spellings.insert(v.as_str().unwrap().to_string());
                 }
@@ -605,7 +738,11 @@ fn prod_cluster_has_every_classic_finding() {
     for q in ["100m", "250m", "1Gi", "512Mi", "10m", "128Mi"] {
         assert!(spellings.contains(q), "missing spelling {q}: {spellings:?}");
     }
-    assert!(containers.iter().any(|c| c.pointer("/resources/limits").is_none()));
+    assert!(
+        containers
+            .iter()
+            .any(|c| c.pointer("/resources/limits").is_none())
+    );
 
     let phases: HashSet<&str> = pods.iter().map(|p| phase(p)).collect();
     for ph in ["Running", "Pending", "Succeeded", "Failed"] {
@@ -621,12 +758,32 @@ fn prod_cluster_has_every_classic_finding() {
 
     let services = of_kind(&objs, "Service");
     let ann = |svc: &Value, k: &str| s(svc, &["metadata", "annotations", k]).map(str::to_string);
-    assert!(services.iter().any(|s| ann(s, "service.beta.kubernetes.io/aws-load-balancer-scheme").as_deref() == Some("internal")));
-    assert!(services.iter().any(|s| ann(s, "service.beta.kubernetes.io/aws-load-balancer-internal").as_deref() == Some("true")));
-    assert!(services.iter().any(|s| ann(s, "networking.gke.io/load-balancer-type").as_deref() == Some("Internal")));
-    assert!(services.iter().any(|svc| svc.pointer("/spec/loadBalancerSourceRanges").is_some()));
-    assert!(services.iter().any(|svc| s(svc, &["spec", "type"]) == Some("NodePort")));
-    assert!(services.iter().any(|svc| s(svc, &["spec", "clusterIP"]) == Some("None")));
+    assert!(services.iter().any(|s| {
+        ann(s, "service.beta.kubernetes.io/aws-load-balancer-scheme").as_deref() == Some("internal")
+    }));
+    assert!(services.iter().any(|s| {
+        ann(s, "service.beta.kubernetes.io/aws-load-balancer-internal").as_deref() == Some("true")
+    }));
+    assert!(
+        services
+            .iter()
+            .any(|s| ann(s, "networking.gke.io/load-balancer-type").as_deref() == Some("Internal"))
+    );
+    assert!(
+        services
+            .iter()
+            .any(|svc| svc.pointer("/spec/loadBalancerSourceRanges").is_some())
+    );
+    assert!(
+        services
+            .iter()
+            .any(|svc| s(svc, &["spec", "type"]) == Some("NodePort"))
+    );
+    assert!(
+        services
+            .iter()
+            .any(|svc| s(svc, &["spec", "clusterIP"]) == Some("None"))
+    );
     let external_lb = services.iter().any(|svc| {
         s(svc, &["spec", "type"]) == Some("LoadBalancer")
             && svc.pointer("/metadata/annotations").is_none()
@@ -641,7 +798,11 @@ fn prod_cluster_has_every_classic_finding() {
     let ingresses = of_kind(&objs, "Ingress");
     let hosts: Vec<(&str, &str)> = ingresses
         .iter()
-        .flat_map(|i| arr(i.pointer("/spec/rules")).iter().map(move |r| (s(r, &["host"]).unwrap(), ns(i))))
+        .flat_map(|i| {
+            arr(i.pointer("/spec/rules"))
+                .iter()
+                .map(move |r| (s(r, &["host"]).unwrap(), ns(i)))
+        })
         .collect();
     assert!(hosts.iter().any(|(h, _)| h.starts_with("*.")));
     let overlap = hosts
@@ -651,7 +812,14 @@ fn prod_cluster_has_every_classic_finding() {
     assert!(ingresses.iter().any(|i| i.pointer("/spec/tls").is_none()));
     assert!(ingresses.iter().any(|i| {
         i.pointer("/spec/tls").is_some()
-            && s(i, &["metadata", "annotations", "kubernetes.io/ingress.allow-http"]) == Some("false")
+            && s(
+                i,
+                &[
+                    "metadata",
+                    "annotations",
+                    "kubernetes.io/ingress.allow-http",
+                ],
+            ) == Some("false")
     }));
     assert!(!of_kind(&objs, "Certificate").is_empty());
 
@@ -669,10 +837,25 @@ fn prod_cluster_has_every_classic_finding() {
         .collect();
     assert!(expires.iter().any(|e| *e < "2026-06-01T00:00:00Z"));
     assert!(expires.iter().any(|e| e.starts_with("2099")));
-    assert!(namespaces.iter().any(|n| s(n, &["metadata", "annotations", "janitor/ttl"]).is_some()));
-    assert!(namespaces.iter().any(|n| s(n, &["metadata", "annotations", "owner"]).is_none()));
-    assert!(namespaces.iter().any(|n| s(n, &["metadata", "annotations", "team"]).is_some()));
-    let quota_ns: HashSet<&str> = of_kind(&objs, "ResourceQuota").iter().map(|q| ns(q)).collect();
+    assert!(
+        namespaces
+            .iter()
+            .any(|n| s(n, &["metadata", "annotations", "janitor/ttl"]).is_some())
+    );
+    assert!(
+        namespaces
+            .iter()
+            .any(|n| s(n, &["metadata", "annotations", "owner"]).is_none())
+    );
+    assert!(
+        namespaces
+            .iter()
+            .any(|n| s(n, &["metadata", "annotations", "team"]).is_some())
+    );
+    let quota_ns: HashSet<&str> = of_kind(&objs, "ResourceQuota")
+        .iter()
+        .map(|q| ns(q))
+        .collect();
     assert!(namespaces.iter().any(|n| !quota_ns.contains(name(n))));
 
     let warnings: HashSet<&str> = of_kind(&objs, "Event")
@@ -687,11 +870,15 @@ fn prod_cluster_has_every_classic_finding() {
     let crb = of_kind(&objs, "ClusterRoleBinding");
     assert!(crb.iter().any(|b| {
         s(b, &["roleRef", "name"]) == Some("cluster-admin")
-            && arr(b.get("subjects")).iter().any(|x| s(x, &["kind"]) == Some("ServiceAccount"))
+            && arr(b.get("subjects"))
+                .iter()
+                .any(|x| s(x, &["kind"]) == Some("ServiceAccount"))
     }));
     assert!(crb.iter().any(|b| {
         s(b, &["roleRef", "name"]) == Some("cluster-admin")
-            && arr(b.get("subjects")).iter().any(|x| s(x, &["kind"]) == Some("Group"))
+            && arr(b.get("subjects"))
+                .iter()
+                .any(|x| s(x, &["kind"]) == Some("Group"))
     }));
     let roles = of_kind(&objs, "ClusterRole");
     assert!(roles.iter().any(|r| {
@@ -707,7 +894,10 @@ fn prod_cluster_has_every_classic_finding() {
         })
     }));
     assert!(!of_kind(&objs, "Role").is_empty());
-    let secret_types: HashSet<&str> = of_kind(&objs, "Secret").iter().filter_map(|x| s(x, &["type"])).collect();
+    let secret_types: HashSet<&str> = of_kind(&objs, "Secret")
+        .iter()
+        .filter_map(|x| s(x, &["type"]))
+        .collect();
     for t in [
         "Opaque",
         "kubernetes.io/tls",
@@ -717,7 +907,10 @@ fn prod_cluster_has_every_classic_finding() {
         assert!(secret_types.contains(t), "missing secret type {t}");
     }
 
-    let crds: HashSet<&str> = of_kind(&objs, "CustomResourceDefinition").iter().map(|c| name(c)).collect();
+    let crds: HashSet<&str> = of_kind(&objs, "CustomResourceDefinition")
+        .iter()
+        .map(|c| name(c))
+        .collect();
     for c in [
         "certificates.cert-manager.io",
         "issuers.cert-manager.io",
@@ -729,7 +922,13 @@ fn prod_cluster_has_every_classic_finding() {
     }
     let constraint = of_kind(&objs, "K8sAllowedRepos");
     assert_eq!(constraint.len(), 1);
-    assert!(constraint[0].pointer("/status/totalViolations").and_then(Value::as_u64).unwrap() > 0);
+    assert!(
+        constraint[0]
+            .pointer("/status/totalViolations")
+            .and_then(Value::as_u64)
+            .unwrap()
+            > 0
+    );
     for kind_name in [
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
@@ -790,7 +989,10 @@ fn flavors_drift() {
         .into_iter()
         .find(|d| name(d) == "fluent-bit")
         .unwrap();
-    let desired = fb.pointer("/status/desiredNumberScheduled").and_then(Value::as_u64).unwrap();
+    let desired = fb
+        .pointer("/status/desiredNumberScheduled")
+        .and_then(Value::as_u64)
+        .unwrap();
     assert!((desired as usize) < staging_nodes);
     assert!(!of_kind(&prod, "Node").is_empty());
     let wildcard_everywhere = prod
@@ -818,9 +1020,15 @@ fn pod_size_and_speed_are_reported() {
     let elapsed = start.elapsed();
     let pods = of_kind(&objs, "Pod");
     assert_eq!(pods.len(), 20_000);
-    let bytes: usize = pods.iter().map(|p| serde_json::to_vec(p).unwrap().len()).sum();
+    let bytes: usize = pods
+        .iter()
+        .map(|p| serde_json::to_vec(p).unwrap().len())
+        .sum();
     let avg = bytes / pods.len();
-    let all: usize = objs.iter().map(|o| serde_json::to_vec(o).unwrap().len()).sum();
+    let all: usize = objs
+        .iter()
+        .map(|o| serde_json::to_vec(o).unwrap().len())
+        .sum();
     println!(
         "20k pods: {} objects, {} MB total, pod avg {avg} B, generated in {elapsed:?} (debug build)",
         objs.len(),
@@ -829,3 +1037,18 @@ fn pod_size_and_speed_are_reported() {
     assert!((1500..=5000).contains(&avg), "pod average size {avg}");
 }
 
+#[test]
+fn every_object_loads_into_the_sim_store() {
+    for (flavor, pods) in [
+        (Flavor::Prod, 400),
+        (Flavor::Staging, 300),
+        (Flavor::Dev, 100),
+        (Flavor::Generic, 200),
+    ] {
+        let objs = gen_cluster("loadable", pods, flavor.clone(), 21);
+        let store = crate::store::Store::new(21);
+        store
+            .load(objs)
+            .unwrap_or_else(|e| panic!("{flavor:?} does not load: {e}"));
+    }
+}

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use super::dice::{BASE_EPOCH, ts, ts_abs};
-use super::pods::{Life, PodArgs, Placement, Template};
+use super::pods::{Life, Placement, PodArgs, Template};
 use super::{Gen, Meta, NsState, Obj, PodRef, involved, object, owner_ref};
 
 /// Identity of a workload object.
@@ -186,11 +186,17 @@ impl Gen {
                 name: &old_name,
                 namespace: Some(w.ns),
                 uid: &old_uid,
-                ago: w.ago.max(rs_ago + 60),
+                ago: w.ago,
                 labels: with(t.labels.clone(), "pod-template-hash", &old_hash),
                 annotations: super::kv(&[
-                    ("deployment.kubernetes.io/desired-replicas", &replicas.to_string()),
-                    ("deployment.kubernetes.io/max-replicas", &(replicas + replicas.div_ceil(4)).to_string()),
+                    (
+                        "deployment.kubernetes.io/desired-replicas",
+                        &replicas.to_string(),
+                    ),
+                    (
+                        "deployment.kubernetes.io/max-replicas",
+                        &(replicas + replicas.div_ceil(4)).to_string(),
+                    ),
                     ("deployment.kubernetes.io/revision", &old_rev),
                 ]),
                 owner: Some(dep_owner.clone()),
@@ -222,8 +228,14 @@ impl Gen {
             ago: rs_ago,
             labels: with(t.labels.clone(), "pod-template-hash", &hash),
             annotations: super::kv(&[
-                ("deployment.kubernetes.io/desired-replicas", &replicas.to_string()),
-                ("deployment.kubernetes.io/max-replicas", &(replicas + replicas.div_ceil(4)).to_string()),
+                (
+                    "deployment.kubernetes.io/desired-replicas",
+                    &replicas.to_string(),
+                ),
+                (
+                    "deployment.kubernetes.io/max-replicas",
+                    &(replicas + replicas.div_ceil(4)).to_string(),
+                ),
                 ("deployment.kubernetes.io/revision", &rev),
             ]),
             owner: Some(dep_owner),
@@ -302,7 +314,7 @@ impl Gen {
                 },
             );
             if claim.is_some() {
-                claims.push((claim_name, r.node, ago));
+                claims.push((claim_name, r.node, r.ago));
             }
             batch.json.push(p);
             batch.refs.push(r);
@@ -453,7 +465,10 @@ impl Gen {
             annotations: super::kv(&[
                 ("pv.kubernetes.io/provisioned-by", provisioner),
                 ("volume.kubernetes.io/provisioner-deletion-secret-name", ""),
-                ("volume.kubernetes.io/provisioner-deletion-secret-namespace", ""),
+                (
+                    "volume.kubernetes.io/provisioner-deletion-secret-namespace",
+                    "",
+                ),
             ]),
             owner: None,
         }
@@ -461,7 +476,10 @@ impl Gen {
         if let Some(m) = meta.as_object_mut() {
             m.insert(
                 "finalizers".into(),
-                json!(["external-provisioner.volume.kubernetes.io/finalizer", "kubernetes.io/pv-protection"]),
+                json!([
+                    "external-provisioner.volume.kubernetes.io/finalizer",
+                    "kubernetes.io/pv-protection"
+                ]),
             );
         }
         self.objs.push(object(
@@ -600,6 +618,7 @@ impl Gen {
         );
         // An unschedulable job pod is still pending, not finished.
         let finished = r.node.is_some();
+        let pod_ago = r.ago;
         let duration = self.d.range(20, 600).min(pod_ago);
         let mut status = Obj::new();
         let mut conds = Vec::new();

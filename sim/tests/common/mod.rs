@@ -72,7 +72,13 @@ pub fn fixture_objects() -> Vec<Value> {
             } else {
                 Some(format!("node-{}", j % 3))
             };
-            objs.push(pod(ns, &format!("{app}-{i}-{j:02}"), app, phase, node.as_deref()));
+            objs.push(pod(
+                ns,
+                &format!("{app}-{i}-{j:02}"),
+                app,
+                phase,
+                node.as_deref(),
+            ));
         }
     }
     for (ns, name, ty) in [
