@@ -23,9 +23,8 @@ enum Job {
 
 fn job_from(args: &Args) -> Result<Job, Failure> {
     if let Some(path) = &args.file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::usage(format!("cannot read SQL file {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("cannot read SQL file {}: {e}", path.display())))?;
         return Ok(Job::Script(text));
     }
     let words: Vec<&str> = args.query.iter().map(String::as_str).collect();
@@ -68,8 +67,7 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
             for statement in statements {
                 let mark = engine.failures().mark();
                 let mut progress = Progress::start(session.clusters.len());
-                let result =
-                    run_statement(engine, statement, &options, &mut progress, mark).await;
+                let result = run_statement(engine, statement, &options, &mut progress, mark).await;
                 progress.finish().await;
                 result?;
                 code = code.max(report_failures(engine, mark, &args)?);
@@ -127,10 +125,7 @@ async fn run_statement(
     let mut rows = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| {
-            Failure::usage(format!(
-                "query failed: {}",
-                kq_engine::clean_message(&e)
-            ))
+            Failure::usage(format!("query failed: {}", kq_engine::clean_message(&e)))
         })?;
         progress.finish().await;
         rows += batch.num_rows();

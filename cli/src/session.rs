@@ -27,7 +27,10 @@ pub async fn build(args: &Args) -> Result<Session, Failure> {
         let fleet = kq_sim::start(kq_sim::FleetConfig::demo())
             .await
             .map_err(|e| Failure::usage(format!("cannot start the demo fleet: {e}")))?;
-        (KubeconfigSource::Inline(fleet.kubeconfig_yaml()), Some(fleet))
+        (
+            KubeconfigSource::Inline(fleet.kubeconfig_yaml()),
+            Some(fleet),
+        )
     } else {
         let source = match &args.kubeconfig {
             Some(path) => KubeconfigSource::File(path.clone()),
@@ -64,8 +67,8 @@ pub async fn build(args: &Args) -> Result<Session, Failure> {
             show_secret_values: args.show_secret_values,
         },
     );
-    let engine = Engine::new(schema, failures, Vec::new())
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    let engine =
+        Engine::new(schema, failures, Vec::new()).map_err(|e| Failure::usage(e.to_string()))?;
     Ok(Session {
         engine,
         clusters,

@@ -135,7 +135,12 @@ impl FailureLog {
                 "Cluster (kubeconfig context) or account that failed",
             ),
             field("table", DataType::Utf8, false, "Table being read"),
-            field("severity", DataType::Utf8, false, "error (rows missing) or warning (reduced coverage)"),
+            field(
+                "severity",
+                DataType::Utf8,
+                false,
+                "error (rows missing) or warning (reduced coverage)",
+            ),
             field("error", DataType::Utf8, false, "What went wrong"),
             field(
                 "time",
@@ -191,7 +196,6 @@ impl std::fmt::Debug for FailureTable {
 
 #[async_trait]
 impl TableProvider for FailureTable {
-
     fn schema(&self) -> SchemaRef {
         FailureLog::schema()
     }

@@ -474,7 +474,8 @@ impl Fleet {
             .clusters
             .iter()
             .map(|c| {
-                let mut context = json!({"cluster": c.name(), "user": format!("{}-{}", c.name(), user.slug())});
+                let mut context =
+                    json!({"cluster": c.name(), "user": format!("{}-{}", c.name(), user.slug())});
                 // A team's kubeconfig names the namespace it may read, as
                 // the ones cluster admins hand out do.
                 if user == SimUser::TeamAReader {

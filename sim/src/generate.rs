@@ -56,9 +56,21 @@ pub struct ClusterProfile {
 ///
 /// The same `(profile, seed)` always yields byte-identical output.
 pub fn generate_cluster(profile: &ClusterProfile, seed: u64) -> Vec<Value> {
-    let mut g = Gen::new(profile, seed);
+    let mut out = Vec::with_capacity(profile.pods.saturating_mul(3));
+    generate_cluster_with(profile, seed, &mut |v| out.push(v));
+    out
+}
+
+/// Like [`generate_cluster`], but hands each object to `sink` as soon as
+/// it may be emitted, in the same order `generate_cluster` returns them.
+///
+/// A `serde_json::Value` takes about ten times its serialized size in
+/// memory, so callers that serialize right away (the server) keep peak
+/// memory near the serialized size instead of holding every Value.
+pub fn generate_cluster_with(profile: &ClusterProfile, seed: u64, sink: &mut dyn FnMut(Value)) {
+    let mut g = Gen::new(profile, seed, sink);
     g.run();
-    g.finish()
+    g.finish();
 }
 
 /// A JSON object map, the unit every generated field is built from.
@@ -199,16 +211,18 @@ pub(crate) struct Seq {
     pub ephemeral: usize,
 }
 
-pub(crate) struct Gen {
+pub(crate) struct Gen<'s> {
+    /// Receives objects once CRDs and namespaces are out (see `flush_head`).
+    sink: &'s mut dyn FnMut(Value),
+    /// Objects made before every namespace exists wait here.
+    pending: Vec<Value>,
+    streaming: bool,
     pub cluster: String,
     pub flavor: Flavor,
     pub v: &'static Versions,
     pub d: Dice,
     pub crds: Vec<Value>,
     pub namespaces: Vec<Value>,
-    pub cluster_objs: Vec<Value>,
-    pub objs: Vec<Value>,
-    pub events: Vec<Value>,
     pub nodes: Vec<NodeRec>,
     /// Pods still to be created; the total is exactly `profile.pods`.
     pub budget: usize,
@@ -230,19 +244,19 @@ pub(crate) struct Gen {
     pub overlap_made: bool,
 }
 
-impl Gen {
-    fn new(profile: &ClusterProfile, seed: u64) -> Self {
+impl<'s> Gen<'s> {
+    fn new(profile: &ClusterProfile, seed: u64, sink: &'s mut dyn FnMut(Value)) -> Self {
         let v = catalog::versions(&profile.flavor);
         Self {
+            sink,
+            pending: Vec::new(),
+            streaming: false,
             cluster: profile.name.clone(),
             flavor: profile.flavor.clone(),
             v,
             d: Dice::new(seed, &profile.name),
             crds: Vec::new(),
             namespaces: Vec::new(),
-            cluster_objs: Vec::new(),
-            objs: Vec::with_capacity(profile.pods.saturating_mul(3)),
-            events: Vec::new(),
             nodes: Vec::new(),
             budget: profile.pods,
             total_pods: profile.pods,
@@ -270,22 +284,45 @@ impl Gen {
         self.cluster_rbac();
         let mut system = self.system_namespaces();
         let mut apps = self.app_namespaces();
+        self.flush_head();
         self.cluster_services(&mut system);
         self.applications(&mut apps);
         self.policy_instances();
         self.node_events();
     }
 
-    fn finish(self) -> Vec<Value> {
-        let mut out = self.crds;
-        out.reserve(
-            self.namespaces.len() + self.cluster_objs.len() + self.objs.len() + self.events.len(),
-        );
-        out.extend(self.namespaces);
-        out.extend(self.cluster_objs);
-        out.extend(self.objs);
-        out.extend(self.events);
-        out
+    /// Emits CRDs, then namespaces, then whatever was made meanwhile; from
+    /// here on objects go straight to the sink.
+    fn flush_head(&mut self) {
+        for v in std::mem::take(&mut self.crds)
+            .into_iter()
+            .chain(std::mem::take(&mut self.namespaces))
+            .chain(std::mem::take(&mut self.pending))
+        {
+            (self.sink)(v);
+        }
+        self.streaming = true;
+    }
+
+    fn finish(&mut self) {
+        if !self.streaming {
+            self.flush_head();
+        }
+    }
+
+    /// Emits a finished object (owners are always emitted before dependents).
+    pub(crate) fn emit(&mut self, v: Value) {
+        if self.streaming {
+            (self.sink)(v);
+        } else {
+            self.pending.push(v);
+        }
+    }
+
+    pub(crate) fn emit_all(&mut self, vs: Vec<Value>) {
+        for v in vs {
+            self.emit(v);
+        }
     }
 
     /// Reserves up to `want` pods of the remaining budget.
@@ -370,7 +407,7 @@ impl Gen {
         o.insert("eventTime".into(), Value::Null);
         o.insert("reportingComponent".into(), component.into());
         o.insert("reportingInstance".into(), host.unwrap_or("").into());
-        self.events.push(Value::Object(o));
+        self.emit(Value::Object(o));
     }
 }
 

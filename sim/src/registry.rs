@@ -438,6 +438,46 @@ impl Registry {
         Ok(())
     }
 
+    /// Registers a kind the sim does not know (from generated objects), guessing its plural
+    /// the way Kubernetes' default RESTMapper does, so an unexpected kind never breaks start-up.
+    pub fn register_inferred(
+        &mut self,
+        api_version: &str,
+        kind: &str,
+        namespaced: bool,
+    ) -> ResourceType {
+        let (group, version) = split_api_version(api_version);
+        let lower = kind.to_ascii_lowercase();
+        let plural = if lower.ends_with('s')
+            || lower.ends_with('x')
+            || lower.ends_with("ch")
+            || lower.ends_with("sh")
+        {
+            format!("{lower}es")
+        } else if let Some(stem) = lower.strip_suffix('y')
+            && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
+        {
+            format!("{stem}ies")
+        } else {
+            format!("{lower}s")
+        };
+        let t = ResourceType {
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: kind.to_string(),
+            plural,
+            singular: lower,
+            short_names: Vec::new(),
+            namespaced,
+            verbs: STANDARD_VERBS.iter().map(|s| s.to_string()).collect(),
+            categories: Vec::new(),
+            crd: None,
+            printer_columns: Vec::new(),
+        };
+        self.types.push(t.clone());
+        t
+    }
+
     pub fn unregister_crd(&mut self, crd_name: &str) {
         self.types.retain(|t| t.crd.as_deref() != Some(crd_name));
     }
@@ -640,6 +680,30 @@ mod tests {
         assert_eq!(r.in_group_version("cert.example.io", "v1").count(), 1);
         r.unregister_crd("certificates.cert.example.io");
         assert!(!r.has_group_version("cert.example.io", "v1"));
+    }
+
+    #[test]
+    fn unknown_kinds_get_inferred_plurals() {
+        let mut r = Registry::builtins();
+        let t = r.register_inferred("scheduling.k8s.io/v1", "PriorityClass", false);
+        assert_eq!(t.plural, "priorityclasses");
+        assert_eq!(
+            r.register_inferred("coordination.k8s.io/v1", "Lease", true)
+                .plural,
+            "leases"
+        );
+        assert_eq!(
+            r.register_inferred("x.io/v1", "Policy", true).plural,
+            "policies"
+        );
+        assert_eq!(
+            r.register_inferred("x.io/v1", "Gateway", true).plural,
+            "gateways"
+        );
+        assert!(
+            r.by_api_version_kind("scheduling.k8s.io/v1", "PriorityClass")
+                .is_some()
+        );
     }
 
     #[test]

@@ -231,11 +231,18 @@ impl Store {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            let rt = inner
-                .registry
-                .by_api_version_kind(&api_version, &kind)
-                .cloned()
-                .ok_or_else(|| format!("unknown kind {kind} in {api_version}"))?;
+            if api_version.is_empty() || kind.is_empty() {
+                return Err("an object has no apiVersion or kind".to_string());
+            }
+            let rt = match inner.registry.by_api_version_kind(&api_version, &kind) {
+                Some(t) => t.clone(),
+                None => {
+                    let namespaced = meta_str(&obj, "namespace").is_some();
+                    inner
+                        .registry
+                        .register_inferred(&api_version, &kind, namespaced)
+                }
+            };
             if rt.crd.is_none() && rt.plural == "customresourcedefinitions" {
                 inner.registry.register_crd(&obj)?;
                 set_crd_status(&mut obj);
@@ -861,13 +868,12 @@ fn new_uid(rng: &mut ChaCha8Rng) -> String {
 
 /// Assigns uid and creationTimestamp when the object has none.
 fn fill_server_fields(inner: &mut Inner, _rt: &ResourceType, obj: &mut Value) {
-    let uid = new_uid(&mut inner.rng);
     if let Some(m) = meta_mut(obj) {
         if m.get("uid")
             .and_then(Value::as_str)
             .is_none_or(str::is_empty)
         {
-            m.insert("uid".into(), json!(uid));
+            m.insert("uid".into(), json!(new_uid(&mut inner.rng)));
         }
         if m.get("creationTimestamp")
             .and_then(Value::as_str)

@@ -390,15 +390,26 @@ fn lists_pages_watches_and_discovery() {
         rest["metadata"]["resourceVersion"],
         page["metadata"]["resourceVersion"]
     );
-    // Table output for kubectl.
-    let t = c.send(
-        "GET",
-        "/api/v1/namespaces/team-a/pods?limit=3",
-        "",
-        b"",
-        Some(&c.token.clone()),
-    );
-    assert_eq!(t.status, 200);
+    // Table output for kubectl, with the object metadata kubectl needs for -A.
+    let t = {
+        let req = format!(
+            "GET /api/v1/namespaces/team-a/pods?limit=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {}\r\nAccept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json\r\n\r\n",
+            c.token
+        );
+        parse(&raw(&c.addr, req.as_bytes()).unwrap()).json()
+    };
+    assert_eq!(t["kind"], "Table");
+    let cols: Vec<&str> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(&cols[..5], ["Name", "Ready", "Status", "Restarts", "Age"]);
+    assert_eq!(t["rows"].as_array().unwrap().len(), 3);
+    assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    assert_eq!(t["rows"][0]["object"]["metadata"]["namespace"], "team-a");
+    assert!(t["metadata"]["continue"].is_string());
     // Watch from a compacted resourceVersion: 200, then an ERROR event with 410.
     let old_rv = page["metadata"]["resourceVersion"]
         .as_str()

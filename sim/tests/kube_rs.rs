@@ -227,3 +227,77 @@ async fn throttling_and_server_errors_are_retried_by_the_watcher() {
     drop(stream);
     fleet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_streaming_lists_and_rules_reviews() {
+    use k8s_openapi::api::authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec};
+    use kube::api::PostParams;
+    use kube::discovery::Discovery;
+
+    let fleet = common::fixture_fleet(1, false).await;
+    let c = fleet.clusters()[0].clone();
+    let admin = client(&fleet, c.name(), SimUser::Admin).await;
+    for discovery in [
+        Discovery::new(admin.clone()).run().await.unwrap(),
+        Discovery::new(admin.clone())
+            .run_aggregated()
+            .await
+            .unwrap(),
+    ] {
+        let kinds: Vec<String> = discovery
+            .groups()
+            .flat_map(|g| g.recommended_resources())
+            .map(|(ar, _)| format!("{}/{}", ar.group, ar.plural))
+            .collect();
+        for want in ["/pods", "apps/deployments", "cert.example.io/certificates"] {
+            assert!(
+                kinds.iter().any(|k| k == want),
+                "{want} missing from {kinds:?}"
+            );
+        }
+    }
+
+    // Streaming lists (sendInitialEvents) converge like list+watch.
+    let api: Api<Pod> = Api::all(admin);
+    let (store, writer) = reflector::store();
+    let cfg = watcher::Config::default().streaming_lists();
+    let mut stream = reflector::reflector(writer, watcher(api, cfg)).boxed();
+    converge(&mut stream, &store, &c).await;
+    c.upsert(new_pod("streamed")).unwrap();
+    converge(&mut stream, &store, &c).await;
+    drop(stream);
+
+    // Rules reviews tell each user what it may read.
+    let review = |ns: &str| SelfSubjectRulesReview {
+        spec: SelfSubjectRulesReviewSpec {
+            namespace: Some(ns.to_string()),
+        },
+        ..Default::default()
+    };
+    let reader = client(&fleet, c.name(), SimUser::TeamAReader).await;
+    let api: Api<SelfSubjectRulesReview> = Api::all(reader);
+    let in_team_a = api
+        .create(&PostParams::default(), &review("team-a"))
+        .await
+        .unwrap();
+    let rules = in_team_a.status.unwrap().resource_rules;
+    assert!(rules.iter().any(|r| {
+        r.verbs.contains(&"list".to_string())
+            && r.resources
+                .as_ref()
+                .is_some_and(|res| res.contains(&"*".to_string()))
+    }));
+    let elsewhere = api
+        .create(&PostParams::default(), &review("default"))
+        .await
+        .unwrap();
+    assert!(
+        !elsewhere
+            .status
+            .unwrap()
+            .resource_rules
+            .iter()
+            .any(|r| r.verbs.contains(&"list".to_string()))
+    );
+    fleet.shutdown().await;
+}

@@ -15,6 +15,9 @@ use kq_sim::{Faults, SimUser};
 use serde_json::Value;
 
 const KUBECTL: &str = "/usr/bin/kubectl";
+/// /usr/bin/kubectl on the machine image is a dispatcher that picks the kubectl matching the
+/// server's minor version; this is the v1.32 binary it ships, pinned explicitly.
+const KUBECTL_1_32: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32";
 /// Upper bound for one expected watch line; a failure bound, not synchronization.
 const LINE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -39,10 +42,14 @@ struct Kubectl {
 
 impl Kubectl {
     fn new(h: &Harness, user: SimUser) -> Self {
+        Self::with_bin(h, user, kubectl_path())
+    }
+
+    fn with_bin(h: &Harness, user: SimUser, bin: PathBuf) -> Self {
         let kubeconfig = h.dir.path().join(format!("{}.kubeconfig", user.slug()));
         std::fs::write(&kubeconfig, h.fleet().kubeconfig_yaml_for(user)).unwrap();
         Kubectl {
-            bin: kubectl_path(),
+            bin,
             kubeconfig,
             cache: tempfile::tempdir().unwrap(),
         }
@@ -460,4 +467,39 @@ fn kubeconfig_is_written_atomically_with_every_context() {
     };
     let second = k.ok(&["--context", "cluster-1", "get", "ns", "-o", "name"]);
     assert!(second.contains("namespace/team-a"));
+}
+
+#[test]
+fn pinned_kubectl_1_32_core_flows() {
+    // Falls back to the default kubectl (never skips) where the pinned binary is not installed.
+    let pinned = PathBuf::from(KUBECTL_1_32);
+    let bin = if pinned.exists() {
+        pinned
+    } else {
+        kubectl_path()
+    };
+    let h = Harness::start(1, false);
+    let k = Kubectl::with_bin(&h, SimUser::Admin, bin);
+    let truth = h.cluster().objects("pods");
+    assert_eq!(
+        uids(&items(&k.json(&["get", "pods", "-A", "--chunk-size=7"]))),
+        uids(&truth)
+    );
+    let manifest = h.dir.path().join("cm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pinned\n  namespace: team-a\ndata:\n  k: v\n",
+    )
+    .unwrap();
+    assert!(
+        k.ok(&["apply", "-f", manifest.to_str().unwrap()])
+            .contains("configmap/pinned created")
+    );
+    assert!(
+        k.ok(&["create", "namespace", "pinned-ns"])
+            .contains("created")
+    );
+    assert!(k.ok(&["api-resources"]).contains("certificates"));
+    let reader = Kubectl::with_bin(&h, SimUser::TeamAReader, k.bin.clone());
+    reader.fails_with(&["get", "pods", "-A"], "Error from server (Forbidden)");
 }

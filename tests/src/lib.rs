@@ -20,7 +20,9 @@ pub struct TestFleet {
 
 impl TestFleet {
     pub async fn start(config: FleetConfig) -> TestFleet {
-        let fleet = kq_sim::start(config).await.expect("start the simulated fleet");
+        let fleet = kq_sim::start(config)
+            .await
+            .expect("start the simulated fleet");
         let dir = tempfile::tempdir().expect("create a temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
         fleet
@@ -67,7 +69,11 @@ pub fn kq_binary() -> &'static Path {
             .status()
             .expect("run cargo build for the kq binary");
         assert!(status.success(), "building the kq binary failed");
-        assert!(binary.exists(), "kq binary not found at {}", binary.display());
+        assert!(
+            binary.exists(),
+            "kq binary not found at {}",
+            binary.display()
+        );
         binary
     })
 }

@@ -13,7 +13,10 @@ fn small_fleet() -> FleetConfig {
 }
 
 fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// (cluster, uid) of every pod in the fleet, from the sim's store.
@@ -21,7 +24,10 @@ fn truth_pod_uids(fleet: &TestFleet) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for cluster in fleet.fleet.clusters() {
         for pod in cluster.objects("pods") {
-            out.insert((cluster.name().to_string(), str_at(&pod, "/metadata/uid").to_string()));
+            out.insert((
+                cluster.name().to_string(),
+                str_at(&pod, "/metadata/uid").to_string(),
+            ));
         }
     }
     out
@@ -42,7 +48,12 @@ fn row_set(rows: &[Value], a: &str, b: &str) -> BTreeSet<(String, String)> {
 async fn every_pod_of_every_cluster_comes_back_once() {
     let fleet = TestFleet::start(small_fleet()).await;
     let out = fleet
-        .kq(&["--all-contexts", "-o", "ndjson", "SELECT cluster, uid FROM pods"])
+        .kq(&[
+            "--all-contexts",
+            "-o",
+            "ndjson",
+            "SELECT cluster, uid FROM pods",
+        ])
         .await;
     ok(&out);
     let rows = ndjson_rows(&out);
@@ -55,7 +66,11 @@ async fn every_pod_of_every_cluster_comes_back_once() {
 async fn kq_and_kubectl_see_the_same_pods() {
     let fleet = TestFleet::start(FleetConfig::uniform(1, 60, 11)).await;
     let listed = kubectl(&fleet.kubeconfig, &["get", "pods", "-A", "-o", "json"]).await;
-    assert!(listed.status.success(), "kubectl failed: {}", stderr(&listed));
+    assert!(
+        listed.status.success(),
+        "kubectl failed: {}",
+        stderr(&listed)
+    );
     let doc: Value = serde_json::from_slice(&listed.stdout).expect("kubectl json");
     let kubectl_view: BTreeSet<(String, String)> = doc["items"]
         .as_array()
@@ -72,7 +87,10 @@ async fn kq_and_kubectl_see_the_same_pods() {
         .kq(&["-o", "ndjson", "SELECT namespace, name FROM pods"])
         .await;
     ok(&out);
-    assert_eq!(row_set(&ndjson_rows(&out), "namespace", "name"), kubectl_view);
+    assert_eq!(
+        row_set(&ndjson_rows(&out), "namespace", "name"),
+        kubectl_view
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,14 +320,25 @@ async fn a_dead_cluster_never_hides_the_others() {
     let healthy_truth: BTreeSet<(String, String)> = healthy
         .objects("pods")
         .iter()
-        .map(|p| (healthy.name().to_string(), str_at(p, "/metadata/uid").to_string()))
+        .map(|p| {
+            (
+                healthy.name().to_string(),
+                str_at(p, "/metadata/uid").to_string(),
+            )
+        })
         .collect();
-    assert_eq!(pods, healthy_truth, "every row of the healthy cluster, none invented");
-    let errors: Vec<&Value> = rows.iter().filter(|r| r.get("severity").is_some()).collect();
+    assert_eq!(
+        pods, healthy_truth,
+        "every row of the healthy cluster, none invented"
+    );
+    let errors: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r.get("severity").is_some())
+        .collect();
     assert!(
-        errors
-            .iter()
-            .any(|e| e["cluster"] == dead.name() && e["table"] == "pods" && e["severity"] == "error"),
+        errors.iter().any(|e| e["cluster"] == dead.name()
+            && e["table"] == "pods"
+            && e["severity"] == "error"),
         "kq_errors names the dead cluster: {errors:?}"
     );
     let err = stderr(&out);
@@ -321,7 +350,11 @@ async fn a_dead_cluster_never_hides_the_others() {
     let strict = fleet
         .kq(&["-A", "--strict", "-o", "ndjson", "SELECT uid FROM pods"])
         .await;
-    assert_eq!(strict.status.code(), Some(1), "--strict turns a failure into exit 1");
+    assert_eq!(
+        strict.status.code(),
+        Some(1),
+        "--strict turns a failure into exit 1"
+    );
     assert_eq!(ndjson_rows(&strict).len(), healthy_truth.len());
 
     let only_dead = fleet
@@ -368,9 +401,15 @@ async fn bad_input_gets_one_sentence_and_exit_2() {
     let fleet = TestFleet::start(FleetConfig::uniform(1, 5, 1)).await;
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["SELEC name FROM pods"], "SQL syntax error"),
-        (vec!["SELECT * FROM podz"], "unknown table 'podz'; did you mean 'pods'?"),
+        (
+            vec!["SELECT * FROM podz"],
+            "unknown table 'podz'; did you mean 'pods'?",
+        ),
         (vec!["SELECT podname FROM pods"], "podname"),
-        (vec!["--context", "nope", "SELECT 1"], "unknown context 'nope'"),
+        (
+            vec!["--context", "nope", "SELECT 1"],
+            "unknown context 'nope'",
+        ),
         (vec!["describe", "nodez"], "unknown table 'nodez'"),
         (vec![], "no query given"),
     ];
@@ -380,8 +419,15 @@ async fn bad_input_gets_one_sentence_and_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(expected), "{args:?}: {err}");
         assert!(err.starts_with("kq: "), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line: {err}");
-        assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{err}"
+        );
         assert!(stdout(&out).is_empty(), "{args:?}: no partial output");
     }
 
@@ -390,7 +436,10 @@ async fn bad_input_gets_one_sentence_and_exit_2() {
     let out = kq_tests::run_kq(&broken, &["SELECT 1"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("cannot read kubeconfig") && err.contains("broken-kubeconfig"), "{err}");
+    assert!(
+        err.contains("cannot read kubeconfig") && err.contains("broken-kubeconfig"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -411,7 +460,10 @@ async fn a_closed_pipe_ends_quietly() {
     .await
     .unwrap();
     let err = stderr(&out);
-    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,9 +471,16 @@ async fn crds_are_tables_too() {
     let fleet = TestFleet::start(small_fleet()).await;
     let cluster = &fleet.fleet.clusters()[0];
     let certificates = cluster.objects("certificates");
-    assert!(!certificates.is_empty(), "the fleet has cert-manager Certificates");
+    assert!(
+        !certificates.is_empty(),
+        "the fleet has cert-manager Certificates"
+    );
     let out = fleet
-        .kq(&["-o", "ndjson", "SELECT namespace, name, spec FROM certificates"])
+        .kq(&[
+            "-o",
+            "ndjson",
+            "SELECT namespace, name, spec FROM certificates",
+        ])
         .await;
     ok(&out);
     let rows = ndjson_rows(&out);
@@ -430,5 +489,8 @@ async fn crds_are_tables_too() {
     assert!(ok(&listed).contains("certificates"));
     let described = fleet.kq(&["describe", "pods"]).await;
     let text = ok(&described);
-    assert!(text.contains("labels") && text.contains("map<text,text>"), "{text}");
+    assert!(
+        text.contains("labels") && text.contains("map<text,text>"),
+        "{text}"
+    );
 }

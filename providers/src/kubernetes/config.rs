@@ -100,7 +100,9 @@ pub enum ConfigError {
         "no kubeconfig found (looked at KUBECONFIG, ~/.kube/config and the in-cluster service account); pass --kubeconfig PATH or try --demo"
     )]
     NoKubeconfig,
-    #[error("kubeconfig {path} has no current-context; pass --context NAME (available: {available})")]
+    #[error(
+        "kubeconfig {path} has no current-context; pass --context NAME (available: {available})"
+    )]
     NoCurrentContext { path: String, available: String },
     #[error("unknown context '{name}' in kubeconfig {path}; available contexts: {available}")]
     UnknownContext {
@@ -193,7 +195,11 @@ pub fn select_contexts(
     origin: &str,
     selector: &ContextSelector,
 ) -> Result<Vec<String>, ConfigError> {
-    let names: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     let available = || {
         if names.is_empty() {
             "none".to_string()
@@ -343,7 +349,9 @@ mod tests {
         }
         yaml.push_str("users:\n- name: u\n  user:\n    token: t\ncontexts:\n");
         for c in contexts {
-            yaml.push_str(&format!("- name: {c}\n  context:\n    cluster: {c}\n    user: u\n"));
+            yaml.push_str(&format!(
+                "- name: {c}\n  context:\n    cluster: {c}\n    user: u\n"
+            ));
         }
         Kubeconfig::from_yaml(&yaml).unwrap()
     }

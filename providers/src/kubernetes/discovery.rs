@@ -21,7 +21,11 @@ pub enum DiscoveryError {
     Malformed { path: String, message: String },
 }
 
-async fn get_json(client: &kube::Client, path: &str, accept: &str) -> Result<Value, DiscoveryError> {
+async fn get_json(
+    client: &kube::Client,
+    path: &str,
+    accept: &str,
+) -> Result<Value, DiscoveryError> {
     use http_body_util::BodyExt;
     let failed = |message: String| DiscoveryError::Request {
         path: path.to_string(),
@@ -74,7 +78,12 @@ fn is_aggregated(doc: &Value) -> bool {
 /// Parses an APIGroupDiscoveryList; the first version listed is preferred.
 pub fn parse_aggregated(doc: &Value) -> Vec<ResourceRef> {
     let mut out = Vec::new();
-    for group in doc.get("items").and_then(Value::as_array).into_iter().flatten() {
+    for group in doc
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let group_name = group
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -140,7 +149,10 @@ pub fn parse_resource_list(group: &str, version: &str, doc: &Value) -> Vec<Resou
                 return None;
             }
             let kind = r.get("kind").and_then(Value::as_str)?;
-            let namespaced = r.get("namespaced").and_then(Value::as_bool).unwrap_or(false);
+            let namespaced = r
+                .get("namespaced")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             Some(ResourceRef::new(group, version, kind, plural, namespaced))
         })
         .collect()
@@ -178,7 +190,12 @@ async fn legacy(
         else {
             continue;
         };
-        let doc = get_json(client, &format!("/apis/{name}/{version}"), "application/json").await?;
+        let doc = get_json(
+            client,
+            &format!("/apis/{name}/{version}"),
+            "application/json",
+        )
+        .await?;
         out.extend(parse_resource_list(name, version, &doc));
     }
     Ok(out)
@@ -208,7 +225,13 @@ mod tests {
         });
         assert_eq!(
             parse_aggregated(&doc),
-            vec![ResourceRef::new("cert-manager.io", "v1", "Certificate", "certificates", true)]
+            vec![ResourceRef::new(
+                "cert-manager.io",
+                "v1",
+                "Certificate",
+                "certificates",
+                true
+            )]
         );
     }
 

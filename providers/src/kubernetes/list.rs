@@ -106,7 +106,11 @@ pub struct Lister<'a> {
 }
 
 impl<'a> Lister<'a> {
-    pub fn new(client: &'a kube::Client, resource: &'a ResourceRef, params: &'a ListParams) -> Self {
+    pub fn new(
+        client: &'a kube::Client,
+        resource: &'a ResourceRef,
+        params: &'a ListParams,
+    ) -> Self {
         Self {
             client,
             resource,
@@ -125,7 +129,9 @@ impl<'a> Lister<'a> {
                 return Ok(None);
             }
             let url = list_url(self.resource, self.params, self.continue_token.as_deref());
-            let body = match get_with_retries(self.client, self.resource, &url, &mut self.stats).await {
+            let body = match get_with_retries(self.client, self.resource, &url, &mut self.stats)
+                .await
+            {
                 Ok(Some(body)) => body,
                 Ok(None) => {
                     self.done = true;
@@ -137,7 +143,9 @@ impl<'a> Lister<'a> {
                     // result stays a set with no duplicate uid.
                     self.stats.restarts += 1;
                     if self.stats.restarts > MAX_RESTARTS {
-                        return Err(self.status_error(410, "continue token expired repeatedly; giving up"));
+                        return Err(
+                            self.status_error(410, "continue token expired repeatedly; giving up")
+                        );
                     }
                     self.continue_token = None;
                     continue;
@@ -156,10 +164,12 @@ impl<'a> Lister<'a> {
             let seen = &mut self.seen;
             // A uid seen before can only come from a restarted list: drop it
             // so the result never holds the same object twice.
-            items.retain(|item| match item.pointer("/metadata/uid").and_then(Value::as_str) {
-                Some(uid) => seen.insert(uid.to_string()),
-                None => true,
-            });
+            items.retain(
+                |item| match item.pointer("/metadata/uid").and_then(Value::as_str) {
+                    Some(uid) => seen.insert(uid.to_string()),
+                    None => true,
+                },
+            );
             self.stats.objects += items.len() as u64;
             let reached_max = self
                 .params
@@ -248,10 +258,7 @@ async fn get_with_retries(
             Ok(Fetched::Body(body)) => return Ok(Some(body)),
             Ok(Fetched::NotFound) => return Ok(None),
             Ok(Fetched::Expired) => return Err(FetchError::Expired),
-            Ok(Fetched::Retry {
-                retry_after,
-                error,
-            }) => {
+            Ok(Fetched::Retry { retry_after, error }) => {
                 if attempt >= MAX_ATTEMPTS {
                     return Err(FetchError::List(error));
                 }

@@ -109,7 +109,10 @@ impl KubeSchema {
         self.discovered
             .get_or_init(|| async {
                 let futures = self.context.clusters.iter().map(|cluster| async move {
-                    (cluster.name.clone(), discovery::discover(&cluster.client).await)
+                    (
+                        cluster.name.clone(),
+                        discovery::discover(&cluster.client).await,
+                    )
                 });
                 let results = futures::future::join_all(futures).await;
                 let mut per_cluster = Vec::new();
@@ -135,7 +138,11 @@ impl KubeSchema {
             .await
     }
 
-    fn generic_table(&self, name: &str, per_cluster: &HashMap<String, ResourceRef>) -> Option<Arc<dyn TableProvider>> {
+    fn generic_table(
+        &self,
+        name: &str,
+        per_cluster: &HashMap<String, ResourceRef>,
+    ) -> Option<Arc<dyn TableProvider>> {
         // Any cluster's resource gives the table its identity; versions
         // may differ per cluster and the scan uses each cluster's own.
         let mut clusters: Vec<&String> = per_cluster.keys().collect();
@@ -177,7 +184,10 @@ fn assign_generic_names(
             if covered.contains(&key) {
                 continue;
             }
-            by_resource.entry(key).or_default().insert(cluster.clone(), resource);
+            by_resource
+                .entry(key)
+                .or_default()
+                .insert(cluster.clone(), resource);
         }
     }
     let mut plural_groups: HashMap<String, usize> = HashMap::new();
@@ -275,10 +285,12 @@ mod tests {
     #[test]
     fn generic_names_are_plural_unless_they_clash() {
         let typed: HashSet<&str> = ["pods", "events"].into_iter().collect();
-        let covered: HashSet<(String, String)> =
-            [("".to_string(), "pods".to_string()), ("".to_string(), "events".to_string())]
-                .into_iter()
-                .collect();
+        let covered: HashSet<(String, String)> = [
+            ("".to_string(), "pods".to_string()),
+            ("".to_string(), "events".to_string()),
+        ]
+        .into_iter()
+        .collect();
         let cert = ResourceRef::new("cert-manager.io", "v1", "Certificate", "certificates", true);
         let events = ResourceRef::new("events.k8s.io", "v1", "Event", "events", true);
         let pods = ResourceRef::new("", "v1", "Pod", "pods", true);

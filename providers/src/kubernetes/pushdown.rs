@@ -84,8 +84,11 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> bool {
                     restrict_namespaces(request, vec![value]);
                     return true;
                 }
-                if let Some((_, field)) =
-                    def.pushdown.field_selectors.iter().find(|(c, _)| *c == column)
+                if let Some((_, field)) = def
+                    .pushdown
+                    .field_selectors
+                    .iter()
+                    .find(|(c, _)| *c == column)
                     && valid_selector_value(&value)
                 {
                     let term = format!("{field}{}{value}", if eq { "=" } else { "!=" });
@@ -167,7 +170,10 @@ fn restrict_clusters(request: &mut ScanRequest, values: Vec<String>) {
     let filter = request.clusters.get_or_insert_with(ClusterFilter::default);
     filter.names = Some(match filter.names.take() {
         None => values,
-        Some(existing) => existing.into_iter().filter(|n| values.contains(n)).collect(),
+        Some(existing) => existing
+            .into_iter()
+            .filter(|n| values.contains(n))
+            .collect(),
     });
 }
 
@@ -176,7 +182,10 @@ fn restrict_namespaces(request: &mut ScanRequest, mut values: Vec<String>) {
     values.dedup();
     request.namespaces = Some(match request.namespaces.take() {
         None => values,
-        Some(existing) => existing.into_iter().filter(|n| values.contains(n)).collect(),
+        Some(existing) => existing
+            .into_iter()
+            .filter(|n| values.contains(n))
+            .collect(),
     });
 }
 

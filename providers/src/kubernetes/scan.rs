@@ -114,7 +114,6 @@ impl KubeTable {
 
 #[async_trait]
 impl TableProvider for KubeTable {
-
     fn schema(&self) -> SchemaRef {
         self.def.schema()
     }
@@ -322,9 +321,12 @@ async fn run_list(
         }
         return;
     }
-    context
-        .failures
-        .record(&job.cluster.name, &def.name, Severity::Error, error.to_string());
+    context.failures.record(
+        &job.cluster.name,
+        &def.name,
+        Severity::Error,
+        error.to_string(),
+    );
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -92,7 +92,7 @@ fn svc_port(name: &'static str, port: i64, target: i64, named: bool) -> SvcPort 
     }
 }
 
-impl Gen {
+impl Gen<'_> {
     /// Takes exactly `n` pods from the budget, or none.
     fn grant_all(&mut self, n: usize) -> bool {
         if self.budget >= n {
@@ -876,7 +876,7 @@ impl Gen {
                 owner: None,
             }
             .build();
-            self.cluster_objs.push(object(
+            self.emit(object(
                 "cert-manager.io/v1",
                 "ClusterIssuer",
                 meta,

@@ -41,7 +41,7 @@ struct CrdDef<'a> {
     categories: &'a [&'a str],
 }
 
-impl Gen {
+impl Gen<'_> {
     fn crd(&mut self, c: CrdDef<'_>) {
         let name = format!("{}.{}", c.plural, c.group);
         let uid = self.d.uid();
@@ -269,7 +269,7 @@ impl Gen {
             o.insert("reclaimPolicy".into(), "Delete".into());
             o.insert("allowVolumeExpansion".into(), true.into());
             o.insert("volumeBindingMode".into(), "WaitForFirstConsumer".into());
-            self.cluster_objs.push(Value::Object(o));
+            self.emit(Value::Object(o));
         }
     }
 
@@ -447,7 +447,7 @@ impl Gen {
                     "architecture": "amd64",
                 },
             });
-            self.cluster_objs.push(object(
+            self.emit(object(
                 "v1",
                 "Node",
                 meta,
@@ -519,7 +519,7 @@ impl Gen {
         cm.insert("kind".into(), "ConfigMap".into());
         cm.insert("metadata".into(), meta);
         cm.insert("data".into(), json!({"ca.crt": FAKE_CA}));
-        self.objs.push(Value::Object(cm));
+        self.emit(Value::Object(cm));
         st
     }
 
@@ -548,7 +548,7 @@ impl Gen {
         if no_automount {
             o.insert("automountServiceAccountToken".into(), false.into());
         }
-        self.objs.push(Value::Object(o));
+        self.emit(Value::Object(o));
         if name == "ci-admin" {
             // A long-lived legacy token, the kind audits look for.
             let token = format!("eyJhbGciOiJSUzI1NiJ9.{}", self.d.hex(48));
@@ -601,7 +601,7 @@ impl Gen {
         o.insert("metadata".into(), meta);
         o.insert("data".into(), Value::Object(data));
         o.insert("type".into(), ty.into());
-        self.objs.push(Value::Object(o));
+        self.emit(Value::Object(o));
     }
 
     /// Emits a ConfigMap.
@@ -622,7 +622,7 @@ impl Gen {
         o.insert("kind".into(), "ConfigMap".into());
         o.insert("metadata".into(), meta);
         o.insert("data".into(), Value::Object(data));
-        self.objs.push(Value::Object(o));
+        self.emit(Value::Object(o));
     }
 
     /// `default`, `kube-*` and the namespaces of this flavor's cluster services.
@@ -976,7 +976,7 @@ impl Gen {
         o.insert("kind".into(), "ClusterRole".into());
         o.insert("metadata".into(), meta);
         o.insert("rules".into(), Value::Array(rules));
-        self.cluster_objs.push(Value::Object(o));
+        self.emit(Value::Object(o));
     }
 
     pub(crate) fn cluster_role_binding(
@@ -1007,7 +1007,7 @@ impl Gen {
             json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role}),
         );
         o.insert("subjects".into(), Value::Array(subjects));
-        self.cluster_objs.push(Value::Object(o));
+        self.emit(Value::Object(o));
     }
 
     /// A namespaced Role (when `rules` is some) and a RoleBinding to it or to a ClusterRole.
@@ -1037,7 +1037,7 @@ impl Gen {
             o.insert("kind".into(), "Role".into());
             o.insert("metadata".into(), meta);
             o.insert("rules".into(), Value::Array(rules));
-            self.objs.push(Value::Object(o));
+            self.emit(Value::Object(o));
         }
         let uid = self.d.uid();
         let meta = Meta {
@@ -1062,7 +1062,7 @@ impl Gen {
         o.insert("metadata".into(), meta);
         o.insert("roleRef".into(), role_ref);
         o.insert("subjects".into(), Value::Array(subjects));
-        self.objs.push(Value::Object(o));
+        self.emit(Value::Object(o));
     }
 
     /// The policy engine's template and constraint, with an audit status
@@ -1086,7 +1086,7 @@ impl Gen {
         .build();
         let rego = "package k8sallowedrepos\n\nviolation[{\"msg\": msg}] {\n  container := input.review.object.spec.containers[_]\n  not strings.any_prefix_match(container.image, input.parameters.repos)\n  msg := sprintf(\"container <%v> has an invalid image repo <%v>, allowed repos are %v\", [container.name, container.image, input.parameters.repos])\n}\n";
         let template_version = self.template_version();
-        self.cluster_objs.push(object(
+        self.emit(object(
             &format!("templates.gatekeeper.sh/{template_version}"),
             "ConstraintTemplate",
             meta,
@@ -1130,7 +1130,7 @@ impl Gen {
         }
         .build();
         let _ = gk;
-        self.objs.push(object(
+        self.emit(object(
             "constraints.gatekeeper.sh/v1beta1",
             "K8sAllowedRepos",
             meta,

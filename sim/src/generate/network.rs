@@ -56,7 +56,7 @@ pub(crate) struct SvcSpec<'a> {
     pub cluster_ip: Option<String>,
 }
 
-impl Gen {
+impl Gen<'_> {
     fn next_cluster_ip(&mut self) -> String {
         let k = self.svc_ip_seq;
         self.svc_ip_seq += 1;
@@ -254,7 +254,7 @@ impl Gen {
             owner: None,
         }
         .build();
-        self.objs.push(object(
+        self.emit(object(
             "v1",
             "Service",
             meta,
@@ -328,7 +328,7 @@ impl Gen {
             subset.insert("ports".into(), Value::Array(ep_ports.clone()));
             ep.insert("subsets".into(), json!([subset]));
         }
-        self.objs.push(Value::Object(ep));
+        self.emit(Value::Object(ep));
 
         // EndpointSlices hold at most 100 endpoints each.
         let chunks: Vec<&[&PodRef]> = if live.is_empty() {
@@ -378,7 +378,7 @@ impl Gen {
             o.insert("addressType".into(), "IPv4".into());
             o.insert("endpoints".into(), Value::Array(endpoints));
             o.insert("ports".into(), Value::Array(ep_ports.clone()));
-            self.objs.push(Value::Object(o));
+            self.emit(Value::Object(o));
         }
     }
 
@@ -396,7 +396,7 @@ impl Gen {
             owner: None,
         }
         .build();
-        self.objs.push(object(
+        self.emit(object(
             "v1",
             "Service",
             meta,
@@ -432,7 +432,7 @@ impl Gen {
             "subsets".into(),
             json!([{"addresses": api_ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>(), "ports": [{"name": "https", "port": 443, "protocol": "TCP"}]}]),
         );
-        self.objs.push(Value::Object(ep));
+        self.emit(Value::Object(ep));
         let slice_uid = self.d.uid();
         let meta = Meta {
             name: "kubernetes",
@@ -462,7 +462,7 @@ impl Gen {
             "ports".into(),
             json!([{"name": "https", "port": 443, "protocol": "TCP"}]),
         );
-        self.objs.push(Value::Object(o));
+        self.emit(Value::Object(o));
     }
 
     pub(crate) fn ingress_class(&mut self, name: &str, controller: &str, default: bool) {
@@ -482,7 +482,7 @@ impl Gen {
             owner: None,
         }
         .build();
-        self.cluster_objs.push(object(
+        self.emit(object(
             "networking.k8s.io/v1",
             "IngressClass",
             meta,
@@ -611,7 +611,7 @@ impl Gen {
                 );
             }
         }
-        self.objs.push(object(
+        self.emit(object(
             "networking.k8s.io/v1",
             "Ingress",
             meta,
@@ -657,12 +657,13 @@ impl Gen {
         };
         let not_before = not_after - 90 * 86_400;
         let expired = not_after < BASE_EPOCH;
+        let revision = self.d.range(1, 6);
         let cond = if expired {
             json!({"type": "Ready", "status": "False", "reason": "Expired", "message": format!("Certificate expired on {}", ts_abs(not_after)), "lastTransitionTime": ts_abs(not_after), "observedGeneration": 1})
         } else {
             json!({"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date and has not expired", "lastTransitionTime": ts_abs(not_before), "observedGeneration": 1})
         };
-        self.objs.push(object(
+        self.emit(object(
             "cert-manager.io/v1",
             "Certificate",
             meta,
@@ -677,7 +678,7 @@ impl Gen {
                 "notAfter": ts_abs(not_after),
                 "notBefore": ts_abs(not_before),
                 "renewalTime": ts_abs(not_after - 30 * 86_400),
-                "revision": self.d.range(1, 6),
+                "revision": revision,
             })),
         ));
     }
@@ -696,7 +697,7 @@ impl Gen {
             owner: None,
         }
         .build();
-        self.objs.push(object(
+        self.emit(object(
             "networking.k8s.io/v1",
             "NetworkPolicy",
             meta,
@@ -715,7 +716,7 @@ impl Gen {
                 owner: None,
             }
             .build();
-            self.objs.push(object(
+            self.emit(object(
                 "networking.k8s.io/v1",
                 "NetworkPolicy",
                 meta,

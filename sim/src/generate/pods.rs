@@ -387,7 +387,7 @@ fn default_tolerations() -> [Value; 2] {
     ]
 }
 
-impl Gen {
+impl Gen<'_> {
     /// Renders a pod template; `labels` become the pod labels.
     pub(crate) fn template(&mut self, labels: Obj, annotations: Obj, p: PodIn) -> Template {
         let mut spec = Obj::new();

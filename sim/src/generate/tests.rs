@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::{ClusterProfile, Flavor, generate_cluster};
+use super::{ClusterProfile, Flavor, generate_cluster, generate_cluster_with};
 
 fn gen_cluster(name: &str, pods: usize, flavor: Flavor, seed: u64) -> Vec<Value> {
     generate_cluster(
@@ -1051,4 +1051,19 @@ fn every_object_loads_into_the_sim_store() {
             .load(objs)
             .unwrap_or_else(|e| panic!("{flavor:?} does not load: {e}"));
     }
+}
+
+#[test]
+fn streaming_yields_the_same_objects_in_the_same_order() {
+    let profile = ClusterProfile {
+        name: "stream".into(),
+        pods: 250,
+        flavor: Flavor::Prod,
+    };
+    let mut streamed = Vec::new();
+    generate_cluster_with(&profile, 4, &mut |v| streamed.push(v));
+    assert_eq!(streamed, generate_cluster(&profile, 4));
+    let mut count = 0;
+    generate_cluster_with(&profile, 4, &mut |_| count += 1);
+    assert_eq!(count, streamed.len());
 }

@@ -48,7 +48,7 @@ fn with(mut base: Obj, key: &str, value: &str) -> Obj {
     base
 }
 
-impl Gen {
+impl Gen<'_> {
     /// A pod's age under an owner of age `parent`: mostly old, a few fresh.
     pub(crate) fn pod_age(&mut self, parent: i64) -> i64 {
         if parent <= 3600 || self.d.chance(0.05) {
@@ -158,7 +158,7 @@ impl Gen {
         }
         .build();
         set_generation(&mut meta, revision);
-        self.objs.push(object(
+        self.emit(object(
             "apps/v1",
             "Deployment",
             meta,
@@ -202,7 +202,7 @@ impl Gen {
                 owner: Some(dep_owner.clone()),
             }
             .build();
-            self.objs.push(object(
+            self.emit(object(
                 "apps/v1",
                 "ReplicaSet",
                 meta,
@@ -241,7 +241,7 @@ impl Gen {
             owner: Some(dep_owner),
         }
         .build();
-        self.objs.push(object(
+        self.emit(object(
             "apps/v1",
             "ReplicaSet",
             meta,
@@ -267,7 +267,7 @@ impl Gen {
                 None,
             );
         }
-        self.objs.extend(batch.json);
+        self.emit_all(batch.json);
         batch.refs
     }
 
@@ -368,7 +368,7 @@ impl Gen {
         }
         .build();
         set_generation(&mut meta, 1);
-        self.objs.push(object(
+        self.emit(object(
             "apps/v1",
             "StatefulSet",
             meta,
@@ -380,7 +380,7 @@ impl Gen {
                 self.pvc(w.ns, &name, &t.labels, size, class, node, ago);
             }
         }
-        self.objs.extend(batch.json);
+        self.emit_all(batch.json);
         batch.refs
     }
 
@@ -444,7 +444,7 @@ impl Gen {
             }
             None => json!({"phase": "Pending"}),
         };
-        self.objs.push(object(
+        self.emit(object(
             "v1",
             "PersistentVolumeClaim",
             meta,
@@ -455,6 +455,7 @@ impl Gen {
             return;
         };
         let zone = self.nodes[i].zone.clone();
+        let volume_handle = format!("vol-0{}", self.d.hex(16));
         let pv_uid = self.d.uid();
         let mut meta = Meta {
             name: &pv_name,
@@ -482,7 +483,7 @@ impl Gen {
                 ]),
             );
         }
-        self.objs.push(object(
+        self.emit(object(
             "v1",
             "PersistentVolume",
             meta,
@@ -492,7 +493,7 @@ impl Gen {
                     "driver": "ebs.csi.aws.com",
                     "fsType": "ext4",
                     "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": "1717000000000-8081-ebs.csi.aws.com"},
-                    "volumeHandle": format!("vol-0{}", self.d.hex(16)),
+                    "volumeHandle": volume_handle,
                 },
                 "accessModes": ["ReadWriteOnce"],
                 "claimRef": {"kind": "PersistentVolumeClaim", "namespace": ns, "name": name, "uid": uid, "apiVersion": "v1"},
@@ -559,7 +560,7 @@ impl Gen {
         }
         .build();
         set_generation(&mut meta, 1);
-        self.objs.push(object(
+        self.emit(object(
             "apps/v1",
             "DaemonSet",
             meta,
@@ -571,7 +572,7 @@ impl Gen {
             })),
             Some(Value::Object(status)),
         ));
-        self.objs.extend(batch.json);
+        self.emit_all(batch.json);
         batch.refs
     }
 
@@ -697,7 +698,7 @@ impl Gen {
     /// A standalone Job that ran one pod.
     pub(crate) fn standalone_job(&mut self, w: &Wl<'_>, t: &Template, succeed: bool) -> PodRef {
         let (objs, r) = self.job(w, t, succeed, None, 6);
-        self.objs.extend(objs);
+        self.emit_all(objs);
         r
     }
 
@@ -751,7 +752,7 @@ impl Gen {
             owner: None,
         }
         .build();
-        self.objs.push(object(
+        self.emit(object(
             "batch/v1",
             "CronJob",
             meta,
@@ -765,7 +766,7 @@ impl Gen {
             })),
             Some(Value::Object(status)),
         ));
-        self.objs.extend(objs);
+        self.emit_all(objs);
         refs
     }
 
@@ -786,7 +787,7 @@ impl Gen {
                 hostname: None,
             },
         );
-        self.objs.push(p);
+        self.emit(p);
         r
     }
 
@@ -796,6 +797,7 @@ impl Gen {
         let min = (replicas / 2).max(1);
         let max = (replicas * 3).max(min + 1);
         let util = self.d.range(20, 95);
+        let last_scale = self.d.range(600, ago.max(601));
         let meta = Meta {
             name: target,
             namespace: Some(ns),
@@ -806,7 +808,7 @@ impl Gen {
             owner: None,
         }
         .build();
-        self.objs.push(object(
+        self.emit(object(
             "autoscaling/v2",
             "HorizontalPodAutoscaler",
             meta,
@@ -817,7 +819,7 @@ impl Gen {
                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}],
             })),
             Some(json!({
-                "lastScaleTime": ts(self.d.range(600, ago.max(601))),
+                "lastScaleTime": ts(last_scale),
                 "currentReplicas": replicas,
                 "desiredReplicas": replicas.max(min),
                 "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": util, "averageValue": format!("{}m", util * 3)}}}],
@@ -853,7 +855,7 @@ impl Gen {
         let mut spec = Obj::new();
         spec.insert(rule_key.into(), rule_val);
         spec.insert("selector".into(), json!({"matchLabels": selector}));
-        self.objs.push(object(
+        self.emit(object(
             "policy/v1",
             "PodDisruptionBudget",
             meta,
@@ -899,7 +901,7 @@ impl Gen {
             owner: None,
         }
         .build();
-        self.objs.push(object(
+        self.emit(object(
             "v1",
             "ResourceQuota",
             meta,
@@ -927,7 +929,7 @@ impl Gen {
             owner: None,
         }
         .build();
-        self.objs.push(object(
+        self.emit(object(
             "v1",
             "LimitRange",
             meta,

@@ -98,12 +98,40 @@ pub fn fixture_objects() -> Vec<Value> {
     objs
 }
 
-/// Starts a fleet of `n` clusters named cluster-0.. with zero generated pods, then loads the fixture.
+/// Cluster-scoped kinds the generator may produce (namespaced ones go with their namespace).
+const CLUSTER_SCOPED: &[&str] = &[
+    "customresourcedefinitions",
+    "namespaces",
+    "nodes",
+    "persistentvolumes",
+    "clusterroles",
+    "clusterrolebindings",
+    "storageclasses",
+    "ingressclasses",
+];
+
+/// Removes whatever the generator put in the cluster, so fixtures start from nothing.
+pub fn empty_cluster(c: &ClusterHandle) {
+    for plural in CLUSTER_SCOPED {
+        for o in c.objects(plural) {
+            let name = o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            c.delete(plural, None, &name)
+                .expect("delete generated object");
+        }
+    }
+}
+
+/// Starts a fleet of `n` clusters named cluster-0.., empties them and loads the fixture,
+/// so these tests never depend on the generator's output.
 pub async fn fixture_fleet(n: usize, plain_http: bool) -> Fleet {
     let mut cfg = FleetConfig::uniform(n, 0, 7);
     cfg.plain_http = plain_http;
     let fleet = kq_sim::start(cfg).await.expect("start fleet");
     for c in fleet.clusters() {
+        empty_cluster(c);
         load_fixture(c);
     }
     fleet

@@ -1,0 +1,73 @@
+//! README.md is generated where it documents the catalog and the examples:
+//! these tests fail when it is stale. Regenerate with
+//! `KQ_UPDATE_README=1 cargo test -p kq-tests --test readme`.
+
+use std::path::PathBuf;
+
+use kq_providers::kubernetes::tables::{TableOptions, builtin_tables, markdown_reference};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Replaces the text between `<!-- {marker}:start -->` and `<!-- {marker}:end -->`.
+fn splice(readme: &str, marker: &str, body: &str) -> String {
+    let start = format!("<!-- {marker}:start -->");
+    let end = format!("<!-- {marker}:end -->");
+    let from = readme.find(&start).expect("start marker in README") + start.len();
+    let to = readme.find(&end).expect("end marker in README");
+    format!("{}\n{}{}", &readme[..from], body, &readme[to..])
+}
+
+fn tables_section() -> String {
+    let mut tables = builtin_tables(TableOptions::default());
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = String::from(
+        "Every table starts with `cluster` (the kubeconfig context). Any other resource the \
+         clusters serve, CRDs included, is a table named by its plural with the common columns \
+         plus `spec`, `status` and `object` JSON (`kq tables` lists them; a name clash gets a \
+         group suffix, e.g. `events_events_k8s_io`). `kq_errors` holds the session's partial \
+         failures.\n\n",
+    );
+    out.push_str(&markdown_reference(&tables));
+    out
+}
+
+fn examples_section() -> String {
+    let dir = repo_root().join("queries/examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("queries/examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    let mut out = String::new();
+    for file in files {
+        let sql = std::fs::read_to_string(&file).expect("read example");
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        out.push_str(&format!(
+            "`queries/examples/{name}`\n\n```sql\n{}\n```\n\n",
+            sql.trim_end()
+        ));
+    }
+    out
+}
+
+#[test]
+fn readme_documents_the_current_catalog_and_examples() {
+    let path = repo_root().join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("read README.md");
+    let expected = splice(
+        &splice(&readme, "tables", &tables_section()),
+        "examples",
+        &examples_section(),
+    );
+    if std::env::var_os("KQ_UPDATE_README").is_some() {
+        std::fs::write(&path, &expected).expect("write README.md");
+        return;
+    }
+    assert!(
+        readme == expected,
+        "README.md is stale: run `KQ_UPDATE_README=1 cargo test -p kq-tests --test readme`"
+    );
+}
