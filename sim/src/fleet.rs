@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::error::SimError;
-use crate::generate::{ClusterProfile, Flavor, generate_cluster};
+use crate::generate::{ClusterProfile, Flavor, generate_cluster_with};
 use crate::rbac::SimUser;
 use crate::store::Store;
 
@@ -337,6 +337,26 @@ fn tokens_for(seed: u64, index: usize) -> Vec<(SimUser, String)> {
         .collect()
 }
 
+/// How many generated objects may wait between the generator and the store. Small, so
+/// memory stays near the stored (serialized) size; enough to absorb uneven object sizes.
+const LOAD_QUEUE: usize = 256;
+
+/// Streams a generated cluster into `store`: the generator runs on its own thread while
+/// this one serializes, so the two halves of start-up overlap and no Value outlives its
+/// trip through the queue (a Value takes about ten times its JSON size).
+fn load_generated(store: &Store, profile: &ClusterProfile, seed: u64) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(LOAD_QUEUE);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            generate_cluster_with(profile, seed, &mut |obj| {
+                // A closed queue means loading failed; its error is reported below.
+                let _ = tx.send(obj);
+            });
+        });
+        store.load(rx)
+    })
+}
+
 /// Starts every cluster of `config` on its own 127.0.0.1 ephemeral port; returns once all listen.
 pub async fn start(config: FleetConfig) -> Result<Fleet, SimError> {
     let mut names = std::collections::HashSet::new();
@@ -355,9 +375,8 @@ pub async fn start(config: FleetConfig) -> Result<Fleet, SimError> {
         let plain = config.plain_http;
         loads.push(tokio::task::spawn_blocking(move || {
             let cluster_seed = seed.wrapping_add(i as u64);
-            let objects = generate_cluster(&profile, seed);
             let store = Store::new(cluster_seed);
-            store.load(objects).map_err(|message| SimError::Load {
+            load_generated(&store, &profile, seed).map_err(|message| SimError::Load {
                 cluster: profile.name.clone(),
                 message,
             })?;

@@ -218,49 +218,61 @@ impl Store {
     }
 
     /// Bulk-loads generated objects without producing watch events.
-    pub fn load(&self, objects: Vec<Value>) -> Result<(), String> {
+    ///
+    /// Objects are consumed one at a time and only their serialized form is kept, so a
+    /// streaming source (the generator) never has more than a few Values alive at once.
+    pub fn load(&self, objects: impl IntoIterator<Item = Value>) -> Result<(), String> {
         let mut inner = self.write();
+        // Reused across objects so serializing does not regrow a fresh buffer every time.
+        let mut scratch = Vec::new();
         for mut obj in objects {
-            let api_version = obj
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let kind = obj
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            if api_version.is_empty() || kind.is_empty() {
-                return Err("an object has no apiVersion or kind".to_string());
-            }
-            let rt = match inner.registry.by_api_version_kind(&api_version, &kind) {
-                Some(t) => t.clone(),
-                None => {
-                    let namespaced = meta_str(&obj, "namespace").is_some();
-                    inner
-                        .registry
-                        .register_inferred(&api_version, &kind, namespaced)
+            let (key, namespaced, defines_crds) = {
+                let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+                let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+                if api_version.is_empty() || kind.is_empty() {
+                    return Err("an object has no apiVersion or kind".to_string());
+                }
+                let describe = |t: &ResourceType| {
+                    (
+                        t.key(),
+                        t.namespaced,
+                        t.crd.is_none() && t.plural == "customresourcedefinitions",
+                    )
+                };
+                match inner.registry.by_api_version_kind(api_version, kind) {
+                    Some(t) => describe(t),
+                    None => {
+                        let namespaced = meta_str(&obj, "namespace").is_some();
+                        describe(
+                            &inner
+                                .registry
+                                .register_inferred(api_version, kind, namespaced),
+                        )
+                    }
                 }
             };
-            if rt.crd.is_none() && rt.plural == "customresourcedefinitions" {
+            if defines_crds {
                 inner.registry.register_crd(&obj)?;
                 set_crd_status(&mut obj);
             }
-            let name = meta_str(&obj, "name")
-                .ok_or_else(|| format!("a {kind} has no metadata.name"))?
-                .to_string();
-            let ns = if rt.namespaced {
+            let name = match meta_str(&obj, "name") {
+                Some(n) => n.to_string(),
+                None => {
+                    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+                    return Err(format!("a {kind} has no metadata.name"));
+                }
+            };
+            let ns = if namespaced {
                 meta_str(&obj, "namespace").unwrap_or("default").to_string()
             } else {
                 String::new()
             };
-            fill_server_fields(&mut inner, &rt, &mut obj);
+            fill_server_fields(&mut inner, &mut obj);
             inner.rv += 1;
             let rv = inner.rv;
-            let stored = Arc::new(make_stored(&rt.key(), obj, rv, &ns, &name));
-            let coll = inner.collections.entry(rt.key()).or_default();
-            Arc::make_mut(coll).insert((ns, name), stored);
+            let stored = make_stored(&key, obj, rv, &ns, &name, &mut scratch);
+            let coll = inner.collections.entry(key).or_default();
+            Arc::make_mut(coll).insert((ns, name), Arc::new(stored));
         }
         inner.compacted_rv = inner.rv;
         inner.events.clear();
@@ -432,7 +444,7 @@ impl Store {
             default_pod(&mut obj);
         }
         self.check_crd(rt, &inner, &mut obj)?;
-        fill_server_fields(&mut inner, rt, &mut obj);
+        fill_server_fields(&mut inner, &mut obj);
         if dry_run {
             return Ok(obj);
         }
@@ -867,7 +879,7 @@ fn new_uid(rng: &mut ChaCha8Rng) -> String {
 }
 
 /// Assigns uid and creationTimestamp when the object has none.
-fn fill_server_fields(inner: &mut Inner, _rt: &ResourceType, obj: &mut Value) {
+fn fill_server_fields(inner: &mut Inner, obj: &mut Value) {
     if let Some(m) = meta_mut(obj) {
         if m.get("uid")
             .and_then(Value::as_str)
@@ -884,16 +896,27 @@ fn fill_server_fields(inner: &mut Inner, _rt: &ResourceType, obj: &mut Value) {
     }
 }
 
-fn make_stored(key: &ResKey, mut obj: Value, rv: u64, ns: &str, name: &str) -> Stored {
+/// Serializes through `scratch` and copies out exactly the bytes needed: a `Vec` grown by
+/// serde_json carries up to twice its length in capacity, which `Bytes::from` would keep.
+fn make_stored(
+    key: &ResKey,
+    mut obj: Value,
+    rv: u64,
+    ns: &str,
+    name: &str,
+    scratch: &mut Vec<u8>,
+) -> Stored {
     if let Some(m) = meta_mut(&mut obj) {
         m.insert("resourceVersion".into(), json!(rv.to_string()));
     }
     let labels = extract_labels(&obj);
     let fields = extract_fields(key, &obj);
-    let json = serde_json::to_vec(&obj).unwrap_or_default();
+    scratch.clear();
+    // Writing a Value into a Vec cannot fail: its keys are strings and the writer is infallible.
+    let _ = serde_json::to_writer(&mut *scratch, &obj);
     Stored {
         rv,
-        json: Bytes::from(json),
+        json: Bytes::copy_from_slice(scratch),
         namespace: ns.to_string(),
         name: name.to_string(),
         labels,
@@ -927,7 +950,14 @@ fn commit(
     inner.rv += 1;
     let rv = inner.rv;
     let key = rt.key();
-    let stored = Arc::new(make_stored(&key, obj, rv, &okey.0, &okey.1));
+    let stored = Arc::new(make_stored(
+        &key,
+        obj,
+        rv,
+        &okey.0,
+        &okey.1,
+        &mut Vec::new(),
+    ));
     let out = stored.value();
     let coll = inner.collections.entry(key.clone()).or_default();
     Arc::make_mut(coll).insert(okey, stored.clone());
@@ -948,7 +978,14 @@ fn commit(
 fn remove_locked(inner: &mut Inner, key: &ResKey, okey: &ObjKey, prev: &Arc<Stored>) -> Value {
     inner.rv += 1;
     let rv = inner.rv;
-    let last = make_stored(key, prev.value(), rv, &prev.namespace, &prev.name);
+    let last = make_stored(
+        key,
+        prev.value(),
+        rv,
+        &prev.namespace,
+        &prev.name,
+        &mut Vec::new(),
+    );
     let last = Arc::new(last);
     if let Some(coll) = inner.collections.get_mut(key) {
         Arc::make_mut(coll).remove(okey);

@@ -87,16 +87,26 @@ pub async fn run_kq(kubeconfig: &Path, args: &[&str]) -> Output {
 
 /// Runs kq with exactly these arguments and a clean environment.
 pub async fn run_kq_raw(args: Vec<String>) -> Output {
+    run_kq_env(args, Vec::new()).await
+}
+
+/// Runs kq with these arguments and extra environment variables (on top
+/// of a clean kubeconfig environment and a throw-away HOME).
+pub async fn run_kq_env(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     let binary = kq_binary().to_path_buf();
     tokio::task::spawn_blocking(move || {
-        Command::new(binary)
+        let home = tempfile::tempdir().expect("temp HOME");
+        let output = Command::new(binary)
             .args(&args)
             .env_remove("KUBECONFIG")
             .env_remove("KQ_KUBECONFIG")
-            .env("HOME", std::env::temp_dir())
+            .env("HOME", home.path())
             .env("RUST_BACKTRACE", "1")
+            .envs(env)
             .output()
-            .expect("run kq")
+            .expect("run kq");
+        drop(home);
+        output
     })
     .await
     .expect("join kq")

@@ -494,3 +494,303 @@ async fn crds_are_tables_too() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_output_format_carries_the_same_rows() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 12, 5)).await;
+    let sql = "SELECT namespace, name, labels, created, restarts, host_network, spec FROM pods ORDER BY namespace, name";
+    let truth = fleet.fleet.clusters()[0].objects("pods");
+
+    let json = fleet.kq(&["-o", "json", sql]).await;
+    let rows: Vec<Value> = serde_json::from_str(&ok(&json)).expect("one JSON array");
+    assert_eq!(rows.len(), truth.len());
+    assert!(rows[0]["labels"].is_object(), "maps are JSON objects");
+    assert!(rows[0]["spec"].is_object(), "JSON columns are nested JSON");
+    assert!(rows[0]["restarts"].is_number());
+    assert!(rows[0]["host_network"].is_boolean() || rows[0]["host_network"].is_null());
+    assert!(
+        rows[0]["created"].as_str().unwrap().ends_with('Z'),
+        "UTC timestamps"
+    );
+
+    let ndjson = fleet.kq(&["-o", "ndjson", sql]).await;
+    assert_eq!(ndjson_rows(&ndjson), rows, "ndjson = json, line by line");
+
+    let csv = fleet.kq(&["-o", "csv", sql]).await;
+    let text = ok(&csv);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("namespace,name,labels,created,restarts,host_network,spec")
+    );
+    let csv_no_header = fleet.kq(&["-o", "csv", "--no-header", sql]).await;
+    assert_eq!(ok(&csv_no_header).lines().count(), truth.len());
+
+    let markdown = fleet.kq(&["-o", "markdown", sql]).await;
+    let text = ok(&markdown);
+    assert!(text.starts_with("| namespace | name |"), "{text}");
+    assert_eq!(text.lines().count(), truth.len() + 2);
+
+    let table = fleet.kq(&["--max-rows", "3", sql]).await;
+    let text = ok(&table);
+    assert!(text.contains("namespace") && text.contains('│'), "{text}");
+    assert!(
+        stderr(&table).contains(&format!("(showing 3 of {} rows)", truth.len())),
+        "{}",
+        stderr(&table)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_is_resolved_as_kubectl_does() {
+    let fleet = TestFleet::start(FleetConfig::uniform(2, 6, 9)).await;
+    let clusters = fleet.fleet.clusters();
+    let (first, second) = (&clusters[0], &clusters[1]);
+    let full: serde_json::Value =
+        parse_yaml(&fleet.fleet.kubeconfig_yaml()).expect("kubeconfig yaml");
+
+    // Split the kubeconfig in two files, one context each, and merge them
+    // through KUBECONFIG as kubectl would.
+    let part = |index: usize| {
+        let mut doc = full.clone();
+        for key in ["clusters", "users", "contexts"] {
+            let item = doc[key][index].clone();
+            doc[key] = serde_json::json!([item]);
+        }
+        doc
+    };
+    let dir = fleet.dir.path();
+    let a = dir.join("a.json");
+    let b = dir.join("b.json");
+    std::fs::write(&a, part(0).to_string()).unwrap();
+    std::fs::write(&b, part(1).to_string()).unwrap();
+    let merged = format!("{}:{}", a.display(), b.display());
+    let out = kq_tests::run_kq_env(
+        vec![
+            "-A".into(),
+            "-o".into(),
+            "ndjson".into(),
+            "SELECT DISTINCT cluster FROM namespaces ORDER BY cluster".into(),
+        ],
+        vec![("KUBECONFIG".into(), merged)],
+    )
+    .await;
+    ok(&out);
+    let seen: Vec<String> = ndjson_rows(&out)
+        .iter()
+        .map(|r| r["cluster"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, [first.name(), second.name()]);
+
+    // An exec credential plugin (as EKS and GKE use) supplies the token.
+    let plugin = dir.join("credential-plugin.sh");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{}\"}}}}'\n",
+            first.token(SimUser::Admin)
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut exec = part(0);
+    exec["users"][0]["user"] = serde_json::json!({
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": plugin.display().to_string(),
+            "interactiveMode": "Never"
+        }
+    });
+    let exec_path = dir.join("exec.json");
+    std::fs::write(&exec_path, exec.to_string()).unwrap();
+    let out = kq_tests::run_kq(
+        &exec_path,
+        &["-o", "ndjson", "SELECT count(*) AS n FROM pods"],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(
+        ndjson_rows(&out)[0]["n"].as_u64(),
+        Some(first.objects("pods").len() as u64)
+    );
+}
+
+/// The sim's kubeconfig as JSON data, to split and rewrite it.
+fn parse_yaml(yaml: &str) -> Result<serde_json::Value, String> {
+    serde_yaml::from_str(yaml).map_err(|e| e.to_string())
+}
+
+/// Runs one shipped example against the demo fleet and returns its rows.
+async fn run_example(fleet: &TestFleet, name: &str) -> Vec<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../queries/examples")
+        .join(name);
+    let out = fleet
+        .kq(&["-A", "-o", "ndjson", "-f", path.to_str().unwrap()])
+        .await;
+    ok(&out);
+    ndjson_rows(&out)
+}
+
+fn is_true(value: &Value, condition: &str) -> bool {
+    value["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == condition && c["status"] == "True")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_examples_answer_what_the_fleet_holds() {
+    let fleet = TestFleet::start(FleetConfig::demo()).await;
+
+    // Pods on nodes under memory pressure.
+    let mut truth = BTreeSet::new();
+    for cluster in fleet.fleet.clusters() {
+        let pressured: BTreeSet<String> = cluster
+            .objects("nodes")
+            .iter()
+            .filter(|n| is_true(n, "MemoryPressure"))
+            .map(|n| str_at(n, "/metadata/name").to_string())
+            .collect();
+        for pod in cluster.objects("pods") {
+            if pressured.contains(str_at(&pod, "/spec/nodeName")) {
+                truth.insert((
+                    cluster.name().to_string(),
+                    str_at(&pod, "/metadata/namespace").to_string(),
+                    str_at(&pod, "/metadata/name").to_string(),
+                ));
+            }
+        }
+    }
+    assert!(!truth.is_empty(), "the demo fleet has pressured nodes");
+    let got: BTreeSet<(String, String, String)> = run_example(&fleet, "memory_pressure_pods.sql")
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["cluster"].as_str().unwrap().to_string(),
+                r["namespace"].as_str().unwrap().to_string(),
+                r["pod"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, truth);
+
+    // Namespaces without a ResourceQuota.
+    let mut truth = BTreeSet::new();
+    for cluster in fleet.fleet.clusters() {
+        let with_quota: BTreeSet<String> = cluster
+            .objects("resourcequotas")
+            .iter()
+            .map(|q| str_at(q, "/metadata/namespace").to_string())
+            .collect();
+        for ns in cluster.objects("namespaces") {
+            let name = str_at(&ns, "/metadata/name");
+            if !with_quota.contains(name) {
+                truth.insert((cluster.name().to_string(), name.to_string()));
+            }
+        }
+    }
+    let got = row_set(
+        &run_example(&fleet, "namespaces_without_quota.sql").await,
+        "cluster",
+        "namespace",
+    );
+    assert_eq!(got, truth);
+
+    // Warning events by involved kind.
+    let mut truth: BTreeMap<String, u64> = BTreeMap::new();
+    for cluster in fleet.fleet.clusters() {
+        for event in cluster.objects("events") {
+            if str_at(&event, "/type") == "Warning" {
+                *truth
+                    .entry(str_at(&event, "/involvedObject/kind").to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let got: BTreeMap<String, u64> = run_example(&fleet, "warning_events_by_kind.sql")
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["involved_kind"].as_str().unwrap().to_string(),
+                r["events"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, truth);
+
+    // Pods exposed through internet-facing LoadBalancer Services.
+    let internal_annotations = [
+        (
+            "service.beta.kubernetes.io/aws-load-balancer-scheme",
+            "internal",
+        ),
+        (
+            "service.beta.kubernetes.io/aws-load-balancer-internal",
+            "true",
+        ),
+        ("networking.gke.io/load-balancer-type", "Internal"),
+        ("cloud.google.com/load-balancer-type", "Internal"),
+        (
+            "service.beta.kubernetes.io/azure-load-balancer-internal",
+            "true",
+        ),
+    ];
+    let mut truth = BTreeSet::new();
+    for cluster in fleet.fleet.clusters() {
+        let pods = cluster.objects("pods");
+        for svc in cluster.objects("services") {
+            if str_at(&svc, "/spec/type") != "LoadBalancer" {
+                continue;
+            }
+            let annotations = &svc["metadata"]["annotations"];
+            if internal_annotations.iter().any(|(k, v)| {
+                annotations[*k]
+                    .as_str()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(v))
+            }) {
+                continue;
+            }
+            let Some(selector) = svc["spec"]["selector"]
+                .as_object()
+                .filter(|s| !s.is_empty())
+            else {
+                continue;
+            };
+            for pod in &pods {
+                let same_ns =
+                    str_at(pod, "/metadata/namespace") == str_at(&svc, "/metadata/namespace");
+                let selected = selector
+                    .iter()
+                    .all(|(k, v)| pod["metadata"]["labels"][k] == *v);
+                if same_ns && selected && str_at(pod, "/status/phase") == "Running" {
+                    truth.insert((
+                        cluster.name().to_string(),
+                        str_at(pod, "/metadata/name").to_string(),
+                        str_at(&svc, "/metadata/name").to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    assert!(!truth.is_empty(), "the demo fleet exposes pods");
+    let got: BTreeSet<(String, String, String)> = run_example(&fleet, "internet_exposed_pods.sql")
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r["cluster"].as_str().unwrap().to_string(),
+                r["pod"].as_str().unwrap().to_string(),
+                r["service"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, truth);
+}
