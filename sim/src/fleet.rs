@@ -337,24 +337,26 @@ fn tokens_for(seed: u64, index: usize) -> Vec<(SimUser, String)> {
         .collect()
 }
 
-/// How many generated objects may wait between the generator and the store. Small, so
-/// memory stays near the stored (serialized) size; enough to absorb uneven object sizes.
-const LOAD_QUEUE: usize = 256;
-
-/// Streams a generated cluster into `store`: the generator runs on its own thread while
-/// this one serializes, so the two halves of start-up overlap and no Value outlives its
-/// trip through the queue (a Value takes about ten times its JSON size).
+/// Streams a generated cluster into `store`, each object serialized as it is made, so no
+/// Value outlives its own loading (a Value takes about ten times its JSON size).
 fn load_generated(store: &Store, profile: &ClusterProfile, seed: u64) -> Result<(), String> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(LOAD_QUEUE);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            generate_cluster_with(profile, seed, &mut |obj| {
-                // A closed queue means loading failed; its error is reported below.
-                let _ = tx.send(obj);
-            });
-        });
-        store.load(rx)
-    })
+    let mut loader = store.loader();
+    let mut failed = None;
+    generate_cluster_with(profile, seed, &mut |obj| {
+        // The generator cannot be stopped; after the first error the rest is dropped unseen.
+        if failed.is_none()
+            && let Err(e) = loader.add(obj)
+        {
+            failed = Some(e);
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => {
+            loader.finish();
+            Ok(())
+        }
+    }
 }
 
 /// Starts every cluster of `config` on its own 127.0.0.1 ephemeral port; returns once all listen.

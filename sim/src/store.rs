@@ -217,69 +217,26 @@ impl Store {
         (inner.rv, inner.epoch)
     }
 
-    /// Bulk-loads generated objects without producing watch events.
-    ///
-    /// Objects are consumed one at a time and only their serialized form is kept, so a
-    /// streaming source (the generator) never has more than a few Values alive at once.
+    /// Bulk-loads objects without producing watch events.
+    #[cfg(test)]
     pub fn load(&self, objects: impl IntoIterator<Item = Value>) -> Result<(), String> {
-        let mut inner = self.write();
-        // Reused across objects so serializing does not regrow a fresh buffer every time.
-        let mut scratch = Vec::new();
-        for mut obj in objects {
-            let (key, namespaced, defines_crds) = {
-                let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-                let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-                if api_version.is_empty() || kind.is_empty() {
-                    return Err("an object has no apiVersion or kind".to_string());
-                }
-                let describe = |t: &ResourceType| {
-                    (
-                        t.key(),
-                        t.namespaced,
-                        t.crd.is_none() && t.plural == "customresourcedefinitions",
-                    )
-                };
-                match inner.registry.by_api_version_kind(api_version, kind) {
-                    Some(t) => describe(t),
-                    None => {
-                        let namespaced = meta_str(&obj, "namespace").is_some();
-                        describe(
-                            &inner
-                                .registry
-                                .register_inferred(api_version, kind, namespaced),
-                        )
-                    }
-                }
-            };
-            if defines_crds {
-                inner.registry.register_crd(&obj)?;
-                set_crd_status(&mut obj);
-            }
-            let name = match meta_str(&obj, "name") {
-                Some(n) => n.to_string(),
-                None => {
-                    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-                    return Err(format!("a {kind} has no metadata.name"));
-                }
-            };
-            let ns = if namespaced {
-                meta_str(&obj, "namespace").unwrap_or("default").to_string()
-            } else {
-                String::new()
-            };
-            fill_server_fields(&mut inner, &mut obj);
-            inner.rv += 1;
-            let rv = inner.rv;
-            let stored = make_stored(&key, obj, rv, &ns, &name, &mut scratch);
-            let coll = inner.collections.entry(key).or_default();
-            Arc::make_mut(coll).insert((ns, name), Arc::new(stored));
+        let mut loader = self.loader();
+        for obj in objects {
+            loader.add(obj)?;
         }
-        inner.compacted_rv = inner.rv;
-        inner.events.clear();
-        let rv = inner.rv;
-        drop(inner);
-        self.notify.send_replace(rv);
+        loader.finish();
         Ok(())
+    }
+
+    /// Starts a bulk load: objects are added one at a time and only their serialized form
+    /// is kept, so a streaming source (the generator) never has more than one Value alive.
+    /// The store is locked until [`Loader::finish`] (or the loader is dropped).
+    pub fn loader(&self) -> Loader<'_> {
+        Loader {
+            store: self,
+            inner: self.write(),
+            scratch: Vec::new(),
+        }
     }
 
     /// A consistent view of one collection and the resourceVersion it was taken at.
@@ -729,6 +686,80 @@ impl Store {
             .get(&rt.key())
             .map(|c| c.values().map(|s| s.value()).collect())
             .unwrap_or_default()
+    }
+}
+
+/// A bulk load in progress (see [`Store::loader`]); it produces no watch events.
+pub(crate) struct Loader<'a> {
+    store: &'a Store,
+    inner: std::sync::RwLockWriteGuard<'a, Inner>,
+    /// Reused across objects so serializing does not regrow a fresh buffer every time.
+    scratch: Vec<u8>,
+}
+
+impl Loader<'_> {
+    /// Stores one object at the next resourceVersion, registering CRDs and unknown kinds.
+    pub fn add(&mut self, mut obj: Value) -> Result<(), String> {
+        let inner = &mut *self.inner;
+        let (key, namespaced, defines_crds) = {
+            let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+            let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+            if api_version.is_empty() || kind.is_empty() {
+                return Err("an object has no apiVersion or kind".to_string());
+            }
+            let describe = |t: &ResourceType| {
+                (
+                    t.key(),
+                    t.namespaced,
+                    t.crd.is_none() && t.plural == "customresourcedefinitions",
+                )
+            };
+            match inner.registry.by_api_version_kind(api_version, kind) {
+                Some(t) => describe(t),
+                None => {
+                    let namespaced = meta_str(&obj, "namespace").is_some();
+                    describe(
+                        &inner
+                            .registry
+                            .register_inferred(api_version, kind, namespaced),
+                    )
+                }
+            }
+        };
+        if defines_crds {
+            inner.registry.register_crd(&obj)?;
+            set_crd_status(&mut obj);
+        }
+        let name = match meta_str(&obj, "name") {
+            Some(n) => n.to_string(),
+            None => {
+                let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+                return Err(format!("a {kind} has no metadata.name"));
+            }
+        };
+        let ns = if namespaced {
+            meta_str(&obj, "namespace").unwrap_or("default").to_string()
+        } else {
+            String::new()
+        };
+        fill_server_fields(inner, &mut obj);
+        inner.rv += 1;
+        let stored = make_stored(&key, obj, inner.rv, &ns, &name, &mut self.scratch);
+        let coll = inner.collections.entry(key).or_default();
+        Arc::make_mut(coll).insert((ns, name), Arc::new(stored));
+        Ok(())
+    }
+
+    /// Makes the loaded objects the start of history: watches begin after them.
+    pub fn finish(self) {
+        let Loader {
+            store, mut inner, ..
+        } = self;
+        inner.compacted_rv = inner.rv;
+        inner.events.clear();
+        let rv = inner.rv;
+        drop(inner);
+        store.notify.send_replace(rv);
     }
 }
 

@@ -145,3 +145,20 @@ pub(crate) fn parent_columns(
 pub(crate) fn source_kind<'a>(r: &Row<'a>) -> Cell<'a> {
     Cell::str(Some(r.source.kind.as_str()))
 }
+
+/// A port's protocol; the API server defaults it to TCP, so kq does too.
+pub(crate) fn port_protocol() -> Col {
+    col(
+        "protocol",
+        T::Utf8,
+        "TCP, UDP or SCTP (TCP when unset)",
+        |r| {
+            Cell::str(
+                r.item
+                    .get("protocol")
+                    .and_then(Value::as_str)
+                    .or(Some("TCP")),
+            )
+        },
+    )
+}

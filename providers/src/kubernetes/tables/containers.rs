@@ -532,19 +532,7 @@ fn container_ports() -> TableDef {
             "Port number in the container",
             &["containerPort"],
         ),
-        col(
-            "protocol",
-            T::Utf8,
-            "TCP, UDP or SCTP (TCP when unset)",
-            |r| {
-                Cell::str(
-                    r.item
-                        .get("protocol")
-                        .and_then(Value::as_str)
-                        .or(Some("TCP")),
-                )
-            },
-        ),
+        super::common::port_protocol(),
         item(
             "host_port",
             T::Int64,

@@ -240,19 +240,7 @@ fn service_ports() -> TableDef {
     cols.extend([
         obj("service_type", T::Utf8, "Service type", &["spec", "type"]),
         item("name", T::Utf8, "Port name", &["name"]),
-        col(
-            "protocol",
-            T::Utf8,
-            "TCP, UDP or SCTP (TCP when unset)",
-            |r| {
-                Cell::str(
-                    r.item
-                        .get("protocol")
-                        .and_then(Value::as_str)
-                        .or(Some("TCP")),
-                )
-            },
-        ),
+        super::common::port_protocol(),
         item("port", T::Int64, "Service port", &["port"]),
         item(
             "target_port",
