@@ -561,3 +561,34 @@ pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Res
         let _ = std::fs::remove_file(&tmp);
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::generate_cluster;
+
+    #[test]
+    fn streamed_load_stores_what_a_whole_load_stores() {
+        let profile = ClusterProfile {
+            name: "c".into(),
+            pods: 60,
+            flavor: Flavor::Staging,
+        };
+        let streamed = Store::new(3);
+        load_generated(&streamed, &profile, 9).unwrap();
+        let whole = Store::new(3);
+        whole.load(generate_cluster(&profile, 9)).unwrap();
+        assert_eq!(streamed.head(), whole.head());
+        for plural in [
+            "pods",
+            "services",
+            "deployments.apps",
+            "namespaces",
+            "events",
+        ] {
+            let (a, b) = (streamed.objects(plural), whole.objects(plural));
+            assert!(!a.is_empty(), "{plural}");
+            assert_eq!(a, b, "{plural}");
+        }
+    }
+}
