@@ -9,7 +9,7 @@ use super::common::{object_table, parent_columns};
 use super::model::{
     Cell, Child, ColType as T, RowSource, array_at, at, col, condition_true, item, obj, str_at,
 };
-use crate::kubernetes::resource::ResourceRef;
+use crate::kubernetes::resource::{ResourceRef, builtin};
 
 pub(crate) fn tables() -> Vec<TableDef> {
     vec![
@@ -25,7 +25,7 @@ fn namespaces() -> TableDef {
     TableDef::new(
         "namespaces",
         "Namespaces",
-        vec![ResourceRef::new("", "v1", "Namespace", "namespaces", false)],
+        vec![builtin::namespaces()],
         RowSource::Object,
         object_table(vec![obj(
             "phase",
@@ -88,7 +88,7 @@ fn nodes() -> TableDef {
     TableDef::new(
         "nodes",
         "Nodes, with capacity, allocatable resources and health conditions",
-        vec![ResourceRef::new("", "v1", "Node", "nodes", false)],
+        vec![builtin::nodes()],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -356,7 +356,7 @@ fn node_conditions() -> TableDef {
     TableDef::new(
         "node_conditions",
         "One row per node condition",
-        vec![ResourceRef::new("", "v1", "Node", "nodes", false)],
+        vec![builtin::nodes()],
         RowSource::Explode(explode_conditions),
         cols,
         vec![("node_name", "metadata.name")],
@@ -367,13 +367,7 @@ fn storage_classes() -> TableDef {
     TableDef::new(
         "storage_classes",
         "StorageClasses",
-        vec![ResourceRef::new(
-            "storage.k8s.io",
-            "v1",
-            "StorageClass",
-            "storageclasses",
-            false,
-        )],
+        vec![builtin::storageclasses()],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -429,13 +423,7 @@ fn custom_resource_definitions() -> TableDef {
     TableDef::new(
         "custom_resource_definitions",
         "CustomResourceDefinitions",
-        vec![ResourceRef::new(
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            false,
-        )],
+        vec![builtin::customresourcedefinitions()],
         RowSource::Object,
         object_table(vec![
             obj("group", T::Utf8, "API group", &["spec", "group"]),

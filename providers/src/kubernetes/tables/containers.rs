@@ -12,11 +12,10 @@ use super::TableDef;
 use super::common::{
     cluster, namespace, owner_kind, owner_name, parent_columns, pod_workload, source_kind,
 };
-use super::core::pod_ref;
 use super::model::{
     Cell, Child, Col, ColType as T, Row, RowSource, array_at, at, aux, col, item, obj,
 };
-use crate::kubernetes::resource::ResourceRef;
+use crate::kubernetes::resource::{ResourceRef, builtin};
 
 pub(crate) fn tables() -> Vec<TableDef> {
     vec![containers(), workload_containers(), container_ports()]
@@ -450,7 +449,7 @@ fn containers() -> TableDef {
     TableDef::new(
         "containers",
         "Containers of pods (init, regular and ephemeral), with parsed images, resources and security context",
-        vec![pod_ref()],
+        vec![builtin::pods()],
         RowSource::Explode(explode_pod),
         cols,
         vec![
@@ -464,11 +463,11 @@ fn containers() -> TableDef {
 
 pub(crate) fn workload_refs() -> Vec<ResourceRef> {
     vec![
-        ResourceRef::new("apps", "v1", "Deployment", "deployments", true),
-        ResourceRef::new("apps", "v1", "StatefulSet", "statefulsets", true),
-        ResourceRef::new("apps", "v1", "DaemonSet", "daemonsets", true),
-        ResourceRef::new("batch", "v1", "Job", "jobs", true),
-        ResourceRef::new("batch", "v1", "CronJob", "cronjobs", true),
+        builtin::deployments(),
+        builtin::statefulsets(),
+        builtin::daemonsets(),
+        builtin::jobs(),
+        builtin::cronjobs(),
     ]
 }
 
@@ -549,7 +548,7 @@ fn container_ports() -> TableDef {
     TableDef::new(
         "container_ports",
         "Ports declared by pod containers",
-        vec![pod_ref()],
+        vec![builtin::pods()],
         RowSource::Explode(explode_ports),
         cols,
         vec![

@@ -15,7 +15,7 @@ use super::common::{
 use super::model::{
     Cell, Child, Col, ColType as T, RowSource, array_at, at, col, condition_true, obj, str_at,
 };
-use crate::kubernetes::resource::ResourceRef;
+use crate::kubernetes::resource::{ResourceRef, builtin};
 
 /// Annotation holding the last applied manifest, which for a Secret contains its data.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -35,10 +35,6 @@ pub(crate) fn tables(options: TableOptions) -> Vec<TableDef> {
     ]
 }
 
-pub(crate) fn pod_ref() -> ResourceRef {
-    ResourceRef::new("", "v1", "Pod", "pods", true)
-}
-
 fn flag(v: &Value, path: &[&str]) -> bool {
     at(v, path).and_then(Value::as_bool) == Some(true)
 }
@@ -47,7 +43,7 @@ fn pods() -> TableDef {
     TableDef::new(
         "pods",
         "Pods",
-        vec![pod_ref()],
+        vec![builtin::pods()],
         RowSource::Object,
         object_table(vec![
             col(
@@ -218,7 +214,7 @@ fn pod_conditions() -> TableDef {
     TableDef::new(
         "pod_conditions",
         "One row per pod condition",
-        vec![pod_ref()],
+        vec![builtin::pods()],
         RowSource::Explode(explode_conditions),
         cols,
         vec![("pod_name", "metadata.name")],
@@ -240,7 +236,7 @@ fn config_maps() -> TableDef {
     TableDef::new(
         "config_maps",
         "ConfigMaps",
-        vec![ResourceRef::new("", "v1", "ConfigMap", "configmaps", true)],
+        vec![builtin::configmaps()],
         RowSource::Object,
         object_table(vec![
             col(
@@ -337,7 +333,7 @@ fn secrets(options: TableOptions) -> TableDef {
     TableDef::new(
         "secrets",
         "Secrets: type, keys and metadata (values only with an explicit flag)",
-        vec![ResourceRef::new("", "v1", "Secret", "secrets", true)],
+        vec![builtin::secrets()],
         RowSource::Object,
         cols,
         vec![("name", "metadata.name"), ("type", "type")],
@@ -356,13 +352,7 @@ fn service_accounts() -> TableDef {
     TableDef::new(
         "service_accounts",
         "ServiceAccounts",
-        vec![ResourceRef::new(
-            "",
-            "v1",
-            "ServiceAccount",
-            "serviceaccounts",
-            true,
-        )],
+        vec![builtin::serviceaccounts()],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -389,7 +379,7 @@ fn events() -> TableDef {
     TableDef::new(
         "events",
         "Events (core/v1)",
-        vec![ResourceRef::new("", "v1", "Event", "events", true)],
+        vec![builtin::events()],
         RowSource::Object,
         object_table(vec![
             obj("type", T::Utf8, "Normal or Warning", &["type"]),
@@ -507,13 +497,7 @@ fn persistent_volumes() -> TableDef {
     TableDef::new(
         "persistent_volumes",
         "PersistentVolumes",
-        vec![ResourceRef::new(
-            "",
-            "v1",
-            "PersistentVolume",
-            "persistentvolumes",
-            false,
-        )],
+        vec![builtin::persistentvolumes()],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -585,13 +569,7 @@ fn persistent_volume_claims() -> TableDef {
     TableDef::new(
         "persistent_volume_claims",
         "PersistentVolumeClaims",
-        vec![ResourceRef::new(
-            "",
-            "v1",
-            "PersistentVolumeClaim",
-            "persistentvolumeclaims",
-            true,
-        )],
+        vec![builtin::persistentvolumeclaims()],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -645,13 +623,7 @@ fn resource_quotas() -> TableDef {
     TableDef::new(
         "resource_quotas",
         "ResourceQuotas",
-        vec![ResourceRef::new(
-            "",
-            "v1",
-            "ResourceQuota",
-            "resourcequotas",
-            true,
-        )],
+        vec![builtin::resourcequotas()],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -700,13 +672,7 @@ fn limit_ranges() -> TableDef {
     TableDef::new(
         "limit_ranges",
         "LimitRanges",
-        vec![ResourceRef::new(
-            "",
-            "v1",
-            "LimitRange",
-            "limitranges",
-            true,
-        )],
+        vec![builtin::limitranges()],
         RowSource::Object,
         object_table(vec![
             obj(

@@ -10,7 +10,7 @@ use super::common::{object_table, parent_columns};
 use super::model::{
     Cell, Child, Col, ColType as T, Row, RowSource, array_at, at, col, item, obj, str_at,
 };
-use crate::kubernetes::resource::ResourceRef;
+use crate::kubernetes::resource::{ResourceRef, builtin};
 
 pub(crate) fn tables() -> Vec<TableDef> {
     vec![
@@ -124,7 +124,7 @@ fn services() -> TableDef {
     TableDef::new(
         "services",
         "Services",
-        vec![ResourceRef::new("", "v1", "Service", "services", true)],
+        vec![builtin::services()],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -264,7 +264,7 @@ fn service_ports() -> TableDef {
     TableDef::new(
         "service_ports",
         "One row per Service port",
-        vec![ResourceRef::new("", "v1", "Service", "services", true)],
+        vec![builtin::services()],
         RowSource::Explode(explode_service_ports),
         cols,
         vec![
@@ -287,7 +287,7 @@ fn endpoints() -> TableDef {
     TableDef::new(
         "endpoints",
         "Endpoints (core/v1)",
-        vec![ResourceRef::new("", "v1", "Endpoints", "endpoints", true)],
+        vec![builtin::endpoints()],
         RowSource::Object,
         object_table(vec![
             col("ready_addresses", T::List, "IPs of ready endpoints", |r| {
@@ -364,13 +364,7 @@ fn ingresses() -> TableDef {
     TableDef::new(
         "ingresses",
         "Ingresses",
-        vec![ResourceRef::new(
-            "networking.k8s.io",
-            "v1",
-            "Ingress",
-            "ingresses",
-            true,
-        )],
+        vec![builtin::ingresses()],
         RowSource::Object,
         object_table(vec![
             col(
@@ -539,13 +533,7 @@ fn ingress_rules() -> TableDef {
     TableDef::new(
         "ingress_rules",
         "One row per Ingress host × path, with its backend",
-        vec![ResourceRef::new(
-            "networking.k8s.io",
-            "v1",
-            "Ingress",
-            "ingresses",
-            true,
-        )],
+        vec![builtin::ingresses()],
         RowSource::Explode(explode_ingress_rules),
         cols,
         vec![("ingress_name", "metadata.name")],
@@ -592,13 +580,7 @@ fn ingress_tls() -> TableDef {
     TableDef::new(
         "ingress_tls",
         "One row per Ingress TLS entry × host",
-        vec![ResourceRef::new(
-            "networking.k8s.io",
-            "v1",
-            "Ingress",
-            "ingresses",
-            true,
-        )],
+        vec![builtin::ingresses()],
         RowSource::Explode(explode_ingress_tls),
         cols,
         vec![("ingress_name", "metadata.name")],
@@ -645,13 +627,7 @@ fn network_policies() -> TableDef {
     TableDef::new(
         "network_policies",
         "NetworkPolicies",
-        vec![ResourceRef::new(
-            "networking.k8s.io",
-            "v1",
-            "NetworkPolicy",
-            "networkpolicies",
-            true,
-        )],
+        vec![builtin::networkpolicies()],
         RowSource::Object,
         object_table(vec![
             obj(

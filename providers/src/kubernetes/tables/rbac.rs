@@ -7,38 +7,17 @@ use super::TableDef;
 use super::common::object_table;
 use super::common::{cluster, namespace, source_kind};
 use super::model::{Cell, Child, Col, ColType as T, RowSource, array_at, col, item, obj};
-use crate::kubernetes::resource::ResourceRef;
-
-const RBAC: &str = "rbac.authorization.k8s.io";
+use crate::kubernetes::resource::{ResourceRef, builtin};
 
 pub(crate) fn tables() -> Vec<TableDef> {
     vec![
-        roles("roles", role_ref()),
-        roles("cluster_roles", cluster_role_ref()),
-        bindings("role_bindings", role_binding_ref()),
-        bindings("cluster_role_bindings", cluster_role_binding_ref()),
+        roles("roles", builtin::roles()),
+        roles("cluster_roles", builtin::clusterroles()),
+        bindings("role_bindings", builtin::rolebindings()),
+        bindings("cluster_role_bindings", builtin::clusterrolebindings()),
         role_rules(),
         role_binding_subjects(),
     ]
-}
-
-fn role_ref() -> ResourceRef {
-    ResourceRef::new(RBAC, "v1", "Role", "roles", true)
-}
-fn cluster_role_ref() -> ResourceRef {
-    ResourceRef::new(RBAC, "v1", "ClusterRole", "clusterroles", false)
-}
-fn role_binding_ref() -> ResourceRef {
-    ResourceRef::new(RBAC, "v1", "RoleBinding", "rolebindings", true)
-}
-fn cluster_role_binding_ref() -> ResourceRef {
-    ResourceRef::new(
-        RBAC,
-        "v1",
-        "ClusterRoleBinding",
-        "clusterrolebindings",
-        false,
-    )
 }
 
 fn roles(name: &str, source: ResourceRef) -> TableDef {
@@ -181,7 +160,7 @@ fn role_rules() -> TableDef {
     TableDef::new(
         "role_rules",
         "One row per policy rule of Roles and ClusterRoles",
-        vec![role_ref(), cluster_role_ref()],
+        vec![builtin::roles(), builtin::clusterroles()],
         RowSource::Explode(explode_rules),
         cols,
         vec![("role_name", "metadata.name")],
@@ -243,7 +222,7 @@ fn role_binding_subjects() -> TableDef {
     TableDef::new(
         "role_binding_subjects",
         "One row per subject of RoleBindings and ClusterRoleBindings",
-        vec![role_binding_ref(), cluster_role_binding_ref()],
+        vec![builtin::rolebindings(), builtin::clusterrolebindings()],
         RowSource::Explode(explode_subjects),
         cols,
         vec![("binding_name", "metadata.name")],

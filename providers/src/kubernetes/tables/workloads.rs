@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::TableDef;
 use super::common::object_table;
 use super::model::{Cell, Col, ColType as T, RowSource, array_at, at, col, condition_true, obj};
-use crate::kubernetes::resource::ResourceRef;
+use crate::kubernetes::resource::builtin;
 
 pub(crate) fn tables() -> Vec<TableDef> {
     vec![
@@ -117,13 +117,7 @@ fn deployments() -> TableDef {
     TableDef::new(
         "deployments",
         "Deployments",
-        vec![ResourceRef::new(
-            "apps",
-            "v1",
-            "Deployment",
-            "deployments",
-            true,
-        )],
+        vec![builtin::deployments()],
         RowSource::Object,
         object_table(cols),
         vec![("name", "metadata.name")],
@@ -148,13 +142,7 @@ fn replica_sets() -> TableDef {
     TableDef::new(
         "replica_sets",
         "ReplicaSets",
-        vec![ResourceRef::new(
-            "apps",
-            "v1",
-            "ReplicaSet",
-            "replicasets",
-            true,
-        )],
+        vec![builtin::replicasets()],
         RowSource::Object,
         object_table(cols),
         vec![("name", "metadata.name")],
@@ -200,13 +188,7 @@ fn stateful_sets() -> TableDef {
     TableDef::new(
         "stateful_sets",
         "StatefulSets",
-        vec![ResourceRef::new(
-            "apps",
-            "v1",
-            "StatefulSet",
-            "statefulsets",
-            true,
-        )],
+        vec![builtin::statefulsets()],
         RowSource::Object,
         object_table(cols),
         vec![("name", "metadata.name")],
@@ -253,13 +235,7 @@ fn daemon_sets() -> TableDef {
     TableDef::new(
         "daemon_sets",
         "DaemonSets",
-        vec![ResourceRef::new(
-            "apps",
-            "v1",
-            "DaemonSet",
-            "daemonsets",
-            true,
-        )],
+        vec![builtin::daemonsets()],
         RowSource::Object,
         object_table(cols),
         vec![("name", "metadata.name")],
@@ -270,7 +246,7 @@ fn jobs() -> TableDef {
     TableDef::new(
         "jobs",
         "Jobs",
-        vec![ResourceRef::new("batch", "v1", "Job", "jobs", true)],
+        vec![builtin::jobs()],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -332,7 +308,7 @@ fn cron_jobs() -> TableDef {
     TableDef::new(
         "cron_jobs",
         "CronJobs",
-        vec![ResourceRef::new("batch", "v1", "CronJob", "cronjobs", true)],
+        vec![builtin::cronjobs()],
         RowSource::Object,
         object_table(vec![
             obj("schedule", T::Utf8, "Cron schedule", &["spec", "schedule"]),
@@ -401,13 +377,7 @@ fn pod_disruption_budgets() -> TableDef {
     TableDef::new(
         "pod_disruption_budgets",
         "PodDisruptionBudgets",
-        vec![ResourceRef::new(
-            "policy",
-            "v1",
-            "PodDisruptionBudget",
-            "poddisruptionbudgets",
-            true,
-        )],
+        vec![builtin::poddisruptionbudgets()],
         RowSource::Object,
         object_table(vec![
             obj(
@@ -456,13 +426,7 @@ fn horizontal_pod_autoscalers() -> TableDef {
     TableDef::new(
         "horizontal_pod_autoscalers",
         "HorizontalPodAutoscalers (autoscaling/v2)",
-        vec![ResourceRef::new(
-            "autoscaling",
-            "v2",
-            "HorizontalPodAutoscaler",
-            "horizontalpodautoscalers",
-            true,
-        )],
+        vec![builtin::horizontalpodautoscalers()],
         RowSource::Object,
         object_table(vec![
             obj(
