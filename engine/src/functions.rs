@@ -28,6 +28,7 @@ use datafusion::logical_expr::{
 use serde_json::Value;
 
 use kq_providers::image::{ImageRef, parse_image};
+use kq_providers::kubernetes::labels::{valid_label_key, valid_label_value};
 use kq_providers::kubernetes::tables::host_matches;
 use kq_providers::quantity::parse_quantity;
 
@@ -401,19 +402,6 @@ type MakeRequirement = fn(String, String) -> Option<Requirement>;
 /// A parsed selector: all requirements must hold (none: matches everything).
 type Selector = Vec<Requirement>;
 
-fn valid_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= 317
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
-}
-
-fn valid_value(v: &str) -> bool {
-    v.len() <= 63
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-}
-
 /// Splits on commas outside parentheses.
 fn split_terms(s: &str) -> Option<Vec<&str>> {
     let mut terms = Vec::new();
@@ -445,7 +433,10 @@ fn split_terms(s: &str) -> Option<Vec<&str>> {
 fn parse_set(rest: &str) -> Option<Vec<String>> {
     let inner = rest.trim().strip_prefix('(')?.strip_suffix(')')?;
     let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
-    values.iter().all(|v| valid_value(v)).then_some(values)
+    values
+        .iter()
+        .all(|v| valid_label_value(v))
+        .then_some(values)
 }
 
 /// Parses label-selector text (`a=b,c!=d,e in (f,g),h notin (i),j,!k,l>3`).
@@ -459,7 +450,7 @@ fn parse_label_selector(text: &str) -> Option<Selector> {
         let term = term.trim();
         if let Some(key) = term.strip_prefix('!') {
             let key = key.trim();
-            if !valid_key(key) {
+            if !valid_label_key(key) {
                 return None;
             }
             reqs.push(Requirement::DoesNotExist(key.to_string()));
@@ -483,7 +474,7 @@ fn parse_label_selector(text: &str) -> Option<Selector> {
         {
             let key = term[..pos].trim();
             let value = term[pos + op.len()..].trim();
-            if !valid_key(key) || !valid_value(value) {
+            if !valid_label_key(key) || !valid_label_value(value) {
                 return None;
             }
             reqs.push(make(key.to_string(), value.to_string())?);
@@ -491,7 +482,7 @@ fn parse_label_selector(text: &str) -> Option<Selector> {
         }
         let mut words = term.splitn(2, char::is_whitespace);
         let key = words.next().unwrap_or_default();
-        if !valid_key(key) {
+        if !valid_label_key(key) {
             return None;
         }
         match words.next().map(str::trim_start) {

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod discovery;
+pub mod labels;
 pub mod list;
 pub mod pushdown;
 pub mod resource;
@@ -27,7 +28,7 @@ use crate::failures::{FailureLog, FailureTable, Severity};
 use config::ClusterConn;
 use resource::ResourceRef;
 use scan::{KubeTable, ScanContext, ScanOptions};
-use tables::{TableDef, TableOptions};
+use tables::TableOptions;
 
 /// Name of the failure table every session has.
 pub const FAILURES_TABLE: &str = "kq_errors";
@@ -95,10 +96,6 @@ impl KubeSchema {
         }
     }
 
-    pub fn clusters(&self) -> &[ClusterConn] {
-        &self.context.clusters
-    }
-
     /// Runs discovery on every cluster (once per session) so generic tables
     /// are known. Clusters that fail discovery are recorded and skipped.
     pub async fn discover(&self) {
@@ -145,27 +142,14 @@ impl KubeSchema {
     ) -> Option<Arc<dyn TableProvider>> {
         // Any cluster's resource gives the table its identity; versions
         // may differ per cluster and the scan uses each cluster's own.
-        let mut clusters: Vec<&String> = per_cluster.keys().collect();
-        clusters.sort();
-        let resource = per_cluster.get(*clusters.first()?)?.clone();
+        let (_, resource) = per_cluster.iter().min_by_key(|(cluster, _)| *cluster)?;
+        let resource = resource.clone();
         let def = tables::generic_table(name, resource);
         Some(Arc::new(KubeTable::discovered(
             def,
             self.context.clone(),
             per_cluster.clone(),
         )))
-    }
-
-    /// Typed table definitions, for documentation.
-    pub fn typed_definitions(&self) -> Vec<&TableDef> {
-        self.typed
-            .values()
-            .filter_map(|t| {
-                (t.as_ref() as &dyn std::any::Any)
-                    .downcast_ref::<KubeTable>()
-                    .map(KubeTable::def)
-            })
-            .collect()
     }
 }
 

@@ -8,6 +8,7 @@
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
+use super::labels::{valid_label_key, valid_label_value};
 use super::tables::TableDef;
 
 /// The server-side narrowing derived from a query's filters.
@@ -235,39 +236,6 @@ fn label_key(def: &TableDef, expr: &Expr) -> Option<String> {
     valid_label_key(&key).then_some(key)
 }
 
-/// Label keys: optional DNS prefix and a name of alphanumerics, `-`, `_`, `.`.
-fn valid_label_key(key: &str) -> bool {
-    let (prefix, name) = match key.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, key),
-    };
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-    });
-    prefix_ok && valid_label_value(name) && !name.is_empty()
-}
-
-/// Label values: at most 63 of alphanumerics, `-`, `_`, `.`, alphanumeric at
-/// both ends. Anything else cannot match a label, and would be a selector
-/// syntax error on the server, so it stays a client-side filter.
-fn valid_label_value(value: &str) -> bool {
-    value.len() <= 63
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        && value
-            .chars()
-            .next()
-            .is_none_or(|c| c.is_ascii_alphanumeric())
-        && value
-            .chars()
-            .last()
-            .is_none_or(|c| c.is_ascii_alphanumeric())
-}
-
 /// Field selector values cannot carry the selector's own separators.
 fn valid_selector_value(value: &str) -> bool {
     !value.contains([',', '=', '!', '\\'])
@@ -311,15 +279,5 @@ mod tests {
         assert!(filter.allows("prod"));
         assert!(!filter.allows("dev"));
         assert!(!filter.allows("staging"));
-    }
-
-    #[test]
-    fn label_syntax_is_checked_before_pushing() {
-        assert!(valid_label_key("app.kubernetes.io/name"));
-        assert!(!valid_label_key("bad key"));
-        assert!(valid_label_value("web-1"));
-        assert!(valid_label_value(""));
-        assert!(!valid_label_value("-web"));
-        assert!(!valid_label_value("a b"));
     }
 }
