@@ -40,16 +40,6 @@ pub enum EngineError {
     Setup(String),
 }
 
-impl EngineError {
-    /// Whether the user's input (SQL, names) is at fault rather than the run.
-    pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            EngineError::Syntax(_) | EngineError::UnknownTable { .. } | EngineError::Plan(_)
-        )
-    }
-}
-
 /// One statement's result, streaming.
 pub struct QueryOutput {
     pub schema: SchemaRef,
@@ -97,10 +87,6 @@ impl Engine {
             kube,
             failures,
         })
-    }
-
-    pub fn context(&self) -> &SessionContext {
-        &self.ctx
     }
 
     pub fn failures(&self) -> &FailureLog {
@@ -209,26 +195,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-/// DataFusion errors carry layer prefixes ("Error during planning: ",
-/// "Schema error: ") and sometimes backtraces; users get the sentence.
+/// The sentence a user needs from a DataFusion error: the deepest error
+/// of the chain, without its layer prefix ("Error during planning: "),
+/// backtrace, or DataFusion's list of every valid field.
 pub fn clean_message(error: &DataFusionError) -> String {
-    let mut text = error.to_string();
-    for prefix in [
-        "Error during planning: ",
-        "SQL error: ",
-        "Schema error: ",
-        "Execution error: ",
-        "This feature is not implemented: ",
-        "Arrow error: ",
-        "External error: ",
-    ] {
-        while let Some(rest) = text.strip_prefix(prefix) {
-            text = rest.to_string();
-        }
-    }
-    // Backtraces and DataFusion's list of every valid field are noise next
-    // to the one sentence (and its "Did you mean" hint) that matters.
-    for cut in ["\n\nbacktrace", "\nValid fields are"] {
+    let mut text = error.find_root().message().into_owned();
+    for cut in [DataFusionError::BACK_TRACE_SEP, "\nValid fields are"] {
         if let Some(index) = text.find(cut) {
             text.truncate(index);
         }

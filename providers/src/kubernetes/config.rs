@@ -323,15 +323,6 @@ fn connect_in_cluster(options: &ConnectOptions) -> Result<Vec<ClusterConn>, Conf
     }])
 }
 
-/// Every context name of the kubeconfig (for completion and messages).
-pub fn context_names(source: &KubeconfigSource) -> Result<Vec<String>, ConfigError> {
-    let loaded = load_kubeconfig(source)?;
-    Ok(loaded
-        .config
-        .map(|k| k.contexts.into_iter().map(|c| c.name).collect())
-        .unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,15 +79,6 @@ struct ListMeta {
     continue_token: Option<String>,
 }
 
-/// Counts a finished list reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ListStats {
-    pub pages: u64,
-    pub objects: u64,
-    pub restarts: u64,
-    pub retries: u64,
-}
-
 const MAX_ATTEMPTS: u32 = 6;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -102,7 +93,10 @@ pub struct Lister<'a> {
     seen: HashSet<String>,
     continue_token: Option<String>,
     done: bool,
-    pub stats: ListStats,
+    /// Objects emitted so far, for `max_objects`.
+    objects: usize,
+    /// Restarts after an expired continue token.
+    restarts: u64,
 }
 
 impl<'a> Lister<'a> {
@@ -118,7 +112,8 @@ impl<'a> Lister<'a> {
             seen: HashSet::new(),
             continue_token: None,
             done: false,
-            stats: ListStats::default(),
+            objects: 0,
+            restarts: 0,
         }
     }
 
@@ -129,9 +124,7 @@ impl<'a> Lister<'a> {
                 return Ok(None);
             }
             let url = list_url(self.resource, self.params, self.continue_token.as_deref());
-            let body = match get_with_retries(self.client, self.resource, &url, &mut self.stats)
-                .await
-            {
+            let body = match get_with_retries(self.client, self.resource, &url).await {
                 Ok(Some(body)) => body,
                 Ok(None) => {
                     self.done = true;
@@ -141,8 +134,8 @@ impl<'a> Lister<'a> {
                     // The snapshot behind our continue token is gone. Start
                     // over; `seen` drops what was already emitted, so the
                     // result stays a set with no duplicate uid.
-                    self.stats.restarts += 1;
-                    if self.stats.restarts > MAX_RESTARTS {
+                    self.restarts += 1;
+                    if self.restarts > MAX_RESTARTS {
                         return Err(
                             self.status_error(410, "continue token expired repeatedly; giving up")
                         );
@@ -159,7 +152,6 @@ impl<'a> Lister<'a> {
                 resource: self.resource.plural.clone(),
                 message: e.to_string(),
             })?;
-            self.stats.pages += 1;
             let mut items = page.items;
             let seen = &mut self.seen;
             // A uid seen before can only come from a restarted list: drop it
@@ -170,11 +162,11 @@ impl<'a> Lister<'a> {
                     None => true,
                 },
             );
-            self.stats.objects += items.len() as u64;
+            self.objects += items.len();
             let reached_max = self
                 .params
                 .max_objects
-                .is_some_and(|max| self.stats.objects as usize >= max);
+                .is_some_and(|max| self.objects >= max);
             match page.metadata.continue_token.filter(|t| !t.is_empty()) {
                 Some(token) if !reached_max => self.continue_token = Some(token),
                 _ => self.done = true,
@@ -248,7 +240,6 @@ async fn get_with_retries(
     client: &kube::Client,
     resource: &ResourceRef,
     url: &str,
-    stats: &mut ListStats,
 ) -> Result<Option<bytes::Bytes>, FetchError> {
     let mut attempt: u32 = 0;
     loop {
@@ -275,7 +266,6 @@ async fn get_with_retries(
                 backoff(attempt)
             }
         };
-        stats.retries += 1;
         tokio::time::sleep(wait).await;
     }
 }
