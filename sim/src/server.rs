@@ -456,23 +456,17 @@ async fn resource(
         return Err(ApiError::method_not_allowed(method.as_str()));
     }
     authorize(ctx, &r, verb)?;
-    if r.rt.group == AUTHZ_GROUP {
-        let content_type = req
-            .headers()
-            .get(hyper::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/json")
-            .to_string();
-        let body = read_body(req).await?;
-        return review(ctx, &r.rt, &body, &content_type);
-    }
-    let dry_run = ctx.query.get("dryRun") == Some("All");
     let content_type = req
         .headers()
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
+    if r.rt.group == AUTHZ_GROUP {
+        let body = read_body(req).await?;
+        return review(ctx, &r.rt, &body, &content_type);
+    }
+    let dry_run = ctx.query.get("dryRun") == Some("All");
     let store = &ctx.state.store;
     let ns = r.namespace.as_deref();
     match verb {
