@@ -33,6 +33,15 @@ fn truth_pod_uids(fleet: &TestFleet) -> BTreeSet<(String, String)> {
     out
 }
 
+/// A string column of an output row (the column must be a string).
+#[track_caller]
+fn text(row: &Value, column: &str) -> String {
+    match row[column].as_str() {
+        Some(value) => value.to_string(),
+        None => panic!("column {column} is not a string in {row}"),
+    }
+}
+
 fn row_set(rows: &[Value], a: &str, b: &str) -> BTreeSet<(String, String)> {
     rows.iter()
         .map(|r| {
@@ -125,10 +134,7 @@ async fn containers_flatten_init_regular_and_ephemeral_containers() {
         .iter()
         .map(|r| {
             (
-                (
-                    r["cluster"].as_str().unwrap().to_string(),
-                    r["container_type"].as_str().unwrap().to_string(),
-                ),
+                (text(r, "cluster"), text(r, "container_type")),
                 r["n"].as_u64().unwrap() as usize,
             )
         })
@@ -162,10 +168,7 @@ async fn the_seed_query_finds_every_mysql_image() {
         ])
         .await;
     ok(&out);
-    let got: BTreeSet<String> = ndjson_rows(&out)
-        .iter()
-        .map(|r| r["image"].as_str().unwrap().to_string())
-        .collect();
+    let got: BTreeSet<String> = ndjson_rows(&out).iter().map(|r| text(r, "image")).collect();
     assert_eq!(got, truth);
 }
 
@@ -310,12 +313,7 @@ async fn a_dead_cluster_never_hides_the_others() {
     let pods: BTreeSet<(String, String)> = rows
         .iter()
         .filter(|r| r.get("uid").is_some())
-        .map(|r| {
-            (
-                r["cluster"].as_str().unwrap().to_string(),
-                r["uid"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|r| (text(r, "cluster"), text(r, "uid")))
         .collect();
     let healthy_truth: BTreeSet<(String, String)> = healthy
         .objects("pods")
@@ -578,7 +576,7 @@ async fn kubeconfig_is_resolved_as_kubectl_does() {
     ok(&out);
     let seen: Vec<String> = ndjson_rows(&out)
         .iter()
-        .map(|r| r["cluster"].as_str().unwrap().to_string())
+        .map(|r| text(r, "cluster"))
         .collect();
     assert_eq!(seen, [first.name(), second.name()]);
 
@@ -671,13 +669,7 @@ async fn the_examples_answer_what_the_fleet_holds() {
     let got: BTreeSet<(String, String, String)> = run_example(&fleet, "memory_pressure_pods.sql")
         .await
         .iter()
-        .map(|r| {
-            (
-                r["cluster"].as_str().unwrap().to_string(),
-                r["namespace"].as_str().unwrap().to_string(),
-                r["pod"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|r| (text(r, "cluster"), text(r, "namespace"), text(r, "pod")))
         .collect();
     assert_eq!(got, truth);
 
@@ -717,12 +709,7 @@ async fn the_examples_answer_what_the_fleet_holds() {
     let got: BTreeMap<String, u64> = run_example(&fleet, "warning_events_by_kind.sql")
         .await
         .iter()
-        .map(|r| {
-            (
-                r["involved_kind"].as_str().unwrap().to_string(),
-                r["events"].as_u64().unwrap(),
-            )
-        })
+        .map(|r| (text(r, "involved_kind"), r["events"].as_u64().unwrap()))
         .collect();
     assert_eq!(got, truth);
 
@@ -784,13 +771,7 @@ async fn the_examples_answer_what_the_fleet_holds() {
     let got: BTreeSet<(String, String, String)> = run_example(&fleet, "internet_exposed_pods.sql")
         .await
         .iter()
-        .map(|r| {
-            (
-                r["cluster"].as_str().unwrap().to_string(),
-                r["pod"].as_str().unwrap().to_string(),
-                r["service"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|r| (text(r, "cluster"), text(r, "pod"), text(r, "service")))
         .collect();
     assert_eq!(got, truth);
 }
