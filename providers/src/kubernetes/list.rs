@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http::{Request, StatusCode};
 use serde::Deserialize;
-use serde_json::Value;
+use sonic_rs::{JsonValueTrait as _, Value};
 
 use super::resource::ResourceRef;
 
@@ -65,12 +65,21 @@ impl ListError {
     }
 }
 
+/// One page of a `<Kind>List`: items stay untyped (sonic-rs values), so a
+/// page costs one fast parse and no per-kind struct.
 #[derive(Deserialize)]
-struct ListPage {
+pub struct ListPage {
     #[serde(default)]
     metadata: ListMeta,
     #[serde(default)]
-    items: Vec<Value>,
+    pub items: Vec<Value>,
+}
+
+impl ListPage {
+    /// Parses a list response body.
+    pub fn parse(body: &[u8]) -> Result<ListPage, sonic_rs::Error> {
+        sonic_rs::from_slice(body)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -86,10 +95,10 @@ const MAX_RESTARTS: u64 = 5;
 
 /// A list in progress: call [`Lister::next_page`] until it returns `None`.
 /// A resource the server does not serve (404) is simply empty.
-pub struct Lister<'a> {
-    client: &'a kube::Client,
-    resource: &'a ResourceRef,
-    params: &'a ListParams,
+pub struct Lister {
+    client: kube::Client,
+    resource: ResourceRef,
+    params: ListParams,
     seen: HashSet<String>,
     continue_token: Option<String>,
     done: bool,
@@ -99,12 +108,8 @@ pub struct Lister<'a> {
     restarts: u64,
 }
 
-impl<'a> Lister<'a> {
-    pub fn new(
-        client: &'a kube::Client,
-        resource: &'a ResourceRef,
-        params: &'a ListParams,
-    ) -> Self {
+impl Lister {
+    pub fn new(client: kube::Client, resource: ResourceRef, params: ListParams) -> Self {
         Self {
             client,
             resource,
@@ -123,8 +128,8 @@ impl<'a> Lister<'a> {
             if self.done {
                 return Ok(None);
             }
-            let url = list_url(self.resource, self.params, self.continue_token.as_deref());
-            let body = match get_with_retries(self.client, self.resource, &url).await {
+            let url = list_url(&self.resource, &self.params, self.continue_token.as_deref());
+            let body = match get_with_retries(&self.client, &self.resource, &url).await {
                 Ok(Some(body)) => body,
                 Ok(None) => {
                     self.done = true;
@@ -148,7 +153,7 @@ impl<'a> Lister<'a> {
                 }
                 Err(FetchError::List(e)) => return Err(e),
             };
-            let page: ListPage = serde_json::from_slice(&body).map_err(|e| ListError::Decode {
+            let page = ListPage::parse(&body).map_err(|e| ListError::Decode {
                 resource: self.resource.plural.clone(),
                 message: e.to_string(),
             })?;
@@ -156,12 +161,16 @@ impl<'a> Lister<'a> {
             let seen = &mut self.seen;
             // A uid seen before can only come from a restarted list: drop it
             // so the result never holds the same object twice.
-            items.retain(
-                |item| match item.pointer("/metadata/uid").and_then(Value::as_str) {
+            items.retain(|item| {
+                match item
+                    .get("metadata")
+                    .and_then(|m| m.get("uid"))
+                    .and_then(|u| u.as_str())
+                {
                     Some(uid) => seen.insert(uid.to_string()),
                     None => true,
-                },
-            );
+                }
+            });
             self.objects += items.len();
             let reached_max = self
                 .params
@@ -365,8 +374,8 @@ async fn get_once(
 
 /// The `message` of a Kubernetes Status body, else the body text itself.
 fn status_message(body: &[u8]) -> String {
-    if let Ok(value) = serde_json::from_slice::<Value>(body)
-        && let Some(message) = value.get("message").and_then(Value::as_str)
+    if let Ok(value) = sonic_rs::from_slice::<Value>(body)
+        && let Some(message) = value.get("message").and_then(|m| m.as_str())
     {
         return message.to_string();
     }

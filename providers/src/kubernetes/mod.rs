@@ -6,6 +6,7 @@
 //! catalog is listed; discovery runs once per session, concurrently on all
 //! clusters.
 
+pub mod access;
 pub mod config;
 pub mod discovery;
 pub mod labels;
@@ -14,6 +15,8 @@ pub mod pushdown;
 pub mod resource;
 pub mod scan;
 pub mod tables;
+
+pub use tables::decode_list_body;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};

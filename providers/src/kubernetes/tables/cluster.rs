@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait as _, JsonValueTrait as _, Value};
 
 use super::TableDef;
 use super::common::{object_table, parent_columns};
@@ -63,8 +63,8 @@ fn node_roles(v: &Value) -> Vec<Cow<'_, str>> {
         .and_then(Value::as_object)
         .map(|labels| {
             labels
-                .keys()
-                .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                .iter()
+                .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/"))
                 .filter(|r| !r.is_empty())
                 .map(Cow::Borrowed)
                 .collect()

@@ -1,6 +1,6 @@
 //! Columns every table shares: identity, metadata, owners, raw spec/status; and parent columns of child tables.
 
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait as _, JsonValueTrait as _, Value};
 
 use super::model::{Cell, Col, ColType as T, Row, at, col, obj, str_at};
 

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait as _, JsonValueTrait as _, Value};
 
 use super::TableDef;
 use super::common::{
@@ -36,7 +36,7 @@ fn explode_pod<'a>(pod: &'a Value, _: &ResourceRef, out: &mut Vec<Child<'a>>) {
     let spec = pod.get("spec");
     for (list, statuses, tag) in CONTAINER_LISTS {
         for c in array_at(pod, &["spec", list]) {
-            let name = c.get("name").filter(|n| n.is_string());
+            let name = c.get("name").filter(|n| n.is_str());
             let status = name.and_then(|n| {
                 array_at(pod, &["status", statuses])
                     .iter()
@@ -373,7 +373,7 @@ fn state_name(status: &Value) -> Option<&str> {
     let state = status.get("state")?.as_object()?;
     ["running", "waiting", "terminated"]
         .into_iter()
-        .find(|k| state.get(*k).is_some_and(|v| !v.is_null()))
+        .find(|k| state.get(k).is_some_and(|v| !v.is_null()))
 }
 
 fn status_columns() -> Vec<Col> {

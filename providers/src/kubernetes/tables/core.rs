@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait as _, JsonValueTrait as _, Value};
 
 use super::TableDef;
 use super::TableOptions;
@@ -225,7 +225,7 @@ fn keys_of<'a>(v: &'a Value, fields: &[&str]) -> Vec<Cow<'a, str>> {
     let mut keys: Vec<Cow<'a, str>> = fields
         .iter()
         .filter_map(|f| v.get(*f).and_then(Value::as_object))
-        .flat_map(|m| m.keys().map(|k| Cow::Borrowed(k.as_str())))
+        .flat_map(|m| m.iter().map(|(k, _)| Cow::Borrowed(k)))
         .collect();
     keys.sort();
     keys.dedup();
@@ -271,7 +271,7 @@ fn redacted_annotations(options: TableOptions) -> Col {
                         } else {
                             super::model::scalar_text(v)
                         };
-                        (Cow::Borrowed(k.as_str()), value)
+                        (Cow::Borrowed(k), value)
                     })
                     .collect(),
             )
@@ -321,7 +321,7 @@ fn secrets(options: TableOptions) -> TableDef {
                                     .ok()
                                     .map(|b| Cow::Owned(String::from_utf8_lossy(&b).into_owned()))
                             });
-                            (Cow::Borrowed(k.as_str()), decoded)
+                            (Cow::Borrowed(k), decoded)
                         })
                         .collect(),
                 )

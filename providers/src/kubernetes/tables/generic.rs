@@ -1,7 +1,7 @@
 //! Generic tables for any discovered resource without a typed table (CRDs included).
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait as _, Value};
 
 use super::TableDef;
 use super::common::object_table;
@@ -18,7 +18,7 @@ struct ObjectView<'a> {
     hidden: &'a [&'a str],
 }
 
-struct Metadata<'a>(&'a serde_json::Map<String, Value>);
+struct Metadata<'a>(&'a sonic_rs::Object);
 
 impl Serialize for Metadata<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -39,11 +39,11 @@ impl Serialize for ObjectView<'_> {
         m.serialize_entry("kind", self.kind)?;
         if let Some(fields) = self.obj.as_object() {
             for (k, v) in fields {
-                if k == "apiVersion" || k == "kind" || self.hidden.contains(&k.as_str()) {
+                if k == "apiVersion" || k == "kind" || self.hidden.contains(&k) {
                     continue;
                 }
-                match (k.as_str(), v) {
-                    ("metadata", Value::Object(meta)) => m.serialize_entry(k, &Metadata(meta))?,
+                match (k, v.as_object()) {
+                    ("metadata", Some(meta)) => m.serialize_entry(k, &Metadata(meta))?,
                     _ => m.serialize_entry(k, v)?,
                 }
             }
@@ -72,7 +72,7 @@ pub fn generic_table(name: &str, resource: ResourceRef) -> TableDef {
                 kind: &r.source.kind,
                 hidden,
             };
-            Cell::string(serde_json::to_string(&view).ok())
+            Cell::string(sonic_rs::to_string(&view).ok())
         },
     ));
     let description = format!("{} ({})", resource.kind, resource.api_version());

@@ -61,6 +61,8 @@ pub enum DecodeError {
         index: usize,
         columns: usize,
     },
+    #[error("decode table {table}: parse list body: {message}")]
+    Parse { table: String, message: String },
     #[error("decode table {table}: build record batch: {source}")]
     Arrow {
         table: String,
@@ -160,7 +162,7 @@ impl TableDef {
         &self,
         cluster: &str,
         source: &ResourceRef,
-        items: &[serde_json::Value],
+        items: &[sonic_rs::Value],
         projection: Option<&[usize]>,
     ) -> Result<RecordBatch, DecodeError> {
         let all: Vec<usize>;
@@ -192,6 +194,22 @@ impl TableDef {
         )
         .map_err(arrow_err)
     }
+}
+
+/// Rows for one `<Kind>List` response body: the path a list page takes,
+/// bytes to one sonic-rs parse to Arrow builders for the projected columns.
+pub fn decode_list_body(
+    def: &TableDef,
+    cluster: &str,
+    source: &ResourceRef,
+    body: &[u8],
+    projection: Option<&[usize]>,
+) -> Result<RecordBatch, DecodeError> {
+    let page = crate::kubernetes::list::ListPage::parse(body).map_err(|e| DecodeError::Parse {
+        table: def.name.clone(),
+        message: e.to_string(),
+    })?;
+    def.decode(cluster, source, &page.items, projection)
 }
 
 /// Every typed table kq ships, in catalog order.

@@ -17,7 +17,7 @@ use arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait as _, JsonValueTrait as _, Value};
 
 use crate::image::{ImageRef, parse_image};
 use crate::kubernetes::resource::ResourceRef;
@@ -264,7 +264,7 @@ pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 pub(crate) fn array_at<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
     at(v, path)
         .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+        .map_or(&[], |a| a.as_slice())
 }
 
 /// Element of `conditions` (at `path`) whose `type` is `kind`.
@@ -282,12 +282,13 @@ pub(crate) fn condition_true(v: &Value, path: &[&str], kind: &str) -> Option<boo
 
 /// Text of a scalar JSON value; containers and null yield `None`.
 pub(crate) fn scalar_text(v: &Value) -> Option<Cow<'_, str>> {
-    match v {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
-        Value::Null => None,
-        other => Some(Cow::Owned(other.to_string())),
+    if let Some(s) = v.as_str() {
+        Some(Cow::Borrowed(s))
+    } else if v.is_null() {
+        None
+    } else {
+        // Numbers, booleans and containers print as their JSON text.
+        Some(Cow::Owned(v.to_string()))
     }
 }
 
@@ -298,23 +299,28 @@ fn parse_timestamp(s: &str) -> Option<i64> {
 }
 
 fn raw_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
+    if v.is_number() {
+        v.as_i64().or_else(|| {
+            v.as_f64()
                 .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
                 .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+        })
+    } else {
+        v.as_str().and_then(|s| s.trim().parse().ok())
     }
 }
 
 fn raw_bool(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
+    v.as_bool().or_else(|| v.as_str().and_then(text_bool))
+}
+
+fn text_bool(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -367,19 +373,11 @@ impl ColBuilder {
                     Cell::Str(s) => Some(s),
                     Cell::Int(i) => Some(Cow::Owned(i.to_string())),
                     Cell::Bool(x) => Some(Cow::Owned(x.to_string())),
-                    Cell::List(items) => Some(Cow::Owned(
-                        Value::from(items.into_iter().map(String::from).collect::<Vec<_>>())
-                            .to_string(),
-                    )),
-                    Cell::Pairs(pairs) => Some(Cow::Owned(
-                        Value::Object(
-                            pairs
-                                .into_iter()
-                                .map(|(k, v)| (k.into_owned(), v.map(String::from).into()))
-                                .collect(),
-                        )
-                        .to_string(),
-                    )),
+                    Cell::List(items) => sonic_rs::to_string(&items).ok().map(Cow::Owned),
+                    Cell::Pairs(pairs) => {
+                        let map: std::collections::BTreeMap<_, _> = pairs.into_iter().collect();
+                        sonic_rs::to_string(&map).ok().map(Cow::Owned)
+                    }
                 };
                 b.append_option(text);
             }
@@ -404,14 +402,14 @@ impl ColBuilder {
                 let value = match cell {
                     Cell::Bool(x) => Some(x),
                     Cell::Raw(v) => raw_bool(v),
-                    Cell::Str(s) => raw_bool(&Value::String(s.into_owned())),
+                    Cell::Str(s) => text_bool(&s),
                     _ => None,
                 };
                 b.append_option(value);
             }
             ColBuilder::Ts(b) => {
                 let value = match cell {
-                    Cell::Raw(Value::String(s)) => parse_timestamp(s),
+                    Cell::Raw(v) => v.as_str().and_then(parse_timestamp),
                     Cell::Str(s) => parse_timestamp(&s),
                     Cell::Int(micros) => Some(micros),
                     _ => None,
@@ -419,8 +417,8 @@ impl ColBuilder {
                 b.append_option(value);
             }
             ColBuilder::Map(b) => match cell {
-                Cell::Raw(Value::Object(entries)) => {
-                    for (k, v) in entries {
+                Cell::Raw(v) if v.is_object() => {
+                    for (k, v) in v.as_object().into_iter().flat_map(|o| o.iter()) {
                         b.keys().append_value(k);
                         b.values().append_option(scalar_text(v));
                     }
@@ -437,13 +435,13 @@ impl ColBuilder {
                 _ => b.append(false).unwrap_or_default(),
             },
             ColBuilder::List(b) => match cell {
-                Cell::Raw(Value::Array(items)) => {
-                    for v in items {
+                Cell::Raw(v) if v.is_array() => {
+                    for v in v.as_array().into_iter().flat_map(|a| a.iter()) {
                         b.values().append_option(scalar_text(v));
                     }
                     b.append(true);
                 }
-                Cell::Raw(v @ Value::String(_)) => {
+                Cell::Raw(v) if v.is_str() => {
                     b.values().append_option(scalar_text(v));
                     b.append(true);
                 }

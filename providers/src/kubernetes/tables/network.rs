@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait as _, JsonValueTrait as _, Value};
 
 use super::TableDef;
 use super::common::{object_table, parent_columns};
@@ -24,7 +24,7 @@ pub(crate) fn tables() -> Vec<TableDef> {
     ]
 }
 
-const NULL: &Value = &Value::Null;
+static NULL: Value = Value::new();
 
 /// Whether some host name satisfies both `a` and `b`, with Kubernetes Ingress
 /// wildcard semantics: `*.example.com` stands for exactly one extra DNS label
@@ -101,7 +101,7 @@ pub(crate) fn internal_load_balancer(svc: &Value) -> bool {
         return false;
     };
     INTERNAL_LB_ANNOTATIONS.iter().any(|(key, values)| {
-        ann.get(*key).and_then(Value::as_str).is_some_and(|v| {
+        ann.get(key).and_then(Value::as_str).is_some_and(|v| {
             let v = v.trim().to_ascii_lowercase();
             if values.is_empty() {
                 !v.is_empty() && v != "false"
@@ -446,7 +446,7 @@ fn explode_ingress_rules<'a>(v: &'a Value, _: &ResourceRef, out: &mut Vec<Child<
         let paths = array_at(rule, &["http", "paths"]);
         if paths.is_empty() {
             out.push(Child {
-                item: NULL,
+                item: &NULL,
                 aux: Some(rule),
                 pod_spec: None,
                 tag: "",
@@ -606,13 +606,17 @@ fn policy_types(v: &Value) -> Vec<Cow<'_, str>> {
 
 fn selector_is_empty(sel: Option<&Value>) -> bool {
     match sel {
-        None | Some(Value::Null) => true,
+        None => true,
+        Some(s) if s.is_null() => true,
         Some(s) => {
             let empty = |k: &str| match s.get(k) {
-                None | Some(Value::Null) => true,
-                Some(Value::Object(m)) => m.is_empty(),
-                Some(Value::Array(a)) => a.is_empty(),
-                _ => false,
+                None => true,
+                Some(v) if v.is_null() => true,
+                Some(v) => match (v.as_object(), v.as_array()) {
+                    (Some(m), _) => m.is_empty(),
+                    (_, Some(a)) => a.is_empty(),
+                    _ => false,
+                },
             };
             empty("matchLabels") && empty("matchExpressions")
         }
@@ -680,7 +684,7 @@ fn network_policies() -> TableDef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use sonic_rs::json;
 
     #[test]
     fn host_wildcards_follow_ingress_semantics() {
@@ -736,7 +740,7 @@ mod tests {
         assert_eq!(policy_types(&p), vec!["Ingress", "Egress"]);
         assert!(denies_all(&p, "Ingress", "ingress"));
         assert!(!denies_all(&p, "Egress", "egress"));
-        assert!(selector_is_empty(p.pointer("/spec/podSelector")));
+        assert!(selector_is_empty(p.pointer(&["spec", "podSelector"])));
         assert!(!selector_is_empty(Some(
             &json!({"matchLabels": {"a": "b"}})
         )));

@@ -1,7 +1,7 @@
 //! RBAC tables: roles, cluster_roles, role_bindings, cluster_role_bindings, and the flattened
 //! role_rules and role_binding_subjects that make "who can do what" one join.
 
-use serde_json::Value;
+use sonic_rs::{JsonValueTrait as _, Value};
 
 use super::TableDef;
 use super::common::object_table;

@@ -13,6 +13,23 @@ use serde_json::{Value, json};
 
 use super::*;
 
+impl TableDef {
+    /// `decode` for fixtures written with `serde_json::json!`.
+    fn decode_json(
+        &self,
+        cluster: &str,
+        source: &ResourceRef,
+        items: &[Value],
+        projection: Option<&[usize]>,
+    ) -> Result<RecordBatch, DecodeError> {
+        let items: Vec<sonic_rs::Value> = items
+            .iter()
+            .map(|v| sonic_rs::to_value(v).expect("fixture converts"))
+            .collect();
+        self.decode(cluster, source, &items, projection)
+    }
+}
+
 fn table(name: &str) -> TableDef {
     builtin_tables(TableOptions::default())
         .into_iter()
@@ -21,7 +38,7 @@ fn table(name: &str) -> TableDef {
 }
 
 fn decode_all(t: &TableDef, items: &[Value]) -> RecordBatch {
-    t.decode("kind-a", &t.sources[0], items, None).unwrap()
+    t.decode_json("kind-a", &t.sources[0], items, None).unwrap()
 }
 
 fn col<'a>(b: &'a RecordBatch, name: &str) -> &'a Arc<dyn Array> {
@@ -293,12 +310,12 @@ fn malformed_objects_never_fail_a_page() {
         show_secret_values: true,
     }) {
         for source in &t.sources {
-            let b = t.decode("c", source, &odd, None).unwrap();
+            let b = t.decode_json("c", source, &odd, None).unwrap();
             assert_eq!(b.schema(), t.schema(), "{}", t.name);
             if t.pushdown.one_row_per_object {
                 assert_eq!(b.num_rows(), odd.len(), "{}", t.name);
             }
-            let empty = t.decode("c", source, &[], None).unwrap();
+            let empty = t.decode_json("c", source, &[], None).unwrap();
             assert_eq!(empty.num_rows(), 0);
         }
     }
@@ -307,7 +324,9 @@ fn malformed_objects_never_fail_a_page() {
         ResourceRef::new("x.io", "v1", "Widget", "widgets", true),
     );
     assert_eq!(
-        g.decode("c", &g.sources[0], &odd, None).unwrap().num_rows(),
+        g.decode_json("c", &g.sources[0], &odd, None)
+            .unwrap()
+            .num_rows(),
         odd.len()
     );
 }
@@ -463,7 +482,7 @@ fn projection_computes_only_what_is_asked() {
     let idx = |n: &str| schema.index_of(n).unwrap();
     let projection = [idx("image_ref"), idx("cluster")];
     let b = t
-        .decode("kind-a", &t.sources[0], &[pod(), pod()], Some(&projection))
+        .decode_json("kind-a", &t.sources[0], &[pod(), pod()], Some(&projection))
         .unwrap();
     assert_eq!(b.num_rows(), 8);
     assert_eq!(b.schema().fields().len(), 2);
@@ -472,13 +491,13 @@ fn projection_computes_only_what_is_asked() {
     assert!(b.schema().field(0).metadata().contains_key("description"));
 
     let empty = t
-        .decode("kind-a", &t.sources[0], &[pod(), pod()], Some(&[]))
+        .decode_json("kind-a", &t.sources[0], &[pod(), pod()], Some(&[]))
         .unwrap();
     assert_eq!(empty.num_rows(), 8);
     assert_eq!(empty.num_columns(), 0);
 
     let err = t
-        .decode("kind-a", &t.sources[0], &[pod()], Some(&[9999]))
+        .decode_json("kind-a", &t.sources[0], &[pod()], Some(&[9999]))
         .unwrap_err();
     assert!(
         err.to_string().starts_with("decode table containers:"),
@@ -501,7 +520,7 @@ fn workload_containers_cover_every_workload_kind() {
             "securityContext": {"runAsNonRoot": true},
             "containers": [{"name": "app", "image": "bitnami/mysql:8.0",
                             "resources": {"limits": {"cpu": "2", "memory": "2Gi"}}}]}}}});
-    let b = t.decode("c", &t.sources[0], &[deploy], None).unwrap();
+    let b = t.decode_json("c", &t.sources[0], &[deploy], None).unwrap();
     assert_eq!(strs(&b, "workload_kind"), vec![Some("Deployment".into())]);
     assert_eq!(strs(&b, "workload_name"), vec![Some("web".into())]);
     assert_eq!(strs(&b, "registry"), vec![Some("docker.io".into())]);
@@ -518,7 +537,7 @@ fn workload_containers_cover_every_workload_kind() {
         "spec": {"schedule": "0 1 * * *", "jobTemplate": {"spec": {"template": {"spec": {
             "initContainers": [{"name": "prep", "image": "alpine"}],
             "containers": [{"name": "run", "image": "docker.io/library/mysql:8.4"}]}}}}}});
-    let b = t.decode("c", &t.sources[4], &[cron], None).unwrap();
+    let b = t.decode_json("c", &t.sources[4], &[cron], None).unwrap();
     assert_eq!(b.num_rows(), 2);
     assert_eq!(strs(&b, "workload_kind"), vec![Some("CronJob".into()); 2]);
     assert_eq!(
@@ -692,7 +711,7 @@ fn rbac_rules_and_subjects() {
     let role = json!({"metadata": {"name": "reader", "namespace": "shop"},
         "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]},
                   {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"], "resourceNames": ["x"]}]});
-    let b = t.decode("c", &t.sources[0], &[role], None).unwrap();
+    let b = t.decode_json("c", &t.sources[0], &[role], None).unwrap();
     assert_eq!(strs(&b, "role_kind"), vec![Some("Role".into()); 2]);
     assert_eq!(list(&b, "api_groups", 0), Some(vec![String::new()]));
     assert_eq!(
@@ -702,7 +721,7 @@ fn rbac_rules_and_subjects() {
     assert_eq!(list(&b, "resource_names", 0), None);
     assert_eq!(list(&b, "resource_names", 1), Some(vec!["x".to_string()]));
     let cr = json!({"metadata": {"name": "admin"}, "rules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]});
-    let b = t.decode("c", &t.sources[1], &[cr], None).unwrap();
+    let b = t.decode_json("c", &t.sources[1], &[cr], None).unwrap();
     assert_eq!(strs(&b, "role_kind"), vec![Some("ClusterRole".into())]);
     assert_eq!(strs(&b, "namespace"), vec![None]);
 
@@ -712,7 +731,7 @@ fn rbac_rules_and_subjects() {
         "subjects": [{"kind": "ServiceAccount", "name": "web"},
                      {"kind": "ServiceAccount", "name": "ci", "namespace": "tools"},
                      {"kind": "Group", "name": "devs", "apiGroup": "rbac.authorization.k8s.io"}]});
-    let b = t.decode("c", &t.sources[0], &[rb], None).unwrap();
+    let b = t.decode_json("c", &t.sources[0], &[rb], None).unwrap();
     assert_eq!(
         strs(&b, "binding_kind"),
         vec![Some("RoleBinding".into()); 3]
@@ -725,7 +744,7 @@ fn rbac_rules_and_subjects() {
     assert_eq!(strs(&b, "subject_kind")[2].as_deref(), Some("Group"));
     let crb = json!({"metadata": {"name": "admins"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
                      "subjects": [{"kind": "User", "name": "alice"}]});
-    let b = t.decode("c", &t.sources[1], &[crb], None).unwrap();
+    let b = t.decode_json("c", &t.sources[1], &[crb], None).unwrap();
     assert_eq!(
         strs(&b, "binding_kind"),
         vec![Some("ClusterRoleBinding".into())]
@@ -917,7 +936,7 @@ fn generic_tables_carry_the_object_without_managed_fields() {
     assert!(t.aliases.is_empty());
     let item = json!({"metadata": {"name": "c", "namespace": "n", "managedFields": [{}]},
                       "spec": {"secretName": "s"}});
-    let b = t.decode("c", &res, &[item], None).unwrap();
+    let b = t.decode_json("c", &res, &[item], None).unwrap();
     let obj: Value = serde_json::from_str(strs(&b, "object")[0].as_deref().unwrap()).unwrap();
     assert_eq!(obj["apiVersion"], "cert-manager.io/v1");
     assert_eq!(obj["kind"], "Certificate");
@@ -927,7 +946,7 @@ fn generic_tables_carry_the_object_without_managed_fields() {
     let secret = ResourceRef::new("", "v1", "Secret", "secrets", true);
     let g = generic_table("secrets_raw", secret.clone());
     let b = g
-        .decode(
+        .decode_json(
             "c",
             &secret,
             &[json!({"metadata": {"name": "s"}, "data": {"k": "dg=="}})],

@@ -5,7 +5,7 @@
 //! `ready_replicas`, `available_replicas`, `updated_replicas`) so one query
 //! reads across kinds; DaemonSets map their scheduled counts onto them.
 
-use serde_json::Value;
+use sonic_rs::{JsonValueTrait as _, Value};
 
 use super::TableDef;
 use super::common::object_table;
