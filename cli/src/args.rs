@@ -54,6 +54,10 @@ pub struct Args {
     #[arg(long)]
     pub no_header: bool,
 
+    /// Namespaces to read when a cluster-wide list is forbidden (comma-separated), besides the context's namespace.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
     /// Exit with code 1 if any cluster failed (rows from the others are still printed).
     #[arg(long)]
     pub strict: bool,

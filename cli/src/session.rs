@@ -61,6 +61,7 @@ pub async fn build(args: &Args) -> Result<Session, Failure> {
         failures.clone(),
         ScanOptions {
             page_size: args.chunk_size,
+            fallback_namespaces: args.namespaces.clone(),
             ..ScanOptions::default()
         },
         TableOptions {

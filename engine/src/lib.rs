@@ -114,7 +114,12 @@ impl Engine {
         let references = state
             .resolve_table_references(&statement)
             .map_err(|e| EngineError::Plan(clean_message(&e)))?;
+        let created = created_table(&statement);
         for reference in &references {
+            // The table a CREATE TABLE/VIEW names is new, not misspelled.
+            if created.as_deref() == Some(reference.table()) {
+                continue;
+            }
             self.check_table(reference).await?;
         }
         let plan = state
@@ -163,6 +168,23 @@ impl Engine {
             hint,
         })
     }
+}
+
+/// The bare name a CREATE TABLE or CREATE VIEW statement defines.
+fn created_table(statement: &Statement) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::Statement as Sql;
+    let name = match statement {
+        Statement::Statement(sql) => match sql.as_ref() {
+            Sql::CreateTable(create) => &create.name,
+            Sql::CreateView(create) => &create.name,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    name.0
+        .last()
+        .and_then(|part| part.as_ident())
+        .map(|ident| ident.value.clone())
 }
 
 /// The closest name by edit distance, if it is close enough to be a typo.

@@ -1,9 +1,10 @@
 //! Turning SQL filters into requests the API server can answer.
 //!
-//! Every filter kq recognises here is reported to DataFusion as `Inexact`:
 //! kq narrows what it asks the server for (clusters, namespaces, label and
-//! field selectors), and DataFusion still re-applies the filter, so SQL
-//! semantics (NULLs, `!=` on a missing label) stay exactly DataFusion's.
+//! field selectors). A filter is reported `Exact` only where the server's
+//! answer is provably what SQL would keep, NULLs included; everything else
+//! is `Inexact` and DataFusion re-applies it, so SQL semantics stay
+//! exactly DataFusion's.
 
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
@@ -40,14 +41,50 @@ impl ClusterFilter {
     }
 }
 
-/// Whether kq can use `filter` to narrow requests for this table.
+/// How completely kq enforces a filter it absorbed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Absorbed {
+    /// Every row kq returns satisfies the filter, NULLs included, and none
+    /// that satisfies it is missing: DataFusion need not re-check it.
+    Exact,
+    /// kq narrows its requests with it, DataFusion still applies it.
+    Inexact,
+}
+
+impl Absorbed {
+    fn and(self, other: Absorbed) -> Absorbed {
+        if self == Absorbed::Exact && other == Absorbed::Exact {
+            Absorbed::Exact
+        } else {
+            Absorbed::Inexact
+        }
+    }
+}
+
+/// Whether kq can use `filter` to narrow requests for this table, and
+/// whether the narrowing is the whole filter.
+///
+/// `Exact` is claimed only for forms whose server-side semantics equal
+/// SQL's, NULLs included (proven against the sim in
+/// `tests/tests/pushdown.rs`): cluster pruning (kq's own), `namespace =/IN`
+/// (namespaced endpoints), label `=`, `!=` (sent as `k,k!=v`), `IN` and
+/// `IS NOT NULL`, and field selectors with `=` on a non-empty value or on
+/// `metadata.name`, which is never empty.
 pub fn classify(def: &TableDef, filter: &Expr) -> TableProviderFilterPushDown {
     let mut probe = ScanRequest::default();
-    if absorb(def, filter, &mut probe) {
-        TableProviderFilterPushDown::Inexact
-    } else {
-        TableProviderFilterPushDown::Unsupported
+    match absorb(def, filter, &mut probe) {
+        Some(Absorbed::Exact) => TableProviderFilterPushDown::Exact,
+        Some(Absorbed::Inexact) => TableProviderFilterPushDown::Inexact,
+        None => TableProviderFilterPushDown::Unsupported,
     }
+}
+
+/// Whether every filter is enforced exactly by the request, so a LIMIT can
+/// shorten the list itself.
+pub fn all_exact(def: &TableDef, filters: &[Expr]) -> bool {
+    filters
+        .iter()
+        .all(|f| classify(def, f) == TableProviderFilterPushDown::Exact)
 }
 
 /// Builds the request from all filters DataFusion handed to `scan`.
@@ -59,13 +96,15 @@ pub fn plan(def: &TableDef, filters: &[Expr]) -> ScanRequest {
     request
 }
 
-/// Folds one conjunct into the request; returns whether it was understood.
-fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> bool {
+/// Folds one conjunct into the request; `None` when kq cannot use it.
+fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Absorbed> {
     match filter {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::And => {
-            let l = absorb(def, left, request);
-            let r = absorb(def, right, request);
-            l || r
+            match (absorb(def, left, request), absorb(def, right, request)) {
+                (Some(l), Some(r)) => Some(l.and(r)),
+                (Some(_), None) | (None, Some(_)) => Some(Absorbed::Inexact),
+                (None, None) => None,
+            }
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right })
             if matches!(op, Operator::Eq | Operator::NotEq) =>
@@ -73,97 +112,105 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> bool {
             let (column_side, value) = match (string_literal(right), string_literal(left)) {
                 (Some(v), _) => (left.as_ref(), v),
                 (None, Some(v)) => (right.as_ref(), v),
-                _ => return false,
+                _ => return None,
             };
             let eq = *op == Operator::Eq;
             if let Some(column) = column_name(column_side) {
                 if column == "cluster" && eq {
                     restrict_clusters(request, vec![value]);
-                    return true;
+                    return Some(Absorbed::Exact);
                 }
                 if def.pushdown.namespace_column == Some(column) && eq {
                     restrict_namespaces(request, vec![value]);
-                    return true;
+                    return Some(Absorbed::Exact);
                 }
-                if let Some((_, field)) = def
+                let (_, field) = def
                     .pushdown
                     .field_selectors
                     .iter()
-                    .find(|(c, _)| *c == column)
-                    && valid_selector_value(&value)
-                {
-                    let term = format!("{field}{}{value}", if eq { "=" } else { "!=" });
-                    push_term(&mut request.field_selector, term);
-                    return true;
+                    .find(|(c, _)| *c == column)?;
+                if !valid_selector_value(&value) {
+                    return None;
                 }
-                return false;
+                let term = format!("{field}{}{value}", if eq { "=" } else { "!=" });
+                push_term(&mut request.field_selector, term);
+                // The server compares a missing field as "": `!=` keeps
+                // objects whose column is NULL (SQL drops them) and `= ''`
+                // matches them. metadata.name is never missing or empty.
+                let exact = *field == "metadata.name" || (eq && !value.is_empty());
+                return Some(if exact {
+                    Absorbed::Exact
+                } else {
+                    Absorbed::Inexact
+                });
             }
-            if let Some(key) = label_key(def, column_side)
-                && valid_label_value(&value)
-            {
-                let term = format!("{key}{}{value}", if eq { "=" } else { "!=" });
-                push_term(&mut request.label_selector, term);
-                return true;
+            let key = label_key(def, column_side)?;
+            if !valid_label_value(&value) {
+                return None;
             }
-            false
+            if eq {
+                push_term(&mut request.label_selector, format!("{key}={value}"));
+            } else {
+                // SQL's `labels['k'] != 'v'` is NULL without the label; the
+                // selector `k!=v` alone would keep such objects.
+                push_term(&mut request.label_selector, format!("{key},{key}!={value}"));
+            }
+            Some(Absorbed::Exact)
         }
         Expr::InList(in_list) if !in_list.negated => {
-            let Some(values) = in_list
+            let values = in_list
                 .list
                 .iter()
                 .map(string_literal)
-                .collect::<Option<Vec<String>>>()
-            else {
-                return false;
-            };
+                .collect::<Option<Vec<String>>>()?;
             if values.is_empty() {
-                return false;
+                return None;
             }
             if let Some(column) = column_name(&in_list.expr) {
                 if column == "cluster" {
                     restrict_clusters(request, values);
-                    return true;
+                    return Some(Absorbed::Exact);
                 }
                 if def.pushdown.namespace_column == Some(column) {
                     restrict_namespaces(request, values);
-                    return true;
+                    return Some(Absorbed::Exact);
                 }
-                return false;
+                return None;
             }
-            if let Some(key) = label_key(def, &in_list.expr)
-                && values.iter().all(|v| valid_label_value(v))
-            {
-                push_term(
-                    &mut request.label_selector,
-                    format!("{key} in ({})", values.join(",")),
-                );
-                return true;
+            let key = label_key(def, &in_list.expr)?;
+            if !values.iter().all(|v| valid_label_value(v)) {
+                return None;
             }
-            false
+            push_term(
+                &mut request.label_selector,
+                format!("{key} in ({})", values.join(",")),
+            );
+            Some(Absorbed::Exact)
         }
         Expr::Like(like) if !like.case_insensitive && like.escape_char.is_none() => {
             if column_name(&like.expr) != Some("cluster") {
-                return false;
+                return None;
             }
-            let Some(pattern) = string_literal(&like.pattern) else {
-                return false;
-            };
+            let pattern = string_literal(&like.pattern)?;
+            // DataFusion reads `\` in a pattern as an escape; `like_matches`
+            // does not, so such a pattern could prune a matching cluster.
+            if pattern.contains('\\') {
+                return None;
+            }
             let filter = request.clusters.get_or_insert_with(ClusterFilter::default);
             if like.negated {
                 filter.not_like.push(pattern);
             } else {
                 filter.like.push(pattern);
             }
-            true
+            Some(Absorbed::Exact)
         }
-        Expr::IsNotNull(inner) => match label_key(def, inner) {
-            Some(key) => {
-                push_term(&mut request.label_selector, key);
-                true
-            }
-            None => false,
-        },
-        _ => false,
+        Expr::IsNotNull(inner) => {
+            let key = label_key(def, inner)?;
+            push_term(&mut request.label_selector, key);
+            Some(Absorbed::Exact)
+        }
+        _ => None,
     }
 }
 

@@ -22,6 +22,7 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use tokio::sync::Semaphore;
 
+use super::access::AccessCache;
 use super::config::ClusterConn;
 use super::list::{ListParams, Lister};
 use super::pushdown::{self, ScanRequest};
@@ -36,6 +37,8 @@ pub struct ScanOptions {
     pub page_size: u32,
     /// Lists in flight at once across all clusters.
     pub max_concurrent_lists: usize,
+    /// Namespaces to try, besides the context's, when a cluster-wide list is forbidden.
+    pub fallback_namespaces: Vec<String>,
 }
 
 impl Default for ScanOptions {
@@ -43,6 +46,7 @@ impl Default for ScanOptions {
         Self {
             page_size: 500,
             max_concurrent_lists: 16,
+            fallback_namespaces: Vec::new(),
         }
     }
 }
@@ -54,16 +58,19 @@ pub struct ScanContext {
     pub failures: FailureLog,
     pub options: ScanOptions,
     pub permits: Arc<Semaphore>,
+    pub access: AccessCache,
 }
 
 impl ScanContext {
     pub fn new(clusters: Vec<ClusterConn>, failures: FailureLog, options: ScanOptions) -> Self {
         let permits = Arc::new(Semaphore::new(options.max_concurrent_lists.max(1)));
+        let access = AccessCache::new(options.fallback_namespaces.clone());
         Self {
             clusters: Arc::new(clusters),
             failures,
             options,
             permits,
+            access,
         }
     }
 }
@@ -141,13 +148,13 @@ impl TableProvider for KubeTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let request = pushdown::plan(&self.def, filters);
         // A LIMIT can shorten lists only when DataFusion has no filter left
-        // to apply (every filter here is Inexact) and every object is
-        // exactly one row.
-        let max_objects = if self.def.pushdown.one_row_per_object && filters.is_empty() {
-            limit
-        } else {
-            None
-        };
+        // to apply and every object is exactly one row.
+        let max_objects =
+            if self.def.pushdown.one_row_per_object && pushdown::all_exact(&self.def, filters) {
+                limit
+            } else {
+                None
+            };
         let full_schema = self.def.schema();
         let schema = match projection {
             Some(p) => Arc::new(full_schema.project(p)?),
@@ -295,30 +302,9 @@ async fn run_list(
         Err(error) => error,
     };
     // A namespace-scoped user cannot list cluster-wide: fall back to the
-    // context's namespace and say that coverage is reduced.
+    // namespaces the server says it may list, and say what was covered.
     if error.is_forbidden() && job.namespace.is_none() && job.resource.namespaced {
-        let namespace = job.cluster.default_namespace.clone();
-        let fallback = ListParams {
-            namespace: Some(namespace.clone()),
-            ..params
-        };
-        match list_to_channel(def, job, &fallback, projection, tx).await {
-            Ok(()) => context.failures.record(
-                &job.cluster.name,
-                &def.name,
-                Severity::Warning,
-                format!(
-                    "cannot list {} cluster-wide ({error}); showing namespace '{namespace}' only",
-                    job.resource.plural
-                ),
-            ),
-            Err(second) => context.failures.record(
-                &job.cluster.name,
-                &def.name,
-                Severity::Error,
-                format!("{error}; namespace '{namespace}' fallback also failed: {second}"),
-            ),
-        }
+        fall_back_to_namespaces(def, context, job, params, projection, tx, error).await;
         return;
     }
     context.failures.record(
@@ -327,6 +313,92 @@ async fn run_list(
         Severity::Error,
         error.to_string(),
     );
+}
+
+/// Lists the namespaces the user may read after a forbidden cluster-wide
+/// list; a warning names them (rows are partial), an error says why none.
+async fn fall_back_to_namespaces(
+    def: &TableDef,
+    context: &ScanContext,
+    job: &ListJob,
+    params: ListParams,
+    projection: Option<&[usize]>,
+    tx: &BatchSender,
+    error: JobError,
+) {
+    let access = context
+        .access
+        .readable_namespaces(&job.cluster, &job.resource)
+        .await;
+    let record = |severity, message: String| {
+        context
+            .failures
+            .record(&job.cluster.name, &def.name, severity, message)
+    };
+    if access.readable.is_empty() {
+        let mut checked: Vec<&str> = access.denied.iter().map(String::as_str).collect();
+        checked.extend(access.unknown.iter().map(String::as_str));
+        record(
+            Severity::Error,
+            format!(
+                "{error}; no namespace allows listing {} (checked {}); name readable ones with --namespaces",
+                job.resource.plural,
+                quoted_list(&checked)
+            ),
+        );
+        return;
+    }
+    let mut covered = Vec::new();
+    let mut failed = Vec::new();
+    for namespace in &access.readable {
+        let scoped = ListParams {
+            namespace: Some(namespace.clone()),
+            ..params.clone()
+        };
+        let scoped_job = ListJob {
+            cluster: job.cluster.clone(),
+            resource: job.resource.clone(),
+            namespace: Some(namespace.clone()),
+        };
+        match list_to_channel(def, &scoped_job, &scoped, projection, tx).await {
+            Ok(()) => covered.push(namespace.as_str()),
+            Err(e) => failed.push(format!("namespace '{namespace}': {e}")),
+        }
+    }
+    let mut message = format!(
+        "cannot list {} cluster-wide ({error}); covered namespace{} {} only",
+        job.resource.plural,
+        if covered.len() == 1 { "" } else { "s" },
+        quoted_list(&covered)
+    );
+    if !access.denied.is_empty() {
+        let denied: Vec<&str> = access.denied.iter().map(String::as_str).collect();
+        message.push_str(&format!("; not permitted in {}", quoted_list(&denied)));
+    }
+    if !access.unknown.is_empty() {
+        let unknown: Vec<&str> = access.unknown.iter().map(String::as_str).collect();
+        message.push_str(&format!(
+            "; permissions unknown in {}",
+            quoted_list(&unknown)
+        ));
+    }
+    if failed.is_empty() {
+        record(Severity::Warning, message);
+    } else {
+        message.push_str(&format!("; failed: {}", failed.join("; ")));
+        record(Severity::Error, message);
+    }
+}
+
+fn quoted_list(names: &[&str]) -> String {
+    if names.is_empty() {
+        return "none".to_string();
+    }
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -350,10 +422,29 @@ async fn list_to_channel(
     projection: Option<&[usize]>,
     tx: &BatchSender,
 ) -> Result<(), JobError> {
-    let mut lister = Lister::new(&job.cluster.client, &job.resource, params);
-    // Each page becomes a batch as soon as it arrives, so memory stays
-    // bounded by the channel, not by the cluster's size.
-    while let Some(items) = lister.next_page().await? {
+    let mut lister = Lister::new(
+        job.cluster.client.clone(),
+        job.resource.clone(),
+        params.clone(),
+    );
+    // The next page is requested and parsed while this one is decoded, so
+    // the network and both cores stay busy. Two pages in flight keep memory
+    // bounded by the channels, not by the cluster's size.
+    let (pages_tx, mut pages) = tokio::sync::mpsc::channel(2);
+    let fetch = tokio::spawn(async move {
+        loop {
+            let page = lister.next_page().await;
+            let last = !matches!(page, Ok(Some(_)));
+            if pages_tx.send(page).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let _fetch = AbortOnDrop(fetch);
+    while let Some(page) = pages.recv().await {
+        let Some(items) = page? else {
+            break;
+        };
         let batch = def
             .decode(&job.cluster.name, &job.resource, &items, projection)
             .map_err(|e| JobError::Decode(e.to_string()))?;
@@ -363,4 +454,13 @@ async fn list_to_channel(
         }
     }
     Ok(())
+}
+
+/// Stops a spawned task when its owner is dropped (query cancelled, LIMIT met).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
