@@ -47,8 +47,12 @@ pub struct AccessCache {
     /// Namespaces named on the command line, tried on every cluster.
     configured: Arc<Vec<String>>,
     candidates: Arc<Mutex<HashMap<String, Arc<Candidates>>>>,
-    rules: Arc<Mutex<HashMap<(String, String), Arc<Result<Vec<ResourceRule>, String>>>>>,
+    rules: Arc<Mutex<RulesByNamespace>>,
 }
+
+/// A rules review's outcome (or why it failed), per (cluster, namespace).
+type Review = Arc<Result<Vec<ResourceRule>, String>>;
+type RulesByNamespace = HashMap<(String, String), Review>;
 
 #[derive(Debug)]
 struct Candidates {
@@ -121,11 +125,7 @@ impl AccessCache {
         found
     }
 
-    async fn rules(
-        &self,
-        cluster: &ClusterConn,
-        namespace: &str,
-    ) -> Arc<Result<Vec<ResourceRule>, String>> {
+    async fn rules(&self, cluster: &ClusterConn, namespace: &str) -> Review {
         let key = (cluster.name.clone(), namespace.to_string());
         if let Some(found) = self.lock_rules().get(&key) {
             return found.clone();

@@ -8,7 +8,7 @@
 use http::Request;
 use serde_json::Value;
 
-use super::list::error_chain;
+use super::list::{MAX_ATTEMPTS, MAX_RETRY_AFTER, backoff, error_chain};
 use super::resource::ResourceRef;
 
 const AGGREGATED_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
@@ -31,21 +31,40 @@ async fn get_json(
         path: path.to_string(),
         message,
     };
-    let request = Request::get(path)
-        .header(http::header::ACCEPT, accept)
-        .body(kube::client::Body::empty())
-        .map_err(|e| failed(e.to_string()))?;
-    let response = client
-        .send(request)
-        .await
-        .map_err(|e| failed(error_chain(&e)))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| failed(error_chain(&e)))?
-        .to_bytes();
+    // Throttling and transient server errors are retried as lists are.
+    let mut attempt = 0;
+    let (status, body) = loop {
+        attempt += 1;
+        let request = Request::get(path)
+            .header(http::header::ACCEPT, accept)
+            .body(kube::client::Body::empty())
+            .map_err(|e| failed(e.to_string()))?;
+        let response = client
+            .send(request)
+            .await
+            .map_err(|e| failed(error_chain(&e)))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| failed(error_chain(&e)))?
+            .to_bytes();
+        let transient = status == http::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+        if !transient || attempt >= MAX_ATTEMPTS {
+            break (status, body);
+        }
+        let wait = retry_after
+            .map(|d| d.min(MAX_RETRY_AFTER))
+            .unwrap_or_else(|| backoff(attempt));
+        tokio::time::sleep(wait).await;
+    };
     if !status.is_success() {
         let message = serde_json::from_slice::<Value>(&body)
             .ok()

@@ -2,8 +2,9 @@
 //!
 //! The API server is shared infrastructure, so a list is polite: it pages
 //! with `limit`/`continue`, honours `Retry-After` on 429, backs off on
-//! transient 5xx, and on a stale continue token (410) restarts the list
-//! while skipping objects already emitted, so no row is lost or doubled.
+//! transient 5xx, and on a stale continue token (410) restarts the list in
+//! one unpaged request while skipping objects already emitted, so no row
+//! is lost or doubled.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub struct ListParams {
     pub namespace: Option<String>,
     pub label_selector: Option<String>,
     pub field_selector: Option<String>,
-    /// Objects per page.
+    /// Objects per page; 0 asks for everything in one response.
     pub page_size: u32,
     /// Stop after this many objects (only when every object is a result row).
     pub max_objects: Option<usize>,
@@ -88,9 +89,9 @@ struct ListMeta {
     continue_token: Option<String>,
 }
 
-const MAX_ATTEMPTS: u32 = 6;
+pub(crate) const MAX_ATTEMPTS: u32 = 6;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const MAX_RESTARTS: u64 = 5;
 
 /// A list in progress: call [`Lister::next_page`] until it returns `None`.
@@ -106,6 +107,10 @@ pub struct Lister {
     objects: usize,
     /// Restarts after an expired continue token.
     restarts: u64,
+    /// After an expired continue token the list restarts in one request,
+    /// as client-go's pager does: a list slower than the server's
+    /// compaction would otherwise expire again on every attempt.
+    unpaged: bool,
 }
 
 impl Lister {
@@ -119,6 +124,7 @@ impl Lister {
             done: false,
             objects: 0,
             restarts: 0,
+            unpaged: false,
         }
     }
 
@@ -128,7 +134,15 @@ impl Lister {
             if self.done {
                 return Ok(None);
             }
-            let url = list_url(&self.resource, &self.params, self.continue_token.as_deref());
+            let url = if self.unpaged {
+                let whole = ListParams {
+                    page_size: 0,
+                    ..self.params.clone()
+                };
+                list_url(&self.resource, &whole, None)
+            } else {
+                list_url(&self.resource, &self.params, self.continue_token.as_deref())
+            };
             let body = match get_with_retries(&self.client, &self.resource, &url).await {
                 Ok(Some(body)) => body,
                 Ok(None) => {
@@ -146,6 +160,7 @@ impl Lister {
                         );
                     }
                     self.continue_token = None;
+                    self.unpaged = true;
                     continue;
                 }
                 Err(FetchError::Expired) => {
@@ -199,11 +214,16 @@ impl Lister {
 
 fn list_url(resource: &ResourceRef, params: &ListParams, continue_token: Option<&str>) -> String {
     let mut query: Vec<(&str, String)> = Vec::new();
-    let mut limit = params.page_size.max(1) as usize;
-    if let Some(max) = params.max_objects {
-        limit = limit.min(max.max(1));
+    // page_size 0 asks for the whole list at once (still capped by max_objects).
+    let limit = match (params.page_size, params.max_objects) {
+        (0, None) => None,
+        (0, Some(max)) => Some(max.max(1)),
+        (size, None) => Some(size as usize),
+        (size, Some(max)) => Some((size as usize).min(max.max(1))),
+    };
+    if let Some(limit) = limit {
+        query.push(("limit", limit.to_string()));
     }
-    query.push(("limit", limit.to_string()));
     if let Some(selector) = &params.label_selector {
         query.push(("labelSelector", selector.clone()));
     }
@@ -279,7 +299,7 @@ async fn get_with_retries(
     }
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let millis = 100u64.saturating_mul(1u64 << attempt.min(10));
     Duration::from_millis(millis).min(MAX_BACKOFF)
 }

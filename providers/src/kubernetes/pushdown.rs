@@ -29,6 +29,8 @@ pub struct ClusterFilter {
     pub names: Option<Vec<String>>,
     pub like: Vec<String>,
     pub not_like: Vec<String>,
+    /// Names excluded by `cluster != 'x'` (what `NOT LIKE` without wildcards becomes).
+    pub excluded: Vec<String>,
 }
 
 impl ClusterFilter {
@@ -38,6 +40,7 @@ impl ClusterFilter {
             .is_none_or(|names| names.iter().any(|n| n == cluster))
             && self.like.iter().all(|p| like_matches(p, cluster))
             && !self.not_like.iter().any(|p| like_matches(p, cluster))
+            && !self.excluded.iter().any(|n| n == cluster)
     }
 }
 
@@ -106,6 +109,19 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Ab
                 (None, None) => None,
             }
         }
+        // DataFusion rewrites a short `x IN (a, b)` as `x = a OR x = b`.
+        Expr::BinaryExpr(BinaryExpr { op, .. }) if *op == Operator::Or => {
+            let (target, values) = equality_set(def, filter)?;
+            match target {
+                EqTarget::Cluster => restrict_clusters(request, values),
+                EqTarget::Namespace => restrict_namespaces(request, values),
+                EqTarget::Label(key) => push_term(
+                    &mut request.label_selector,
+                    format!("{key} in ({})", values.join(",")),
+                ),
+            }
+            Some(Absorbed::Exact)
+        }
         Expr::BinaryExpr(BinaryExpr { left, op, right })
             if matches!(op, Operator::Eq | Operator::NotEq) =>
         {
@@ -116,8 +132,16 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Ab
             };
             let eq = *op == Operator::Eq;
             if let Some(column) = column_name(column_side) {
-                if column == "cluster" && eq {
-                    restrict_clusters(request, vec![value]);
+                if column == "cluster" {
+                    if eq {
+                        restrict_clusters(request, vec![value]);
+                    } else {
+                        request
+                            .clusters
+                            .get_or_insert_with(ClusterFilter::default)
+                            .excluded
+                            .push(value);
+                    }
                     return Some(Absorbed::Exact);
                 }
                 if def.pushdown.namespace_column == Some(column) && eq {
@@ -212,6 +236,59 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Ab
         }
         _ => None,
     }
+}
+
+/// What a set of equalities constrains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum EqTarget {
+    Cluster,
+    Namespace,
+    Label(String),
+}
+
+/// `t = 'a' OR t = 'b' OR t IN ('c')` on one target, as its value set.
+fn equality_set(def: &TableDef, expr: &Expr) -> Option<(EqTarget, Vec<String>)> {
+    let target_of = |column_side: &Expr| -> Option<EqTarget> {
+        match column_name(column_side) {
+            Some("cluster") => Some(EqTarget::Cluster),
+            Some(c) if def.pushdown.namespace_column == Some(c) => Some(EqTarget::Namespace),
+            Some(_) => None,
+            None => label_key(def, column_side).map(EqTarget::Label),
+        }
+    };
+    let (target, values) = match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Or => {
+            let (l_target, mut l_values) = equality_set(def, left)?;
+            let (r_target, r_values) = equality_set(def, right)?;
+            if l_target != r_target {
+                return None;
+            }
+            l_values.extend(r_values);
+            (l_target, l_values)
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Eq => {
+            match (string_literal(right), string_literal(left)) {
+                (Some(v), _) => (target_of(left)?, vec![v]),
+                (None, Some(v)) => (target_of(right)?, vec![v]),
+                _ => return None,
+            }
+        }
+        Expr::InList(in_list) if !in_list.negated => {
+            let values = in_list
+                .list
+                .iter()
+                .map(string_literal)
+                .collect::<Option<Vec<String>>>()?;
+            (target_of(&in_list.expr)?, values)
+        }
+        _ => return None,
+    };
+    if let EqTarget::Label(_) = target
+        && !values.iter().all(|v| valid_label_value(v))
+    {
+        return None;
+    }
+    Some((target, values))
 }
 
 fn restrict_clusters(request: &mut ScanRequest, values: Vec<String>) {
@@ -322,6 +399,7 @@ mod tests {
             names: Some(vec!["prod".into(), "dev".into()]),
             like: vec!["%d%".into()],
             not_like: vec!["dev".into()],
+            excluded: vec!["staging".into()],
         };
         assert!(filter.allows("prod"));
         assert!(!filter.allows("dev"));
