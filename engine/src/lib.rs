@@ -105,7 +105,8 @@ impl Engine {
 
     /// Splits a script into statements.
     pub fn parse(&self, sql: &str) -> Result<VecDeque<Statement>, EngineError> {
-        DFParser::parse_sql(sql).map_err(|e| EngineError::Syntax(clean_message(&e)))
+        let sql = quote_clause_words_used_as_columns(sql);
+        DFParser::parse_sql(&sql).map_err(|e| EngineError::Syntax(clean_message(&e)))
     }
 
     /// Plans and starts one statement.
@@ -168,6 +169,86 @@ impl Engine {
             hint,
         })
     }
+}
+
+/// Quotes `cluster` (and Hive's `sort`, `distribute`) where it follows a
+/// comma and is not a `... BY` clause.
+///
+/// The generic dialect accepts a trailing comma in a projection and ends
+/// the list at any word reserved for clauses, so `SELECT name, cluster
+/// FROM pods` would fail on kq's most common column. Quoting it (lower
+/// case, as an unquoted name would resolve) keeps the column a column.
+fn quote_clause_words_used_as_columns(sql: &str) -> std::borrow::Cow<'_, str> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
+    let dialect = GenericDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize_with_location() else {
+        // The parser reports the tokenizer's error itself.
+        return std::borrow::Cow::Borrowed(sql);
+    };
+    let significant = |from: usize| {
+        tokens[from..]
+            .iter()
+            .position(|t| !matches!(t.token, Token::Whitespace(_)))
+            .map(|i| i + from)
+    };
+    // Only the words' own spans change, so literals and escapes in the
+    // rest of the text stay exactly as written.
+    let mut spans: Vec<(Location, Location, String)> = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        if token.token != Token::Comma {
+            continue;
+        }
+        let Some(w) = significant(i + 1) else {
+            continue;
+        };
+        let Token::Word(word) = &tokens[w].token else {
+            continue;
+        };
+        if word.quote_style.is_some()
+            || !matches!(
+                word.keyword,
+                Keyword::CLUSTER | Keyword::SORT | Keyword::DISTRIBUTE
+            )
+        {
+            continue;
+        }
+        let by_follows = significant(w + 1).is_some_and(
+            |n| matches!(&tokens[n].token, Token::Word(next) if next.keyword == Keyword::BY),
+        );
+        if !by_follows {
+            let span = tokens[w].span;
+            spans.push((span.start, span.end, word.value.to_lowercase()));
+        }
+    }
+    if spans.is_empty() {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    // Locations count lines and characters from 1.
+    let offset = |at: Location| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(at.line).ok()?.checked_sub(1)?)?;
+        let column = usize::try_from(at.column).ok()?.checked_sub(1)?;
+        let line = &sql[start..];
+        Some(
+            start
+                + line
+                    .char_indices()
+                    .nth(column)
+                    .map_or(line.len(), |(i, _)| i),
+        )
+    };
+    let mut out = sql.to_string();
+    for (start, end, name) in spans.into_iter().rev() {
+        let (Some(start), Some(end)) = (offset(start), offset(end)) else {
+            return std::borrow::Cow::Borrowed(sql);
+        };
+        out.replace_range(start..end, &format!("\"{name}\""));
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The bare name a CREATE TABLE or CREATE VIEW statement defines.
@@ -240,6 +321,33 @@ pub fn clean_message(error: &DataFusionError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_after_a_comma_stays_a_column() {
+        assert_eq!(
+            quote_clause_words_used_as_columns("SELECT name, cluster FROM pods"),
+            "SELECT name, \"cluster\" FROM pods"
+        );
+        assert_eq!(
+            quote_clause_words_used_as_columns("SELECT a,\n  CLUSTER FROM t"),
+            "SELECT a,\n  \"cluster\" FROM t"
+        );
+        let untouched = [
+            "SELECT cluster, name FROM pods",
+            "SELECT a FROM t CLUSTER BY a",
+            "SELECT a, \"cluster\" FROM t",
+            "SELECT ',cluster' FROM t",
+        ];
+        assert_eq!(
+            quote_clause_words_used_as_columns(
+                "SELECT name, cluster, \"we\"\"ird\" FROM pods WHERE name = 'it''s' OR n = E'a\\'b'"
+            ),
+            "SELECT name, \"cluster\", \"we\"\"ird\" FROM pods WHERE name = 'it''s' OR n = E'a\\'b'"
+        );
+        for sql in untouched {
+            assert_eq!(quote_clause_words_used_as_columns(sql), sql);
+        }
+    }
 
     #[test]
     fn suggestions_catch_typos_only() {

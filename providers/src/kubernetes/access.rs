@@ -11,6 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use futures::StreamExt as _;
 use k8s_openapi::api::authorization::v1::{
     ResourceRule, SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
 };
@@ -50,8 +51,16 @@ pub struct AccessCache {
     rules: Arc<Mutex<RulesByNamespace>>,
 }
 
+/// What a SelfSubjectRulesReview answered for one namespace.
+#[derive(Debug)]
+struct Rules {
+    rules: Vec<ResourceRule>,
+    /// The server could not list every rule (e.g. a webhook authorizer).
+    incomplete: bool,
+}
+
 /// A rules review's outcome (or why it failed), per (cluster, namespace).
-type Review = Arc<Result<Vec<ResourceRule>, String>>;
+type Review = Arc<Result<Rules, String>>;
 type RulesByNamespace = HashMap<(String, String), Review>;
 
 #[derive(Debug)]
@@ -87,13 +96,28 @@ impl AccessCache {
             namespaces_listed: candidates.listed,
             ..NamespaceAccess::default()
         };
-        for (namespace, _) in &candidates.namespaces {
-            match &*self.rules(cluster, namespace).await {
-                Ok(rules) if allows_list(rules, resource) => {
-                    access.readable.push(namespace.clone())
+        // Reviews are independent questions: ask a few at a time.
+        let reviews: Vec<_> = candidates
+            .namespaces
+            .iter()
+            .map(|(namespace, _)| {
+                let namespace = namespace.clone();
+                async move {
+                    let review = self.rules(cluster, &namespace).await;
+                    (namespace, review)
                 }
-                Ok(_) => access.denied.push(namespace.clone()),
-                Err(_) => access.unknown.push(namespace.clone()),
+            })
+            .collect();
+        let verdicts: Vec<(String, Review)> =
+            futures::stream::iter(reviews).buffered(8).collect().await;
+        for (namespace, review) in verdicts {
+            match &*review {
+                Ok(rules) if allows_list(&rules.rules, resource) => access.readable.push(namespace),
+                // An incomplete review (another authorizer may still allow
+                // it) is no proof of denial.
+                Ok(rules) if rules.incomplete => access.unknown.push(namespace),
+                Ok(_) => access.denied.push(namespace),
+                Err(_) => access.unknown.push(namespace),
             }
         }
         access
@@ -131,7 +155,10 @@ impl AccessCache {
             return found.clone();
         }
         let found = Arc::new(rules_review(&cluster.client, namespace).await);
-        self.lock_rules().insert(key, found.clone());
+        // A failed review may be passing trouble: ask again next time.
+        if found.is_ok() {
+            self.lock_rules().insert(key, found.clone());
+        }
         found
     }
 
@@ -142,11 +169,7 @@ impl AccessCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    #[allow(clippy::type_complexity)]
-    fn lock_rules(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Result<Vec<ResourceRule>, String>>>>
-    {
+    fn lock_rules(&self) -> std::sync::MutexGuard<'_, RulesByNamespace> {
         self.rules
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -171,7 +194,7 @@ async fn list_namespace_names(client: &kube::Client) -> Result<Vec<String>, Stri
     Ok(names)
 }
 
-async fn rules_review(client: &kube::Client, namespace: &str) -> Result<Vec<ResourceRule>, String> {
+async fn rules_review(client: &kube::Client, namespace: &str) -> Result<Rules, String> {
     let api: Api<SelfSubjectRulesReview> = Api::all(client.clone());
     let review = SelfSubjectRulesReview {
         spec: SelfSubjectRulesReviewSpec {
@@ -183,7 +206,11 @@ async fn rules_review(client: &kube::Client, namespace: &str) -> Result<Vec<Reso
         .create(&PostParams::default(), &review)
         .await
         .map_err(|e| error_chain(&e))?;
-    Ok(created.status.map(|s| s.resource_rules).unwrap_or_default())
+    let status = created.status.unwrap_or_default();
+    Ok(Rules {
+        rules: status.resource_rules,
+        incomplete: status.incomplete,
+    })
 }
 
 /// Whether some rule grants `list` on the resource (RBAC's own matching:

@@ -72,8 +72,13 @@ impl ListError {
 pub struct ListPage {
     #[serde(default)]
     metadata: ListMeta,
-    #[serde(default)]
+    /// `null` or absent when the list is empty.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub items: Vec<Value>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+    Ok(Option::<Vec<Value>>::deserialize(d)?.unwrap_or_default())
 }
 
 impl ListPage {
@@ -139,7 +144,7 @@ impl Lister {
                     page_size: 0,
                     ..self.params.clone()
                 };
-                list_url(&self.resource, &whole, None)
+                list_url(&self.resource, &whole, self.continue_token.as_deref())
             } else {
                 list_url(&self.resource, &self.params, self.continue_token.as_deref())
             };
@@ -451,6 +456,16 @@ mod tests {
         );
         assert_eq!(status_message(b"  "), "no details from the server");
         assert_eq!(status_message(b"bad gateway"), "bad gateway");
+    }
+
+    #[test]
+    fn empty_lists_parse_with_null_or_absent_items() {
+        for body in [
+            r#"{"kind":"PodList","metadata":{},"items":null}"#,
+            r#"{"kind":"PodList","metadata":{}}"#,
+        ] {
+            assert!(ListPage::parse(body.as_bytes()).unwrap().items.is_empty());
+        }
     }
 
     #[test]

@@ -82,14 +82,6 @@ pub fn classify(def: &TableDef, filter: &Expr) -> TableProviderFilterPushDown {
     }
 }
 
-/// Whether every filter is enforced exactly by the request, so a LIMIT can
-/// shorten the list itself.
-pub fn all_exact(def: &TableDef, filters: &[Expr]) -> bool {
-    filters
-        .iter()
-        .all(|f| classify(def, f) == TableProviderFilterPushDown::Exact)
-}
-
 /// Builds the request from all filters DataFusion handed to `scan`.
 pub fn plan(def: &TableDef, filters: &[Expr]) -> ScanRequest {
     let mut request = ScanRequest::default();
@@ -303,6 +295,9 @@ fn restrict_clusters(request: &mut ScanRequest, values: Vec<String>) {
 }
 
 fn restrict_namespaces(request: &mut ScanRequest, mut values: Vec<String>) {
+    // No object lives in a namespace that is not a DNS label: such a value
+    // matches nothing, and must never reach a URL path.
+    values.retain(|v| valid_namespace(v));
     values.sort();
     values.dedup();
     request.namespaces = Some(match request.namespaces.take() {
@@ -358,6 +353,17 @@ fn label_key(def: &TableDef, expr: &Expr) -> Option<String> {
     }
     let key = string_literal(&function.args[1])?;
     valid_label_key(&key).then_some(key)
+}
+
+/// A namespace name: an RFC 1123 DNS label.
+fn valid_namespace(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
 }
 
 /// Field selector values cannot carry the selector's own separators.

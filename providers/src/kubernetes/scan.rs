@@ -117,6 +117,18 @@ impl KubeTable {
     pub fn def(&self) -> &TableDef {
         &self.def
     }
+
+    /// Exactness is proven for the built-in kinds only: a discovered
+    /// resource may be served by an aggregated API server that ignores a
+    /// selector, so DataFusion re-checks every filter on it.
+    fn classify(&self, filter: &Expr) -> TableProviderFilterPushDown {
+        match pushdown::classify(&self.def, filter) {
+            TableProviderFilterPushDown::Exact if self.per_cluster.is_some() => {
+                TableProviderFilterPushDown::Inexact
+            }
+            other => other,
+        }
+    }
 }
 
 #[async_trait]
@@ -149,12 +161,14 @@ impl TableProvider for KubeTable {
         let request = pushdown::plan(&self.def, filters);
         // A LIMIT can shorten lists only when DataFusion has no filter left
         // to apply and every object is exactly one row.
-        let max_objects =
-            if self.def.pushdown.one_row_per_object && pushdown::all_exact(&self.def, filters) {
-                limit
-            } else {
-                None
-            };
+        let all_exact = filters
+            .iter()
+            .all(|f| self.classify(f) == TableProviderFilterPushDown::Exact);
+        let max_objects = if self.def.pushdown.one_row_per_object && all_exact {
+            limit
+        } else {
+            None
+        };
         let full_schema = self.def.schema();
         let schema = match projection {
             Some(p) => Arc::new(full_schema.project(p)?),
@@ -273,10 +287,10 @@ impl PartitionStream for KubeListStream {
                 page_size: context.options.page_size,
                 max_objects: self.max_objects,
             };
+            // Permits are taken per request (in list_to_channel), never
+            // while a job waits for its consumer: in a join, the side read
+            // second must not hold the permits the first side needs.
             builder.spawn(async move {
-                let Ok(_permit) = context.permits.clone().acquire_owned().await else {
-                    return Ok(());
-                };
                 run_list(&def, &context, &job, params, projection.as_deref(), &tx).await;
                 Ok(())
             });
@@ -296,14 +310,17 @@ async fn run_list(
     projection: Option<&[usize]>,
     tx: &BatchSender,
 ) {
-    let result = list_to_channel(def, job, &params, projection, tx).await;
+    let mut emitted = 0;
+    let result = list_to_channel(def, context, job, &params, projection, tx, &mut emitted).await;
     let error = match result {
         Ok(()) => return,
         Err(error) => error,
     };
     // A namespace-scoped user cannot list cluster-wide: fall back to the
     // namespaces the server says it may list, and say what was covered.
-    if error.is_forbidden() && job.namespace.is_none() && job.resource.namespaced {
+    // A 403 after rows were sent (RBAC changed mid-list) is an error:
+    // listing namespaces now would send some rows twice.
+    if error.is_forbidden() && emitted == 0 && job.namespace.is_none() && job.resource.namespaced {
         fall_back_to_namespaces(def, context, job, params, projection, tx, error).await;
         return;
     }
@@ -317,6 +334,10 @@ async fn run_list(
 
 /// Lists the namespaces the user may read after a forbidden cluster-wide
 /// list; a warning names them (rows are partial), an error says why none.
+///
+/// Tried: namespaces the rules review allows, those it could not judge
+/// (failed review, or another authorizer than RBAC), and always the
+/// context's namespace; a 403 on any of them only marks it unreadable.
 async fn fall_back_to_namespaces(
     def: &TableDef,
     context: &ScanContext,
@@ -330,40 +351,63 @@ async fn fall_back_to_namespaces(
         .access
         .readable_namespaces(&job.cluster, &job.resource)
         .await;
-    let record = |severity, message: String| {
-        context
-            .failures
-            .record(&job.cluster.name, &def.name, severity, message)
-    };
-    if access.readable.is_empty() {
-        let mut checked: Vec<&str> = access.denied.iter().map(String::as_str).collect();
-        checked.extend(access.unknown.iter().map(String::as_str));
-        record(
-            Severity::Error,
-            format!(
-                "{error}; no namespace allows listing {} (checked {}); name readable ones with --namespaces",
-                job.resource.plural,
-                quoted_list(&checked)
-            ),
-        );
-        return;
+    let mut to_try: Vec<&str> = access.readable.iter().map(String::as_str).collect();
+    to_try.extend(access.unknown.iter().map(String::as_str));
+    let context_namespace = job.cluster.default_namespace.as_str();
+    if !to_try.contains(&context_namespace) {
+        to_try.push(context_namespace);
     }
+    let mut denied: Vec<&str> = access
+        .denied
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !to_try.contains(n))
+        .collect();
     let mut covered = Vec::new();
     let mut failed = Vec::new();
-    for namespace in &access.readable {
+    for namespace in to_try {
         let scoped = ListParams {
-            namespace: Some(namespace.clone()),
+            namespace: Some(namespace.to_string()),
             ..params.clone()
         };
         let scoped_job = ListJob {
             cluster: job.cluster.clone(),
             resource: job.resource.clone(),
-            namespace: Some(namespace.clone()),
+            namespace: Some(namespace.to_string()),
         };
-        match list_to_channel(def, &scoped_job, &scoped, projection, tx).await {
-            Ok(()) => covered.push(namespace.as_str()),
+        let mut emitted = 0;
+        match list_to_channel(
+            def,
+            context,
+            &scoped_job,
+            &scoped,
+            projection,
+            tx,
+            &mut emitted,
+        )
+        .await
+        {
+            Ok(()) => covered.push(namespace),
+            Err(e) if e.is_forbidden() && emitted == 0 => denied.push(namespace),
             Err(e) => failed.push(format!("namespace '{namespace}': {e}")),
         }
+    }
+    denied.sort_unstable();
+    let record = |severity, message: String| {
+        context
+            .failures
+            .record(&job.cluster.name, &def.name, severity, message)
+    };
+    if covered.is_empty() && failed.is_empty() {
+        record(
+            Severity::Error,
+            format!(
+                "{error}; no namespace allows listing {} (checked {}); name readable ones with --namespaces",
+                job.resource.plural,
+                quoted_list(&denied)
+            ),
+        );
+        return;
     }
     let mut message = format!(
         "cannot list {} cluster-wide ({error}); covered namespace{} {} only",
@@ -371,16 +415,8 @@ async fn fall_back_to_namespaces(
         if covered.len() == 1 { "" } else { "s" },
         quoted_list(&covered)
     );
-    if !access.denied.is_empty() {
-        let denied: Vec<&str> = access.denied.iter().map(String::as_str).collect();
+    if !denied.is_empty() {
         message.push_str(&format!("; not permitted in {}", quoted_list(&denied)));
-    }
-    if !access.unknown.is_empty() {
-        let unknown: Vec<&str> = access.unknown.iter().map(String::as_str).collect();
-        message.push_str(&format!(
-            "; permissions unknown in {}",
-            quoted_list(&unknown)
-        ));
     }
     if failed.is_empty() {
         record(Severity::Warning, message);
@@ -391,14 +427,20 @@ async fn fall_back_to_namespaces(
 }
 
 fn quoted_list(names: &[&str]) -> String {
+    const SHOWN: usize = 8;
     if names.is_empty() {
         return "none".to_string();
     }
-    names
+    let mut text = names
         .iter()
+        .take(SHOWN)
         .map(|n| format!("'{n}'"))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -415,12 +457,16 @@ impl JobError {
     }
 }
 
+/// Streams one list's pages into the channel as batches; `emitted` counts
+/// the batches sent, so a caller knows whether a retry would repeat rows.
 async fn list_to_channel(
     def: &TableDef,
+    context: &ScanContext,
     job: &ListJob,
     params: &ListParams,
     projection: Option<&[usize]>,
     tx: &BatchSender,
+    emitted: &mut usize,
 ) -> Result<(), JobError> {
     let mut lister = Lister::new(
         job.cluster.client.clone(),
@@ -430,10 +476,16 @@ async fn list_to_channel(
     // The next page is requested and parsed while this one is decoded, so
     // the network and both cores stay busy. Two pages in flight keep memory
     // bounded by the channels, not by the cluster's size.
-    let (pages_tx, mut pages) = tokio::sync::mpsc::channel(2);
+    let (pages_tx, mut pages) = tokio::sync::mpsc::channel(1);
+    let permits = context.permits.clone();
     let fetch = tokio::spawn(async move {
         loop {
+            // Bounds requests in flight across the session, politely.
+            let Ok(permit) = permits.acquire().await else {
+                return;
+            };
             let page = lister.next_page().await;
+            drop(permit);
             let last = !matches!(page, Ok(Some(_)));
             if pages_tx.send(page).await.is_err() || last {
                 return;
@@ -443,7 +495,7 @@ async fn list_to_channel(
     let _fetch = AbortOnDrop(fetch);
     while let Some(page) = pages.recv().await {
         let Some(items) = page? else {
-            break;
+            return Ok(());
         };
         let batch = def
             .decode(&job.cluster.name, &job.resource, &items, projection)
@@ -452,8 +504,14 @@ async fn list_to_channel(
             // The consumer stopped (LIMIT reached or query cancelled).
             return Ok(());
         }
+        *emitted += 1;
     }
-    Ok(())
+    // The fetch task ended without saying the list was complete: it
+    // panicked. The rows so far are partial, never silently complete.
+    Err(JobError::Decode(format!(
+        "listing {} stopped unexpectedly; rows are incomplete",
+        job.resource.plural
+    )))
 }
 
 /// Stops a spawned task when its owner is dropped (query cancelled, LIMIT met).
