@@ -309,8 +309,10 @@ async fn an_expired_continue_token_restarts_the_list_without_duplicates() {
 async fn a_slow_cluster_times_out_and_the_others_answer() {
     let fleet = TestFleet::start(FleetConfig::uniform(3, PODS, 24)).await;
     let slow = fleet.fleet.clusters()[1].clone();
+    // Healthy clusters keep a wide margin under --timeout even on a
+    // loaded CI machine; the slow one is far beyond it.
     slow.set_faults(Faults {
-        latency_ms: 5_000,
+        latency_ms: 8_000,
         ..Faults::default()
     });
     let healthy: Vec<ClusterHandle> = fleet
@@ -324,7 +326,7 @@ async fn a_slow_cluster_times_out_and_the_others_answer() {
     let sql = "SELECT cluster, uid FROM pods";
 
     let out = fleet
-        .kq(&["-A", "--timeout", "1", "-o", "ndjson", sql])
+        .kq(&["-A", "--timeout", "3", "-o", "ndjson", sql])
         .await;
     ok(&out);
     assert_exact_pods(&out, &truth);
@@ -345,7 +347,7 @@ async fn a_slow_cluster_times_out_and_the_others_answer() {
     );
 
     let strict = fleet
-        .kq(&["-A", "--strict", "--timeout", "1", "-o", "ndjson", sql])
+        .kq(&["-A", "--strict", "--timeout", "3", "-o", "ndjson", sql])
         .await;
     assert_eq!(
         strict.status.code(),
