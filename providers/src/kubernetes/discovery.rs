@@ -5,10 +5,9 @@
 //! Only the preferred version of each group is used, and only resources
 //! that support `list`.
 
-use http::Request;
 use serde_json::Value;
 
-use super::list::{MAX_ATTEMPTS, MAX_RETRY_AFTER, backoff, error_chain};
+use super::fetch;
 use super::resource::ResourceRef;
 
 const AGGREGATED_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
@@ -26,52 +25,21 @@ async fn get_json(
     path: &str,
     accept: &str,
 ) -> Result<Value, DiscoveryError> {
-    use http_body_util::BodyExt;
     let failed = |message: String| DiscoveryError::Request {
         path: path.to_string(),
         message,
     };
-    // Throttling and transient server errors are retried as lists are.
-    let mut attempt = 0;
-    let (status, body) = loop {
-        attempt += 1;
-        let request = Request::get(path)
-            .header(http::header::ACCEPT, accept)
-            .body(kube::client::Body::empty())
-            .map_err(|e| failed(e.to_string()))?;
-        let response = client
-            .send(request)
-            .await
-            .map_err(|e| failed(error_chain(&e)))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs);
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| failed(error_chain(&e)))?
-            .to_bytes();
-        let transient = status == http::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-        if !transient || attempt >= MAX_ATTEMPTS {
-            break (status, body);
-        }
-        let wait = retry_after
-            .map(|d| d.min(MAX_RETRY_AFTER))
-            .unwrap_or_else(|| backoff(attempt));
-        tokio::time::sleep(wait).await;
-    };
-    if !status.is_success() {
-        let message = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
-        return Err(failed(format!("HTTP {}: {message}", status.as_u16())));
+    let response = fetch::get_with_retries(client, path, accept)
+        .await
+        .map_err(failed)?;
+    if !response.status.is_success() {
+        let code = response.status.as_u16();
+        return Err(failed(format!(
+            "HTTP {code}: {}",
+            fetch::status_message(&response.body)
+        )));
     }
+    let body = response.body;
     serde_json::from_slice(&body).map_err(|e| DiscoveryError::Malformed {
         path: path.to_string(),
         message: e.to_string(),

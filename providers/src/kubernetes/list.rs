@@ -6,13 +6,12 @@
 //! one unpaged request while skipping objects already emitted, so no row
 //! is lost or doubled.
 
-use std::collections::HashSet;
-use std::time::Duration;
-
-use http::{Request, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use sonic_rs::{JsonValueTrait as _, Value};
+use std::collections::HashSet;
 
+use super::fetch;
 use super::resource::ResourceRef;
 
 /// What to list and how.
@@ -94,9 +93,6 @@ struct ListMeta {
     continue_token: Option<String>,
 }
 
-pub(crate) const MAX_ATTEMPTS: u32 = 6;
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const MAX_RESTARTS: u64 = 5;
 
 /// A list in progress: call [`Lister::next_page`] until it returns `None`.
@@ -148,7 +144,7 @@ impl Lister {
             } else {
                 list_url(&self.resource, &self.params, self.continue_token.as_deref())
             };
-            let body = match get_with_retries(&self.client, &self.resource, &url).await {
+            let body = match fetch_page(&self.client, &self.resource, &url).await {
                 Ok(Some(body)) => body,
                 Ok(None) => {
                     self.done = true;
@@ -268,149 +264,48 @@ enum FetchError {
     List(ListError),
 }
 
-/// GETs one page, retrying throttling and transient failures. `Ok(None)`
-/// means the server does not serve this resource.
-async fn get_with_retries(
+/// GETs one page with the shared retry policy. `Ok(None)` means the
+/// server does not serve this resource.
+async fn fetch_page(
     client: &kube::Client,
     resource: &ResourceRef,
     url: &str,
 ) -> Result<Option<bytes::Bytes>, FetchError> {
-    let mut attempt: u32 = 0;
-    loop {
-        attempt += 1;
-        let outcome = get_once(client, resource, url).await;
-        let wait = match outcome {
-            Ok(Fetched::Body(body)) => return Ok(Some(body)),
-            Ok(Fetched::NotFound) => return Ok(None),
-            Ok(Fetched::Expired) => return Err(FetchError::Expired),
-            Ok(Fetched::Retry { retry_after, error }) => {
-                if attempt >= MAX_ATTEMPTS {
-                    return Err(FetchError::List(error));
-                }
-                retry_after
-                    .map(|d| d.min(MAX_RETRY_AFTER))
-                    .unwrap_or_else(|| backoff(attempt))
-            }
-            Err(error) => {
-                // Transport failures (refused, reset, TLS) are retried only
-                // briefly: an unreachable cluster should fail fast.
-                if attempt >= 3 || !matches!(error, ListError::Transport { .. }) {
-                    return Err(FetchError::List(error));
-                }
-                backoff(attempt)
-            }
-        };
-        tokio::time::sleep(wait).await;
-    }
-}
-
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let millis = 100u64.saturating_mul(1u64 << attempt.min(10));
-    Duration::from_millis(millis).min(MAX_BACKOFF)
-}
-
-enum Fetched {
-    Body(bytes::Bytes),
-    NotFound,
-    Expired,
-    Retry {
-        retry_after: Option<Duration>,
-        error: ListError,
-    },
-}
-
-async fn get_once(
-    client: &kube::Client,
-    resource: &ResourceRef,
-    url: &str,
-) -> Result<Fetched, ListError> {
-    use http_body_util::BodyExt;
-    let transport = |message: String| ListError::Transport {
-        verb: "list",
-        resource: resource.plural.clone(),
-        message,
-    };
-    let request = Request::get(url)
-        .header(http::header::ACCEPT, "application/json")
-        .body(kube::client::Body::empty())
-        .map_err(|e| transport(e.to_string()))?;
-    let response = client
-        .send(request)
+    let plural = || resource.plural.clone();
+    let response = fetch::get_with_retries(client, url, "application/json")
         .await
-        .map_err(|e| transport(error_chain(&e)))?;
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| transport(error_chain(&e)))?
-        .to_bytes();
-    if status.is_success() {
-        return Ok(Fetched::Body(body));
+        .map_err(|message| {
+            FetchError::List(ListError::Transport {
+                verb: "list",
+                resource: plural(),
+                message,
+            })
+        })?;
+    if response.status.is_success() {
+        return Ok(Some(response.body));
     }
-    let message = status_message(&body);
-    let plural = resource.plural.clone();
-    Ok(match status {
-        StatusCode::NOT_FOUND => Fetched::NotFound,
-        StatusCode::GONE => Fetched::Expired,
-        StatusCode::FORBIDDEN => {
-            return Err(ListError::Forbidden {
-                verb: "list",
-                resource: plural,
-                message,
-            });
-        }
-        StatusCode::UNAUTHORIZED => {
-            return Err(ListError::Unauthorized {
-                verb: "list",
-                resource: plural,
-                message,
-            });
-        }
-        StatusCode::TOO_MANY_REQUESTS
-        | StatusCode::INTERNAL_SERVER_ERROR
-        | StatusCode::BAD_GATEWAY
-        | StatusCode::SERVICE_UNAVAILABLE
-        | StatusCode::GATEWAY_TIMEOUT => Fetched::Retry {
-            retry_after,
-            error: ListError::Status {
-                verb: "list",
-                resource: plural,
-                code: status.as_u16(),
-                message,
-            },
+    let message = fetch::status_message(&response.body);
+    let error = match response.status {
+        StatusCode::NOT_FOUND => return Ok(None),
+        StatusCode::GONE => return Err(FetchError::Expired),
+        StatusCode::FORBIDDEN => ListError::Forbidden {
+            verb: "list",
+            resource: plural(),
+            message,
         },
-        _ => {
-            return Err(ListError::Status {
-                verb: "list",
-                resource: plural,
-                code: status.as_u16(),
-                message,
-            });
-        }
-    })
-}
-
-/// The `message` of a Kubernetes Status body, else the body text itself.
-fn status_message(body: &[u8]) -> String {
-    if let Ok(value) = sonic_rs::from_slice::<Value>(body)
-        && let Some(message) = value.get("message").and_then(|m| m.as_str())
-    {
-        return message.to_string();
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        "no details from the server".to_string()
-    } else {
-        text.chars().take(300).collect()
-    }
+        StatusCode::UNAUTHORIZED => ListError::Unauthorized {
+            verb: "list",
+            resource: plural(),
+            message,
+        },
+        status => ListError::Status {
+            verb: "list",
+            resource: plural(),
+            code: status.as_u16(),
+            message,
+        },
+    };
+    Err(FetchError::List(error))
 }
 
 /// An error and its sources joined with ": ", skipping repeats, so the
@@ -449,16 +344,6 @@ mod tests {
     }
 
     #[test]
-    fn status_messages_come_from_status_bodies() {
-        assert_eq!(
-            status_message(br#"{"kind":"Status","message":"pods is forbidden"}"#),
-            "pods is forbidden"
-        );
-        assert_eq!(status_message(b"  "), "no details from the server");
-        assert_eq!(status_message(b"bad gateway"), "bad gateway");
-    }
-
-    #[test]
     fn empty_lists_parse_with_null_or_absent_items() {
         for body in [
             r#"{"kind":"PodList","metadata":{},"items":null}"#,
@@ -466,11 +351,5 @@ mod tests {
         ] {
             assert!(ListPage::parse(body.as_bytes()).unwrap().items.is_empty());
         }
-    }
-
-    #[test]
-    fn backoff_is_capped() {
-        assert_eq!(backoff(1), Duration::from_millis(200));
-        assert_eq!(backoff(30), MAX_BACKOFF);
     }
 }

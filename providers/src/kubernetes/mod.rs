@@ -9,6 +9,7 @@
 pub mod access;
 pub mod config;
 pub mod discovery;
+mod fetch;
 pub mod labels;
 pub mod list;
 pub mod pushdown;
