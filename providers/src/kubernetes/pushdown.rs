@@ -101,17 +101,13 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Ab
                 (None, None) => None,
             }
         }
-        // DataFusion rewrites a short `x IN (a, b)` as `x = a OR x = b`.
-        Expr::BinaryExpr(BinaryExpr { op, .. }) if *op == Operator::Or => {
+        // `x IN (a, b)`, and DataFusion's rewrite of a short one, `x = a OR x = b`.
+        Expr::BinaryExpr(BinaryExpr {
+            op: Operator::Or, ..
+        })
+        | Expr::InList(_) => {
             let (target, values) = equality_set(def, filter)?;
-            match target {
-                EqTarget::Cluster => restrict_clusters(request, values),
-                EqTarget::Namespace => restrict_namespaces(request, values),
-                EqTarget::Label(key) => push_term(
-                    &mut request.label_selector,
-                    format!("{key} in ({})", values.join(",")),
-                ),
-            }
+            restrict(request, target, values);
             Some(Absorbed::Exact)
         }
         Expr::BinaryExpr(BinaryExpr { left, op, right })
@@ -123,21 +119,17 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Ab
                 _ => return None,
             };
             let eq = *op == Operator::Eq;
+            if eq && let Some((target, values)) = equality_set(def, filter) {
+                restrict(request, target, values);
+                return Some(Absorbed::Exact);
+            }
             if let Some(column) = column_name(column_side) {
-                if column == "cluster" {
-                    if eq {
-                        restrict_clusters(request, vec![value]);
-                    } else {
-                        request
-                            .clusters
-                            .get_or_insert_with(ClusterFilter::default)
-                            .excluded
-                            .push(value);
-                    }
-                    return Some(Absorbed::Exact);
-                }
-                if def.pushdown.namespace_column == Some(column) && eq {
-                    restrict_namespaces(request, vec![value]);
+                if column == "cluster" && !eq {
+                    request
+                        .clusters
+                        .get_or_insert_with(ClusterFilter::default)
+                        .excluded
+                        .push(value);
                     return Some(Absorbed::Exact);
                 }
                 let (_, field) = def
@@ -160,47 +152,14 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Ab
                     Absorbed::Inexact
                 });
             }
+            // Label `=` was a one-value set above; what is left is `!=`.
             let key = label_key(def, column_side)?;
-            if !valid_label_value(&value) {
+            if eq || !valid_label_value(&value) {
                 return None;
             }
-            if eq {
-                push_term(&mut request.label_selector, format!("{key}={value}"));
-            } else {
-                // SQL's `labels['k'] != 'v'` is NULL without the label; the
-                // selector `k!=v` alone would keep such objects.
-                push_term(&mut request.label_selector, format!("{key},{key}!={value}"));
-            }
-            Some(Absorbed::Exact)
-        }
-        Expr::InList(in_list) if !in_list.negated => {
-            let values = in_list
-                .list
-                .iter()
-                .map(string_literal)
-                .collect::<Option<Vec<String>>>()?;
-            if values.is_empty() {
-                return None;
-            }
-            if let Some(column) = column_name(&in_list.expr) {
-                if column == "cluster" {
-                    restrict_clusters(request, values);
-                    return Some(Absorbed::Exact);
-                }
-                if def.pushdown.namespace_column == Some(column) {
-                    restrict_namespaces(request, values);
-                    return Some(Absorbed::Exact);
-                }
-                return None;
-            }
-            let key = label_key(def, &in_list.expr)?;
-            if !values.iter().all(|v| valid_label_value(v)) {
-                return None;
-            }
-            push_term(
-                &mut request.label_selector,
-                format!("{key} in ({})", values.join(",")),
-            );
+            // SQL's `labels['k'] != 'v'` is NULL without the label; the
+            // selector `k!=v` alone would keep such objects.
+            push_term(&mut request.label_selector, format!("{key},{key}!={value}"));
             Some(Absorbed::Exact)
         }
         Expr::Like(like) if !like.case_insensitive && like.escape_char.is_none() => {
@@ -275,12 +234,27 @@ fn equality_set(def: &TableDef, expr: &Expr) -> Option<(EqTarget, Vec<String>)> 
         }
         _ => return None,
     };
-    if let EqTarget::Label(_) = target
-        && !values.iter().all(|v| valid_label_value(v))
+    if values.is_empty()
+        || matches!(target, EqTarget::Label(_)) && !values.iter().all(|v| valid_label_value(v))
     {
         return None;
     }
     Some((target, values))
+}
+
+/// Narrows the request to a set of values of one target.
+fn restrict(request: &mut ScanRequest, target: EqTarget, values: Vec<String>) {
+    match target {
+        EqTarget::Cluster => restrict_clusters(request, values),
+        EqTarget::Namespace => restrict_namespaces(request, values),
+        EqTarget::Label(key) => {
+            let term = match values.as_slice() {
+                [one] => format!("{key}={one}"),
+                _ => format!("{key} in ({})", values.join(",")),
+            };
+            push_term(&mut request.label_selector, term);
+        }
+    }
 }
 
 fn restrict_clusters(request: &mut ScanRequest, values: Vec<String>) {
