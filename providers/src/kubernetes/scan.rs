@@ -280,8 +280,9 @@ impl PartitionStream for KubeListStream {
             let def = self.def.clone();
             let context = self.context.clone();
             let projection = self.projection.clone();
+            // The namespace comes from each job (see list_to_channel).
             let params = ListParams {
-                namespace: job.namespace.clone(),
+                namespace: None,
                 label_selector: self.request.label_selector.clone(),
                 field_selector: self.request.field_selector.clone(),
                 page_size: context.options.page_size,
@@ -366,10 +367,6 @@ async fn fall_back_to_namespaces(
     let mut covered = Vec::new();
     let mut failed = Vec::new();
     for namespace in to_try {
-        let scoped = ListParams {
-            namespace: Some(namespace.to_string()),
-            ..params.clone()
-        };
         let scoped_job = ListJob {
             cluster: job.cluster.clone(),
             resource: job.resource.clone(),
@@ -380,7 +377,7 @@ async fn fall_back_to_namespaces(
             def,
             context,
             &scoped_job,
-            &scoped,
+            &params,
             projection,
             tx,
             &mut emitted,
@@ -457,7 +454,8 @@ impl JobError {
     }
 }
 
-/// Streams one list's pages into the channel as batches; `emitted` counts
+/// Streams one list's pages into the channel as batches (the job names
+/// the namespace; `params` the selectors and paging); `emitted` counts
 /// the batches sent, so a caller knows whether a retry would repeat rows.
 async fn list_to_channel(
     def: &TableDef,
@@ -468,11 +466,11 @@ async fn list_to_channel(
     tx: &BatchSender,
     emitted: &mut usize,
 ) -> Result<(), JobError> {
-    let mut lister = Lister::new(
-        job.cluster.client.clone(),
-        job.resource.clone(),
-        params.clone(),
-    );
+    let params = ListParams {
+        namespace: job.namespace.clone(),
+        ..params.clone()
+    };
+    let mut lister = Lister::new(job.cluster.client.clone(), job.resource.clone(), params);
     // The next page is requested and parsed while this one is decoded, so
     // the network and both cores stay busy. Two pages in flight keep memory
     // bounded by the channels, not by the cluster's size.
