@@ -4,6 +4,7 @@
 //! Tests here drive kq exactly as a user would: a separate process, a
 //! kubeconfig file, TLS and bearer tokens to the sim.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -179,4 +180,37 @@ pub fn ok(output: &Output) -> String {
         stderr(output)
     );
     stdout(output)
+}
+
+/// The string at a JSON pointer of a sim object, or "" when absent.
+pub fn str_at<'a>(value: &'a serde_json::Value, pointer: &str) -> &'a str {
+    value
+        .pointer(pointer)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+}
+
+/// A string column of an output row (the column must be a string).
+#[track_caller]
+pub fn text(row: &serde_json::Value, column: &str) -> String {
+    match row[column].as_str() {
+        Some(value) => value.to_string(),
+        None => panic!("column {column} is not a string in {row}"),
+    }
+}
+
+/// (cluster, uid) of every pod of these clusters, from the sim's store.
+pub fn pod_uids<'a>(
+    clusters: impl IntoIterator<Item = &'a ClusterHandle>,
+) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for cluster in clusters {
+        for pod in cluster.objects("pods") {
+            out.insert((
+                cluster.name().to_string(),
+                str_at(&pod, "/metadata/uid").to_string(),
+            ));
+        }
+    }
+    out
 }

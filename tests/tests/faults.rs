@@ -23,43 +23,11 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use kq_sim::{ClusterHandle, Faults, FleetConfig};
-use kq_tests::{TestFleet, ndjson_rows, ok, run_kq, stderr, stdout};
+use kq_tests::{TestFleet, ndjson_rows, ok, pod_uids, run_kq, stderr, stdout, text};
 use serde_json::Value;
 
 /// Pods per cluster in these fleets.
 const PODS: usize = 150;
-
-fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-/// A string column of an output row (the column must be a string).
-#[track_caller]
-fn text(row: &Value, column: &str) -> String {
-    match row[column].as_str() {
-        Some(value) => value.to_string(),
-        None => panic!("column {column} is not a string in {row}"),
-    }
-}
-
-/// (cluster, uid) of every pod of these clusters, from the sim's store.
-fn pod_uids<'a>(
-    clusters: impl IntoIterator<Item = &'a ClusterHandle>,
-) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for cluster in clusters {
-        for pod in cluster.objects("pods") {
-            out.insert((
-                cluster.name().to_string(),
-                str_at(&pod, "/metadata/uid").to_string(),
-            ));
-        }
-    }
-    out
-}
 
 /// Asserts that the output rows are exactly `truth`: same set, no duplicate.
 #[track_caller]

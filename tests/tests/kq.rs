@@ -5,41 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kq_sim::{Faults, FleetConfig, SimUser};
-use kq_tests::{TestFleet, kubectl, ndjson_rows, ok, stderr, stdout};
+use kq_tests::{TestFleet, kubectl, ndjson_rows, ok, pod_uids, stderr, stdout, str_at, text};
 use serde_json::Value;
 
 fn small_fleet() -> FleetConfig {
     FleetConfig::uniform(2, 40, 7)
-}
-
-fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-/// (cluster, uid) of every pod in the fleet, from the sim's store.
-fn truth_pod_uids(fleet: &TestFleet) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for cluster in fleet.fleet.clusters() {
-        for pod in cluster.objects("pods") {
-            out.insert((
-                cluster.name().to_string(),
-                str_at(&pod, "/metadata/uid").to_string(),
-            ));
-        }
-    }
-    out
-}
-
-/// A string column of an output row (the column must be a string).
-#[track_caller]
-fn text(row: &Value, column: &str) -> String {
-    match row[column].as_str() {
-        Some(value) => value.to_string(),
-        None => panic!("column {column} is not a string in {row}"),
-    }
 }
 
 fn row_set(rows: &[Value], a: &str, b: &str) -> BTreeSet<(String, String)> {
@@ -66,7 +36,7 @@ async fn every_pod_of_every_cluster_comes_back_once() {
         .await;
     ok(&out);
     let rows = ndjson_rows(&out);
-    let truth = truth_pod_uids(&fleet);
+    let truth = pod_uids(fleet.fleet.clusters());
     assert_eq!(rows.len(), truth.len(), "no duplicated rows");
     assert_eq!(row_set(&rows, "cluster", "uid"), truth);
 }
