@@ -9,7 +9,8 @@ use crate::print::OutputFormat;
 /// SQL over live Kubernetes fleets.
 ///
 /// kq QUERY runs one query (several when separated by `;`); `kq tables`
-/// lists the tables; `kq describe TABLE` shows a table's columns.
+/// lists the tables; `kq describe TABLE` shows a table's columns; `kq
+/// watch QUERY` keeps a query live as the clusters change.
 #[derive(Parser, Debug)]
 #[command(name = "kq", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Args {
@@ -73,11 +74,53 @@ pub struct Args {
     /// Show Secret values in the `secrets` table (never shown otherwise).
     #[arg(long)]
     pub show_secret_values: bool,
+
+    /// kq watch: print only changes, one JSON object per line.
+    #[arg(long, help_heading = "kq watch")]
+    pub changes: bool,
+
+    /// kq watch: stop after DURATION (500ms, 30s, 5m, 1h).
+    #[arg(long = "for", value_name = "DURATION", value_parser = crate::watch::parse_duration, help_heading = "kq watch")]
+    pub for_duration: Option<std::time::Duration>,
+
+    /// kq watch: stop after N changes (the initial result does not count).
+    #[arg(long, value_name = "N", help_heading = "kq watch")]
+    pub max_changes: Option<u64>,
+
+    /// kq watch: wait this many milliseconds after a change before re-running, so a burst is one re-run.
+    #[arg(long, value_name = "MS", default_value_t = 50, help_heading = "kq watch")]
+    pub debounce: u64,
+
+    /// kq watch: the result columns that identify a row (default: see `kq watch --help`).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', help_heading = "kq watch")]
+    pub key: Vec<String>,
+}
+
+impl Args {
+    /// The watch-only flags given, by name, to reject them elsewhere.
+    pub fn watch_flags(&self) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        if self.changes {
+            flags.push("--changes");
+        }
+        if self.for_duration.is_some() {
+            flags.push("--for");
+        }
+        if self.max_changes.is_some() {
+            flags.push("--max-changes");
+        }
+        if !self.key.is_empty() {
+            flags.push("--key");
+        }
+        flags
+    }
 }
 
 const EXAMPLES: &str = "Examples:
   kq --demo \"SELECT DISTINCT image FROM containers WHERE image LIKE '%mysql%'\"
   kq --context 'prod-*' \"SELECT cluster, namespace, name FROM pods WHERE phase = 'Pending'\"
   kq -A -o json \"SELECT * FROM services WHERE type = 'LoadBalancer'\"
+  kq watch \"SELECT namespace, phase, count(*) FROM pods GROUP BY namespace, phase\"
+  kq watch --changes \"SELECT cluster, namespace, name, phase FROM pods\"
   kq tables
   kq describe containers";

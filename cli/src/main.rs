@@ -2,7 +2,8 @@
 //!
 //! `main` parses arguments, builds the session (clusters from kubeconfig or
 //! the embedded demo fleet) and hands off to one module per job: `oneshot`
-//! runs queries and prints them, `print` renders results. Exit codes mean
+//! runs queries and prints them, `watch` keeps one live, `print` renders
+//! results. Exit codes mean
 //! something: 0 success, 1 a cluster failed under `--strict`, 2 a usage,
 //! SQL or configuration error.
 
@@ -11,6 +12,7 @@ mod oneshot;
 mod print;
 mod progress;
 mod session;
+mod watch;
 
 use std::io::Write;
 use std::process::ExitCode;

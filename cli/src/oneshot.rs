@@ -17,6 +17,7 @@ use crate::session;
 
 enum Job {
     Script(String),
+    Watch(String),
     Tables,
     Describe(String),
 }
@@ -32,6 +33,10 @@ fn job_from(args: &Args) -> Result<Job, Failure> {
         [] => Err(Failure::usage(
             "no query given; pass SQL as an argument (e.g. kq --demo \"SELECT * FROM pods LIMIT 5\") or -f FILE; the interactive shell is not available yet",
         )),
+        ["watch"] => Err(Failure::usage(
+            "kq watch needs a query, e.g. kq watch \"SELECT namespace, count(*) FROM pods GROUP BY namespace\"",
+        )),
+        ["watch", rest @ ..] => Ok(Job::Watch(rest.join(" "))),
         ["tables"] => Ok(Job::Tables),
         ["describe", table] => Ok(Job::Describe(table.to_string())),
         ["describe"] => Err(Failure::usage(
@@ -44,7 +49,15 @@ fn job_from(args: &Args) -> Result<Job, Failure> {
 /// Runs the job; returns the exit code.
 pub async fn run(args: Args) -> Result<u8, Failure> {
     let job = job_from(&args)?;
-    let session = session::build(&args).await?;
+    if let Job::Watch(sql) = &job {
+        return crate::watch::run(&args, sql).await;
+    }
+    if let Some(flag) = args.watch_flags().first() {
+        return Err(Failure::usage(format!(
+            "{flag} only applies to kq watch, e.g. kq watch {flag} … \"SELECT …\""
+        )));
+    }
+    let session = session::build(&args, false).await?;
     let engine = &session.engine;
     let options = print_options(&args);
     match job {
@@ -58,6 +71,7 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
             print_batch(batch, &options)?;
             Ok(0)
         }
+        Job::Watch(_) => Ok(0),
         Job::Script(sql) => {
             let statements = engine.parse(&sql).map_err(engine_failure)?;
             if statements.is_empty() {

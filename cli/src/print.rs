@@ -403,6 +403,36 @@ impl<W: Write> Printer<W> {
     }
 }
 
+/// Every row of `batch` as one compact JSON value per column, rendered as
+/// the json format renders them: the cells `kq watch` compares and prints.
+pub fn json_cells(batch: &RecordBatch) -> io::Result<Vec<Vec<String>>> {
+    let columns: Vec<ArrayRef> = batch.columns().iter().map(decode_dictionary).collect();
+    let json_text: Vec<bool> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| is_json_text(f))
+        .collect();
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let mut cells = Vec::with_capacity(columns.len());
+        for (column, &json) in columns.iter().zip(&json_text) {
+            let mut cell = String::new();
+            write_json(&mut cell, column.as_ref(), row, json).map_err(format_error)?;
+            cells.push(cell);
+        }
+        rows.push(cells);
+    }
+    Ok(rows)
+}
+
+/// A JSON string literal (quotes and escapes included).
+pub fn json_string(text: &str) -> String {
+    let mut out = String::new();
+    write_json_string(&mut out, text);
+    out
+}
+
 fn format_error(_: fmt::Error) -> io::Error {
     io::Error::other("print result: formatting a value failed")
 }

@@ -22,7 +22,8 @@ pub struct Session {
     _demo: Option<kq_sim::Fleet>,
 }
 
-pub async fn build(args: &Args) -> Result<Session, Failure> {
+/// Builds the session; `live` keeps every table read current by watches.
+pub async fn build(args: &Args, live: bool) -> Result<Session, Failure> {
     let (source, demo) = if args.demo {
         let fleet = kq_sim::start(kq_sim::FleetConfig::demo())
             .await
@@ -62,6 +63,7 @@ pub async fn build(args: &Args) -> Result<Session, Failure> {
         ScanOptions {
             page_size: args.chunk_size,
             fallback_namespaces: args.namespaces.clone(),
+            live,
             ..ScanOptions::default()
         },
         TableOptions {

@@ -74,6 +74,9 @@ pub struct ClusterConn {
     /// The kubeconfig context name; the `cluster` column of every row.
     pub name: String,
     pub client: kube::Client,
+    /// The same credentials for long-lived watches: no per-read timeout
+    /// (an idle watch is silent for minutes), only a dead-connection bound.
+    pub watch_client: kube::Client,
     /// The context's namespace (or `default`): what a namespace-scoped user can read at least.
     pub default_namespace: String,
 }
@@ -284,23 +287,19 @@ pub async fn connect(
             context: Some(context.clone()),
             ..Default::default()
         };
-        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &kube_options)
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &kube_options)
             .await
             .map_err(|e| ConfigError::BuildConfig {
                 context: context.clone(),
                 path: loaded.origin.clone(),
                 source: Box::new(e),
             })?;
-        config.connect_timeout = Some(options.timeout);
-        config.read_timeout = Some(options.timeout);
-        let default_namespace = config.default_namespace.clone();
-        let client = kube::Client::try_from(config).map_err(|e| ConfigError::BuildClient {
-            context: context.clone(),
-            source: Box::new(e),
-        })?;
+        let (client, watch_client) = clients(config, options, &context)?;
+        let default_namespace = client.default_namespace().to_string();
         conns.push(ClusterConn {
             name: context,
             client,
+            watch_client,
             default_namespace,
         });
     }
@@ -308,19 +307,38 @@ pub async fn connect(
 }
 
 fn connect_in_cluster(options: &ConnectOptions) -> Result<Vec<ClusterConn>, ConfigError> {
-    let mut config = kube::Config::incluster().map_err(|_| ConfigError::NoKubeconfig)?;
-    config.connect_timeout = Some(options.timeout);
-    config.read_timeout = Some(options.timeout);
-    let default_namespace = config.default_namespace.clone();
-    let client = kube::Client::try_from(config).map_err(|e| ConfigError::BuildClient {
-        context: "in-cluster".to_string(),
-        source: Box::new(e),
-    })?;
+    let config = kube::Config::incluster().map_err(|_| ConfigError::NoKubeconfig)?;
+    let (client, watch_client) = clients(config, options, "in-cluster")?;
+    let default_namespace = client.default_namespace().to_string();
     Ok(vec![ClusterConn {
         name: "in-cluster".to_string(),
         client,
+        watch_client,
         default_namespace,
     }])
+}
+
+/// Watches ask the server to end them within this long; a watch connection
+/// silent for longer than this plus a margin is presumed dead.
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(360);
+
+/// The request client and the watch client of one context.
+fn clients(
+    mut config: kube::Config,
+    options: &ConnectOptions,
+    context: &str,
+) -> Result<(kube::Client, kube::Client), ConfigError> {
+    config.connect_timeout = Some(options.timeout);
+    config.read_timeout = Some(options.timeout);
+    let mut watch_config = config.clone();
+    watch_config.read_timeout = Some(WATCH_READ_TIMEOUT);
+    let build = |config: kube::Config| {
+        kube::Client::try_from(config).map_err(|e| ConfigError::BuildClient {
+            context: context.to_string(),
+            source: Box::new(e),
+        })
+    };
+    Ok((build(config)?, build(watch_config)?))
 }
 
 #[cfg(test)]

@@ -91,6 +91,8 @@ impl ListPage {
 struct ListMeta {
     #[serde(rename = "continue", default)]
     continue_token: Option<String>,
+    #[serde(rename = "resourceVersion", default)]
+    resource_version: Option<String>,
 }
 
 const MAX_RESTARTS: u64 = 5;
@@ -112,6 +114,10 @@ pub struct Lister {
     /// as client-go's pager does: a list slower than the server's
     /// compaction would otherwise expire again on every attempt.
     unpaged: bool,
+    /// Drop objects already emitted when a list restarts (see [`Lister::for_snapshot`]).
+    dedup: bool,
+    /// The list's resourceVersion, from the latest page.
+    resource_version: Option<String>,
 }
 
 impl Lister {
@@ -126,7 +132,29 @@ impl Lister {
             objects: 0,
             restarts: 0,
             unpaged: false,
+            dedup: true,
+            resource_version: None,
         }
+    }
+
+    /// A list whose pages together must form one consistent snapshot (the
+    /// live cache watches from its resourceVersion). A restart re-sends
+    /// every object instead of skipping those already emitted: callers
+    /// drop what they collected when [`Lister::restarts`] grows.
+    pub fn for_snapshot(mut self) -> Self {
+        self.dedup = false;
+        self
+    }
+
+    /// How often the list restarted after an expired continue token.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// The resourceVersion of the snapshot served so far: a watch from it
+    /// misses no change made after the list.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.resource_version.as_deref()
     }
 
     /// The next page's new objects; `None` when the list is complete.
@@ -174,10 +202,17 @@ impl Lister {
                 message: e.to_string(),
             })?;
             let mut items = page.items;
+            if let Some(version) = page.metadata.resource_version.filter(|v| !v.is_empty()) {
+                self.resource_version = Some(version);
+            }
             let seen = &mut self.seen;
+            let dedup = self.dedup;
             // A uid seen before can only come from a restarted list: drop it
             // so the result never holds the same object twice.
             items.retain(|item| {
+                if !dedup {
+                    return true;
+                }
                 match item
                     .get("metadata")
                     .and_then(|m| m.get("uid"))
@@ -203,7 +238,7 @@ impl Lister {
         }
     }
 
-    fn status_error(&self, code: u16, message: &str) -> ListError {
+    pub(crate) fn status_error(&self, code: u16, message: &str) -> ListError {
         ListError::Status {
             verb: "list",
             resource: self.resource.plural.clone(),

@@ -12,6 +12,7 @@ pub mod discovery;
 mod fetch;
 pub mod labels;
 pub mod list;
+pub mod live;
 pub mod pushdown;
 pub mod resource;
 pub mod scan;
@@ -98,6 +99,11 @@ impl KubeSchema {
             discovered: OnceCell::new(),
             user_tables: RwLock::new(BTreeMap::new()),
         }
+    }
+
+    /// The live cache of a live session (REPL, `kq watch`).
+    pub fn live(&self) -> Option<&live::LiveCache> {
+        self.context.live.as_ref()
     }
 
     /// Runs discovery on every cluster (once per session) so generic tables

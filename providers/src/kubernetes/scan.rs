@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use super::access::AccessCache;
 use super::config::ClusterConn;
 use super::list::{ListParams, Lister};
+use super::live::{LiveCache, LiveOptions};
 use super::pushdown::{self, ScanRequest};
 use super::resource::ResourceRef;
 use super::tables::TableDef;
@@ -39,6 +40,8 @@ pub struct ScanOptions {
     pub max_concurrent_lists: usize,
     /// Namespaces to try, besides the context's, when a cluster-wide list is forbidden.
     pub fallback_namespaces: Vec<String>,
+    /// Keep every table read current in memory by watches (REPL, `kq watch`).
+    pub live: bool,
 }
 
 impl Default for ScanOptions {
@@ -47,6 +50,7 @@ impl Default for ScanOptions {
             page_size: 500,
             max_concurrent_lists: 16,
             fallback_namespaces: Vec::new(),
+            live: false,
         }
     }
 }
@@ -59,18 +63,29 @@ pub struct ScanContext {
     pub options: ScanOptions,
     pub permits: Arc<Semaphore>,
     pub access: AccessCache,
+    /// Set in live sessions: tables are read from memory, kept current by watches.
+    pub live: Option<LiveCache>,
 }
 
 impl ScanContext {
     pub fn new(clusters: Vec<ClusterConn>, failures: FailureLog, options: ScanOptions) -> Self {
         let permits = Arc::new(Semaphore::new(options.max_concurrent_lists.max(1)));
         let access = AccessCache::new(options.fallback_namespaces.clone());
+        let live = options.live.then(|| {
+            LiveCache::new(LiveOptions {
+                page_size: options.page_size,
+                permits: permits.clone(),
+                access: access.clone(),
+                failures: failures.clone(),
+            })
+        });
         Self {
             clusters: Arc::new(clusters),
             failures,
             options,
             permits,
             access,
+            live,
         }
     }
 }
@@ -121,13 +136,78 @@ impl KubeTable {
     /// Exactness is proven for the built-in kinds only: a discovered
     /// resource may be served by an aggregated API server that ignores a
     /// selector, so DataFusion re-checks every filter on it.
+    ///
+    /// A live table is read from memory: DataFusion applies every filter
+    /// (pushdown would only prune clusters, which the scan does anyway).
     fn classify(&self, filter: &Expr) -> TableProviderFilterPushDown {
         match pushdown::classify(&self.def, filter) {
-            TableProviderFilterPushDown::Exact if self.per_cluster.is_some() => {
+            TableProviderFilterPushDown::Exact
+                if self.per_cluster.is_some() || self.context.live.is_some() =>
+            {
                 TableProviderFilterPushDown::Inexact
             }
             other => other,
         }
+    }
+
+    /// The clusters and resources a scan reads, after cluster pruning.
+    fn sources(&self, request: &ScanRequest) -> Vec<(ClusterConn, ResourceRef)> {
+        let mut sources = Vec::new();
+        for cluster in self.context.clusters.iter() {
+            if let Some(filter) = &request.clusters
+                && !filter.allows(&cluster.name)
+            {
+                continue;
+            }
+            match &self.per_cluster {
+                Some(map) => {
+                    if let Some(resource) = map.get(&cluster.name) {
+                        sources.push((cluster.clone(), resource.clone()));
+                    }
+                }
+                None => {
+                    for resource in &self.def.sources {
+                        sources.push((cluster.clone(), resource.clone()));
+                    }
+                }
+            }
+        }
+        sources
+    }
+
+    /// A live scan: waits for first syncs only, then reads memory.
+    async fn scan_live(
+        &self,
+        live: &LiveCache,
+        request: &ScanRequest,
+        projection: Option<&Vec<usize>>,
+        schema: SchemaRef,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let sources: Vec<_> = self
+            .sources(request)
+            .into_iter()
+            .map(|(cluster, resource)| live.source(&cluster, &resource))
+            .collect();
+        futures::future::join_all(sources.iter().map(|s| s.ready())).await;
+        let mut batches = Vec::new();
+        for source in &sources {
+            self.context.failures.attempted(source.cluster());
+            let snapshot = source
+                .snapshot(&self.def, projection.map(Vec::as_slice))
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            for (severity, message) in snapshot.notes {
+                self.context
+                    .failures
+                    .record(source.cluster(), &self.def.name, severity, message);
+            }
+            batches.extend(snapshot.batches);
+        }
+        let exec = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(
+            &[batches],
+            schema,
+            None,
+        )?;
+        Ok(exec)
     }
 }
 
@@ -145,10 +225,7 @@ impl TableProvider for KubeTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| pushdown::classify(&self.def, f))
-            .collect())
+        Ok(filters.iter().map(|f| self.classify(f)).collect())
     }
 
     async fn scan(
@@ -174,6 +251,9 @@ impl TableProvider for KubeTable {
             Some(p) => Arc::new(full_schema.project(p)?),
             None => full_schema,
         };
+        if let Some(live) = &self.context.live {
+            return self.scan_live(live, &request, projection, schema).await;
+        }
         let stream = KubeListStream {
             def: self.def.clone(),
             context: self.context.clone(),
@@ -348,25 +428,12 @@ async fn fall_back_to_namespaces(
     tx: &BatchSender,
     error: JobError,
 ) {
-    let access = context
-        .access
-        .readable_namespaces(&job.cluster, &job.resource)
-        .await;
-    let mut to_try: Vec<&str> = access.readable.iter().map(String::as_str).collect();
-    to_try.extend(access.unknown.iter().map(String::as_str));
-    let context_namespace = job.cluster.default_namespace.as_str();
-    if !to_try.contains(&context_namespace) {
-        to_try.push(context_namespace);
-    }
-    let mut denied: Vec<&str> = access
-        .denied
-        .iter()
-        .map(String::as_str)
-        .filter(|n| !to_try.contains(n))
-        .collect();
+    let (to_try, mut denied) =
+        fallback_candidates(&context.access, &job.cluster, &job.resource).await;
     let mut covered = Vec::new();
     let mut failed = Vec::new();
-    for namespace in to_try {
+    for namespace in &to_try {
+        let namespace = namespace.as_str();
         let scoped_job = ListJob {
             cluster: job.cluster.clone(),
             resource: job.resource.clone(),
@@ -385,41 +452,74 @@ async fn fall_back_to_namespaces(
         .await
         {
             Ok(()) => covered.push(namespace),
-            Err(e) if e.is_forbidden() && emitted == 0 => denied.push(namespace),
+            Err(e) if e.is_forbidden() && emitted == 0 => denied.push(namespace.to_string()),
             Err(e) => failed.push(format!("namespace '{namespace}': {e}")),
         }
     }
+    let denied: Vec<&str> = denied.iter().map(String::as_str).collect();
+    let (severity, message) =
+        fallback_outcome(&error, &job.resource.plural, &covered, &denied, &failed);
+    context
+        .failures
+        .record(&job.cluster.name, &def.name, severity, message);
+}
+
+/// After a forbidden cluster-wide list: the namespaces worth trying (those
+/// the rules review allows, those it could not judge, and always the
+/// context's namespace) and those the review denies.
+pub(crate) async fn fallback_candidates(
+    access: &AccessCache,
+    cluster: &ClusterConn,
+    resource: &ResourceRef,
+) -> (Vec<String>, Vec<String>) {
+    let access = access.readable_namespaces(cluster, resource).await;
+    let mut to_try: Vec<String> = access.readable.clone();
+    to_try.extend(access.unknown.iter().cloned());
+    if !to_try.contains(&cluster.default_namespace) {
+        to_try.push(cluster.default_namespace.clone());
+    }
+    let denied = access
+        .denied
+        .iter()
+        .filter(|n| !to_try.contains(n))
+        .cloned()
+        .collect();
+    (to_try, denied)
+}
+
+/// What a namespace fallback leaves in the failure log: a warning naming
+/// the covered and refused namespaces, or an error when nothing was read.
+pub(crate) fn fallback_outcome(
+    error: &dyn std::fmt::Display,
+    plural: &str,
+    covered: &[&str],
+    denied: &[&str],
+    failed: &[String],
+) -> (Severity, String) {
+    let mut denied = denied.to_vec();
     denied.sort_unstable();
-    let record = |severity, message: String| {
-        context
-            .failures
-            .record(&job.cluster.name, &def.name, severity, message)
-    };
     if covered.is_empty() && failed.is_empty() {
-        record(
+        return (
             Severity::Error,
             format!(
-                "{error}; no namespace allows listing {} (checked {}); name readable ones with --namespaces",
-                job.resource.plural,
+                "{error}; no namespace allows listing {plural} (checked {}); name readable ones with --namespaces",
                 quoted_list(&denied)
             ),
         );
-        return;
     }
     let mut message = format!(
-        "cannot list {} cluster-wide ({error}); covered namespace{} {} only",
-        job.resource.plural,
+        "cannot list {plural} cluster-wide ({error}); covered namespace{} {} only",
         if covered.len() == 1 { "" } else { "s" },
-        quoted_list(&covered)
+        quoted_list(covered)
     );
     if !denied.is_empty() {
         message.push_str(&format!("; not permitted in {}", quoted_list(&denied)));
     }
     if failed.is_empty() {
-        record(Severity::Warning, message);
+        (Severity::Warning, message)
     } else {
         message.push_str(&format!("; failed: {}", failed.join("; ")));
-        record(Severity::Error, message);
+        (Severity::Error, message)
     }
 }
 
