@@ -88,11 +88,21 @@ pub struct Args {
     pub max_changes: Option<u64>,
 
     /// kq watch: wait this many milliseconds after a change before re-running, so a burst is one re-run.
-    #[arg(long, value_name = "MS", default_value_t = 50, help_heading = "kq watch")]
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 50,
+        help_heading = "kq watch"
+    )]
     pub debounce: u64,
 
     /// kq watch: the result columns that identify a row (default: see `kq watch --help`).
-    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', help_heading = "kq watch")]
+    #[arg(
+        long,
+        value_name = "COLUMNS",
+        value_delimiter = ',',
+        help_heading = "kq watch"
+    )]
     pub key: Vec<String>,
 }
 

@@ -106,9 +106,7 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
         }
     };
     let debounce = Duration::from_millis(args.debounce);
-    let deadline = args
-        .for_duration
-        .map(|d| tokio::time::Instant::now() + d);
+    let deadline = args.for_duration.map(|d| tokio::time::Instant::now() + d);
     let mut changes = live.subscribe();
     let mut state = WatchState::new(mode, format, args);
     let mut first = true;
@@ -393,8 +391,8 @@ impl WatchState {
         out.push('\n');
         for (index, line) in lines.iter().enumerate() {
             let row = index.checked_sub(3);
-            let highlight = one_line_rows
-                && row.is_some_and(|r| r < summary.rows_printed && highlighted[r]);
+            let highlight =
+                one_line_rows && row.is_some_and(|r| r < summary.rows_printed && highlighted[r]);
             if highlight {
                 out.push_str("\x1b[7m");
                 out.push_str(line);
@@ -405,9 +403,15 @@ impl WatchState {
             }
         }
         if summary.rows_printed < total {
-            out.push_str(&format!("(showing {} of {total} rows)\n", summary.rows_printed));
+            out.push_str(&format!(
+                "(showing {} of {total} rows)\n",
+                summary.rows_printed
+            ));
         } else {
-            out.push_str(&format!("({total} row{})\n", if total == 1 { "" } else { "s" }));
+            out.push_str(&format!(
+                "({total} row{})\n",
+                if total == 1 { "" } else { "s" }
+            ));
         }
         Ok(out)
     }
@@ -627,7 +631,9 @@ mod tests {
             .map(|c| match c {
                 Change::Added(r) => format!("+{}", r.cells[0]),
                 Change::Removed(r) => format!("-{}", r.cells[0]),
-                Change::Updated { old, new } => format!("~{}{}{}", old.cells[0], old.cells[1], new.cells[1]),
+                Change::Updated { old, new } => {
+                    format!("~{}{}{}", old.cells[0], old.cells[1], new.cells[1])
+                }
             })
             .collect();
         assert_eq!(ops, ["-b", "~c34", "+d"]);
@@ -638,7 +644,11 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
-        assert!(parse_duration("3 days").unwrap_err().contains("unknown duration unit"));
+        assert!(
+            parse_duration("3 days")
+                .unwrap_err()
+                .contains("unknown duration unit")
+        );
         assert!(parse_duration("soon").is_err());
     }
 }

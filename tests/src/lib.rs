@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-pub use kq_sim::{ClusterHandle, Fleet, FleetConfig, SimUser};
+pub use kq_sim::{ClusterHandle, Faults, Fleet, FleetConfig, SimUser};
 
 /// A running fleet and the kubeconfig files that reach it.
 pub struct TestFleet {
@@ -213,4 +213,104 @@ pub fn pod_uids<'a>(
         }
     }
     out
+}
+
+/// A long-running kq (`kq watch`) whose stdout is read line by line as it
+/// is written, so a test can act after kq has printed what it waits for.
+pub struct KqProcess {
+    child: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    _home: tempfile::TempDir,
+}
+
+impl KqProcess {
+    /// Starts kq with this kubeconfig and arguments.
+    pub fn spawn(kubeconfig: &Path, args: &[&str]) -> KqProcess {
+        use std::io::{BufRead, Read};
+        let home = tempfile::tempdir().expect("temp HOME");
+        let mut child = Command::new(kq_binary())
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env_remove("KQ_KUBECONFIG")
+            .env("HOME", home.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kq");
+        let stdout = child.stdout.take().expect("kq stdout");
+        let mut stderr_pipe = child.stderr.take().expect("kq stderr");
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("stderr buffer")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        KqProcess {
+            child,
+            lines,
+            stderr,
+            _home: home,
+        }
+    }
+
+    /// The next stdout line. Fails the test when kq exits or stays silent
+    /// for a minute (a hang, not a timing assumption).
+    pub async fn next_line(&mut self) -> String {
+        match tokio::time::timeout(std::time::Duration::from_secs(60), self.lines.recv()).await {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("kq ended its output early; stderr:\n{}", self.stderr()),
+            Err(_) => panic!("kq printed nothing for 60 s; stderr:\n{}", self.stderr()),
+        }
+    }
+
+    /// The next stdout line as JSON.
+    pub async fn next_json(&mut self) -> serde_json::Value {
+        let line = self.next_line().await;
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"))
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr buffer").clone()
+    }
+
+    /// Waits for kq to exit by itself; returns its exit code and any stdout lines left.
+    pub async fn wait(mut self) -> (Option<i32>, Vec<String>) {
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) =
+            tokio::time::timeout(std::time::Duration::from_secs(60), self.lines.recv()).await
+        {
+            rest.push(line);
+        }
+        let status = tokio::task::spawn_blocking(move || self.child.wait())
+            .await
+            .expect("join kq")
+            .expect("wait for kq");
+        (status.code(), rest)
+    }
+}
+
+impl Drop for KqProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -166,9 +166,7 @@ impl LiveCache {
         let sources = lock(&self.inner.sources);
         let mut keys: Vec<&SourceKey> = sources.keys().collect();
         keys.sort();
-        keys.into_iter()
-            .map(|key| sources[key].stats())
-            .collect()
+        keys.into_iter().map(|key| sources[key].stats()).collect()
     }
 
     /// Every cached source, for status headers.
@@ -355,13 +353,8 @@ async fn drive(source: Arc<Source>, options: LiveOptions) {
             }
             let covered: Vec<&str> = covered.iter().map(String::as_str).collect();
             let denied: Vec<&str> = denied.iter().map(String::as_str).collect();
-            let outcome = fallback_outcome(
-                &error,
-                &source.resource.plural,
-                &covered,
-                &denied,
-                &failed,
-            );
+            let outcome =
+                fallback_outcome(&error, &source.resource.plural, &covered, &denied, &failed);
             let mut state = lock(&source.state);
             if covered.is_empty() && failed.is_empty() {
                 // Nothing is readable: a failure, not a coverage note.
@@ -421,7 +414,6 @@ async fn keep_current(
         let mut resume_from = current;
         match watch_scope(&source, namespace.as_deref(), &mut resume_from).await {
             Ok(WatchEnd::Closed) => {
-                source.set_healthy(&scope);
                 attempt = 0;
                 version = Some(resume_from);
             }
@@ -457,8 +449,12 @@ async fn list_scope(
         page_size: options.page_size,
         ..ListParams::default()
     };
-    let mut lister =
-        Lister::new(source.cluster.client.clone(), source.resource.clone(), params).for_snapshot();
+    let mut lister = Lister::new(
+        source.cluster.client.clone(),
+        source.resource.clone(),
+        params,
+    )
+    .for_snapshot();
     let mut entries: Vec<Entry> = Vec::new();
     let mut restarts = 0;
     loop {
@@ -532,7 +528,10 @@ async fn watch_scope(
         return Ok(WatchEnd::Gone);
     }
     let mut body = response.into_body();
-    if !status.is_success() {
+    if status.is_success() {
+        // The cluster answers: a failing scope is live again.
+        source.set_healthy(namespace.unwrap_or_default());
+    } else {
         let bytes = body
             .collect()
             .await
@@ -827,12 +826,15 @@ impl Store {
                 &all
             }
         };
-        let projected = Arc::new(schema.project(projection).map_err(|source| {
-            DecodeError::Arrow {
-                table: def.name.clone(),
-                source,
-            }
-        })?);
+        let projected =
+            Arc::new(
+                schema
+                    .project(projection)
+                    .map_err(|source| DecodeError::Arrow {
+                        table: def.name.clone(),
+                        source,
+                    })?,
+            );
         let mut batches = Vec::new();
         for (index, segment) in self.segments.iter_mut().enumerate() {
             let start = index * SEGMENT_OBJECTS;
