@@ -11,7 +11,7 @@ use crate::print::OutputFormat;
 /// kq QUERY runs one query (several when separated by `;`); `kq tables`
 /// lists the tables; `kq describe TABLE` shows a table's columns; `kq
 /// watch QUERY` keeps a query live as the clusters change.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(name = "kq", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Args {
     /// The SQL to run, or `tables`, or `describe TABLE`.

@@ -2,7 +2,8 @@
 //!
 //! `main` parses arguments, builds the session (clusters from kubeconfig or
 //! the embedded demo fleet) and hands off to one module per job: `oneshot`
-//! runs queries and prints them, `watch` keeps one live, `print` renders
+//! runs queries and prints them, `repl` is the interactive shell, `watch`
+//! keeps one query live, `print` renders
 //! results. Exit codes mean
 //! something: 0 success, 1 a cluster failed under `--strict`, 2 a usage,
 //! SQL or configuration error.
@@ -11,6 +12,7 @@ mod args;
 mod oneshot;
 mod print;
 mod progress;
+mod repl;
 mod session;
 mod watch;
 

@@ -1,4 +1,5 @@
-//! One-shot runs: `kq "SQL"`, `kq -f FILE`, `kq tables`, `kq describe TABLE`.
+//! One-shot runs: `kq "SQL"`, `kq -f FILE`, `kq tables`, `kq describe TABLE`;
+//! `kq` alone hands over to the REPL, `kq watch` to the watch loop.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::progress::Progress;
 use crate::session;
 
 enum Job {
+    Repl,
     Script(String),
     Watch(String),
     Tables,
@@ -30,9 +32,7 @@ fn job_from(args: &Args) -> Result<Job, Failure> {
     }
     let words: Vec<&str> = args.query.iter().map(String::as_str).collect();
     match words.as_slice() {
-        [] => Err(Failure::usage(
-            "no query given; pass SQL as an argument (e.g. kq --demo \"SELECT * FROM pods LIMIT 5\") or -f FILE; the interactive shell is not available yet",
-        )),
+        [] => Ok(Job::Repl),
         ["watch"] => Err(Failure::usage(
             "kq watch needs a query, e.g. kq watch \"SELECT namespace, count(*) FROM pods GROUP BY namespace\"",
         )),
@@ -57,6 +57,9 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
             "{flag} only applies to kq watch, e.g. kq watch {flag} … \"SELECT …\""
         )));
     }
+    if let Job::Repl = job {
+        return crate::repl::run(args).await;
+    }
     let session = session::build(&args, false).await?;
     let engine = &session.engine;
     let options = print_options(&args);
@@ -71,7 +74,7 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
             print_batch(batch, &options)?;
             Ok(0)
         }
-        Job::Watch(_) => Ok(0),
+        Job::Watch(_) | Job::Repl => Ok(0),
         Job::Script(sql) => {
             let statements = engine.parse(&sql).map_err(engine_failure)?;
             if statements.is_empty() {
@@ -232,7 +235,7 @@ fn report_failures(
     Ok(u8::from(args.strict && any_error))
 }
 
-fn print_batch(batch: RecordBatch, options: &PrintOptions) -> Result<(), Failure> {
+pub(crate) fn print_batch(batch: RecordBatch, options: &PrintOptions) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut printer = Printer::new(stdout.lock(), batch.schema(), options.clone());
     let result = printer.write_batch(&batch).and_then(|_| printer.finish());
@@ -254,7 +257,7 @@ fn text_schema(names: &[&str]) -> SchemaRef {
     ))
 }
 
-fn text_batch(names: &[&str], rows: Vec<Vec<String>>) -> RecordBatch {
+pub(crate) fn text_batch(names: &[&str], rows: Vec<Vec<String>>) -> RecordBatch {
     let mut builders: Vec<StringBuilder> = names.iter().map(|_| StringBuilder::new()).collect();
     for row in rows {
         for (builder, value) in builders.iter_mut().zip(row) {
@@ -270,7 +273,7 @@ fn text_batch(names: &[&str], rows: Vec<Vec<String>>) -> RecordBatch {
         .unwrap_or_else(|_| RecordBatch::new_empty(text_schema(names)))
 }
 
-async fn tables_batch(engine: &Engine) -> RecordBatch {
+pub(crate) async fn tables_batch(engine: &Engine) -> RecordBatch {
     let names = engine.table_names().await;
     let mut rows = Vec::new();
     for name in names {
@@ -299,7 +302,7 @@ fn table_description(table: &dyn datafusion::datasource::TableProvider) -> Strin
     String::new()
 }
 
-async fn describe_batch(engine: &Engine, table: &str) -> Result<RecordBatch, Failure> {
+pub(crate) async fn describe_batch(engine: &Engine, table: &str) -> Result<RecordBatch, Failure> {
     use datafusion::catalog::SchemaProvider;
     let provider = match engine.kube().table(table).await {
         Ok(Some(provider)) => provider,

@@ -426,6 +426,28 @@ pub fn json_cells(batch: &RecordBatch) -> io::Result<Vec<Vec<String>>> {
     Ok(rows)
 }
 
+/// Every row of `batch` as text cells (`None` = NULL), rendered as the
+/// table format renders them: what the REPL's expanded display shows.
+pub fn text_cells(batch: &RecordBatch) -> io::Result<Vec<Vec<Option<String>>>> {
+    let columns: Vec<ArrayRef> = batch.columns().iter().map(decode_dictionary).collect();
+    let json_text: Vec<bool> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| is_json_text(f))
+        .collect();
+    (0..batch.num_rows())
+        .map(|row| {
+            columns
+                .iter()
+                .zip(&json_text)
+                .map(|(column, &json)| text_cell(column.as_ref(), row, json))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(format_error)
+        })
+        .collect()
+}
+
 /// A JSON string literal (quotes and escapes included).
 pub fn json_string(text: &str) -> String {
     let mut out = String::new();

@@ -1,12 +1,13 @@
 //! Building a session from arguments: kubeconfig or the demo fleet.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kq_engine::Engine;
 use kq_providers::failures::FailureLog;
 use kq_providers::kubernetes::KubeSchema;
 use kq_providers::kubernetes::config::{
-    ConnectOptions, ContextSelector, KubeconfigSource, connect,
+    ConnectOptions, ContextSelector, KubeconfigSource, connect, load_kubeconfig, select_contexts,
 };
 use kq_providers::kubernetes::scan::ScanOptions;
 use kq_providers::kubernetes::tables::TableOptions;
@@ -18,26 +19,38 @@ use crate::args::Args;
 /// (kept alive for as long as the session).
 pub struct Session {
     pub engine: Engine,
+    /// The selected contexts, in query order.
     pub clusters: Vec<String>,
-    _demo: Option<kq_sim::Fleet>,
+    /// Every context of the kubeconfig (what `\c` can switch to).
+    pub contexts: Vec<String>,
+    demo: Option<Arc<kq_sim::Fleet>>,
 }
 
 /// Builds the session; `live` keeps every table read current by watches.
 pub async fn build(args: &Args, live: bool) -> Result<Session, Failure> {
-    let (source, demo) = if args.demo {
-        let fleet = kq_sim::start(kq_sim::FleetConfig::demo())
-            .await
-            .map_err(|e| Failure::usage(format!("cannot start the demo fleet: {e}")))?;
-        (
-            KubeconfigSource::Inline(fleet.kubeconfig_yaml()),
-            Some(fleet),
-        )
-    } else {
-        let source = match &args.kubeconfig {
-            Some(path) => KubeconfigSource::File(path.clone()),
-            None => KubeconfigSource::Default,
-        };
-        (source, None)
+    build_reusing(args, live, None).await
+}
+
+/// Like [`build`], but a REPL switching clusters keeps the demo fleet of
+/// its previous session instead of starting a new one.
+pub async fn build_reusing(
+    args: &Args,
+    live: bool,
+    previous: Option<&Session>,
+) -> Result<Session, Failure> {
+    let demo = match (args.demo, previous.and_then(|p| p.demo.clone())) {
+        (false, _) => None,
+        (true, Some(fleet)) => Some(fleet),
+        (true, None) => Some(Arc::new(
+            kq_sim::start(kq_sim::FleetConfig::demo())
+                .await
+                .map_err(|e| Failure::usage(format!("cannot start the demo fleet: {e}")))?,
+        )),
+    };
+    let source = match (&demo, &args.kubeconfig) {
+        (Some(fleet), _) => KubeconfigSource::Inline(fleet.kubeconfig_yaml()),
+        (None, Some(path)) => KubeconfigSource::File(path.clone()),
+        (None, None) => KubeconfigSource::Default,
     };
     let selector = if args.all_contexts {
         ContextSelector::All
@@ -56,6 +69,13 @@ pub async fn build(args: &Args, live: bool) -> Result<Session, Failure> {
         .await
         .map_err(|e| Failure::usage(e.to_string()))?;
     let clusters: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
+    let contexts = load_kubeconfig(&source)
+        .ok()
+        .and_then(|loaded| {
+            let config = loaded.config?;
+            select_contexts(&config, &loaded.origin, &ContextSelector::All).ok()
+        })
+        .unwrap_or_else(|| clusters.clone());
     let failures = FailureLog::new();
     let schema = KubeSchema::new(
         conns,
@@ -75,6 +95,7 @@ pub async fn build(args: &Args, live: bool) -> Result<Session, Failure> {
     Ok(Session {
         engine,
         clusters,
-        _demo: demo,
+        contexts,
+        demo,
     })
 }

@@ -97,10 +97,30 @@ impl Engine {
         &self.kube
     }
 
+    /// The Kubernetes schema, shareable with background tasks.
+    pub fn kube_schema(&self) -> Arc<KubeSchema> {
+        self.kube.clone()
+    }
+
     /// Every table name, discovered resources included.
     pub async fn table_names(&self) -> Vec<String> {
         self.kube.discover().await;
         self.kube.table_names()
+    }
+
+    /// Names of every SQL function the session knows (for completion).
+    pub fn function_names(&self) -> Vec<String> {
+        let state = self.ctx.state();
+        let mut names: Vec<String> = state
+            .scalar_functions()
+            .keys()
+            .chain(state.aggregate_functions().keys())
+            .chain(state.window_functions().keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Splits a script into statements.

@@ -314,3 +314,146 @@ impl Drop for KqProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Path of tmux. Terminal tests fail (never skip) when it is missing.
+pub fn tmux_binary() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("tmux"))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(path) => path,
+        None => panic!(
+            "tmux is required by the terminal tests and was not found on PATH (CI={}); .ci/setup installs it",
+            std::env::var("CI").unwrap_or_default()
+        ),
+    }
+}
+
+/// A program in a real pseudo-terminal (a private tmux server): keys are
+/// typed with send-keys, the screen is read with capture-pane.
+pub struct Tmux {
+    socket: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// Starts `command` (a shell command line) in a 200x50 terminal.
+    pub fn start(command: &str) -> Tmux {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = tempfile::tempdir().expect("tmux dir");
+        let socket = dir
+            .path()
+            .join(format!(
+                "tmux-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ))
+            .display()
+            .to_string();
+        let tmux = Tmux { socket, _dir: dir };
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "kq",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            command,
+        ]);
+        tmux.run(&["set-option", "-t", "kq", "remain-on-exit", "on"]);
+        tmux.run(&["set-option", "-t", "kq", "history-limit", "50000"]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let output = Command::new(tmux_binary())
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux");
+        assert!(
+            output.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Sends keys by tmux name (`Enter`, `Tab`, `C-c`, `C-d`).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "kq"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Types text literally (a final `;` included) without pressing Enter.
+    pub fn type_text(&self, text: &str) {
+        // tmux reads an argument ending in ';' as a command separator.
+        let (body, semicolon) = match text.strip_suffix(';') {
+            Some(body) => (body, true),
+            None => (text, false),
+        };
+        if !body.is_empty() {
+            self.run(&["send-keys", "-t", "kq", "-l", body]);
+        }
+        if semicolon {
+            self.run(&["send-keys", "-t", "kq", "\\;"]);
+        }
+    }
+
+    /// Types a line and presses Enter.
+    pub fn line(&self, text: &str) {
+        self.type_text(text);
+        self.keys(&["Enter"]);
+    }
+
+    /// Everything the terminal showed, scrollback included, lines joined.
+    pub fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-J", "-S", "-", "-t", "kq"])
+    }
+
+    /// Waits until `needle` appears on screen at least `count` times; fails
+    /// the test after a minute (a hang, not a timing assumption).
+    pub async fn wait_for_count(&self, needle: &str, count: usize) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if screen.matches(needle).count() >= count {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited a minute for {needle:?} x{count}; the screen:\n{screen}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_count(needle, 1).await
+    }
+
+    /// Whether the program has exited.
+    pub fn exited(&self) -> bool {
+        self.run(&["list-panes", "-t", "kq", "-F", "#{pane_dead}"])
+            .trim()
+            == "1"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new(tmux_binary())
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}

@@ -1,0 +1,503 @@
+//! The interactive shell: `kq` with no query.
+//!
+//! A psql-like loop over a live session: the first query that reads a
+//! table lists it, then watches keep it current, so later queries answer
+//! from memory. SQL runs until `;` (several lines are fine); backslash
+//! commands (`\?` lists them) end at the line. Ctrl-C cancels the running
+//! query or clears the line, Ctrl-D exits. Errors are printed and the
+//! session goes on; a failing cluster is reported and the others answer.
+//! History lives in `$KQ_HISTORY`, else `$XDG_DATA_HOME/kq/history`, else
+//! `~/.local/share/kq/history`.
+
+mod complete;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use clap::ValueEnum;
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::{CompletionType, Config, Editor};
+
+use kq_providers::failures::Mark;
+
+use crate::Failure;
+use crate::args::Args;
+use crate::oneshot::{describe_batch, print_batch, tables_batch, text_batch};
+use crate::print::{self, OutputFormat, PrintOptions, Printer};
+use crate::session::{self, Session};
+use complete::{COMMANDS, CompletionData, ReplHelper};
+
+/// Display settings changed by `\o`, `\x` and `\timing`.
+struct Settings {
+    format: OutputFormat,
+    expanded: bool,
+    timing: bool,
+}
+
+struct Repl {
+    args: Args,
+    session: Session,
+    settings: Settings,
+    completion: Arc<RwLock<CompletionData>>,
+}
+
+enum Flow {
+    Continue,
+    Quit,
+}
+
+/// Runs the shell until `\q` or Ctrl-D; returns the exit code.
+pub async fn run(args: Args) -> Result<u8, Failure> {
+    let session = session::build(&args, true).await?;
+    let completion = Arc::new(RwLock::new(CompletionData::default()));
+    let config = Config::builder()
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .history_ignore_dups(true)
+        .map_err(|e| Failure::usage(format!("cannot set up the line editor: {e}")))?
+        .build();
+    let mut editor: Editor<ReplHelper, FileHistory> = Editor::with_config(config)
+        .map_err(|e| Failure::usage(format!("cannot set up the line editor: {e}")))?;
+    editor.set_helper(Some(ReplHelper {
+        data: completion.clone(),
+    }));
+    let history = history_path();
+    if let Some(path) = &history {
+        // A missing file is a first run; an unreadable one just starts empty.
+        let _ = editor.load_history(path);
+    }
+    let mut repl = Repl {
+        settings: Settings {
+            format: args.output.unwrap_or(OutputFormat::Table),
+            expanded: false,
+            timing: false,
+        },
+        args,
+        session,
+        completion,
+    };
+    repl.refresh_completion();
+    if std::io::stdin().is_terminal() {
+        println!(
+            "kq {}: {} ({}). Tables stay live in memory after their first query.\nType \\? for help, \\q or Ctrl-D to quit.",
+            env!("CARGO_PKG_VERSION"),
+            plural(repl.session.clusters.len(), "cluster"),
+            repl.session.clusters.join(", ")
+        );
+    }
+    let mut history_warned = false;
+    loop {
+        let line = tokio::task::block_in_place(|| editor.readline("kq> "));
+        let input = match line {
+            Ok(input) => input,
+            // Ctrl-C at the prompt clears the line, as in psql.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(Failure::usage(format!("cannot read input: {e}"))),
+        };
+        let input = input.trim();
+        if input.is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(input);
+        if let Some(path) = &history
+            && let Err(e) = save_history(&mut editor, path)
+            && !history_warned
+        {
+            history_warned = true;
+            eprintln!(
+                "kq: cannot write history to {}: {e}; set KQ_HISTORY to another file",
+                path.display()
+            );
+        }
+        if let Flow::Quit = repl.handle(input).await {
+            break;
+        }
+    }
+    Ok(0)
+}
+
+fn save_history(
+    editor: &mut Editor<ReplHelper, FileHistory>,
+    path: &PathBuf,
+) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    editor.append_history(path).map_err(|e| e.to_string())
+}
+
+fn history_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("KQ_HISTORY").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("kq").join("history"))
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn human_bytes(bytes: usize) -> String {
+    const UNITS: &[&str] = &["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+impl Repl {
+    /// Fills completion with what is known now (typed tables, functions,
+    /// contexts) and, in the background, with discovered tables: the
+    /// prompt never waits on a slow cluster's discovery.
+    fn refresh_completion(&self) {
+        let kube = self.session.engine.kube_schema();
+        let functions = self.session.engine.function_names();
+        let contexts = self.session.contexts.clone();
+        let completion = self.completion.clone();
+        tokio::spawn(async move {
+            for discover in [false, true] {
+                if discover {
+                    kube.discover().await;
+                }
+                let data = completion_data(&kube, functions.clone(), contexts.clone()).await;
+                *completion.write().unwrap_or_else(|p| p.into_inner()) = data;
+            }
+        });
+    }
+
+    async fn handle(&mut self, input: &str) -> Flow {
+        if input.starts_with('\\') {
+            return self.command(input).await;
+        }
+        self.run_sql(input).await;
+        Flow::Continue
+    }
+
+    async fn command(&mut self, input: &str) -> Flow {
+        let (command, argument) = match input.split_once(char::is_whitespace) {
+            Some((c, a)) => (c, a.trim().trim_end_matches(';').trim()),
+            None => (input.trim_end_matches(';'), ""),
+        };
+        match (command, argument) {
+            ("\\q", _) => return Flow::Quit,
+            ("\\?", _) => {
+                let rows = COMMANDS
+                    .iter()
+                    .map(|(name, help)| vec![name.to_string(), help.to_string()])
+                    .collect();
+                self.print_text(text_batch(&["command", "description"], rows));
+            }
+            ("\\d", "") => {
+                let batch = tables_batch(&self.session.engine).await;
+                self.print_text(batch);
+            }
+            ("\\d", table) => match describe_batch(&self.session.engine, table).await {
+                Ok(batch) => self.print_text(batch),
+                Err(failure) => eprintln!("kq: {}", failure.message),
+            },
+            ("\\timing", _) => {
+                self.settings.timing = !self.settings.timing;
+                println!(
+                    "Timing is {}.",
+                    if self.settings.timing { "on" } else { "off" }
+                );
+            }
+            ("\\x", _) => {
+                self.settings.expanded = !self.settings.expanded;
+                println!(
+                    "Expanded display is {}.",
+                    if self.settings.expanded { "on" } else { "off" }
+                );
+            }
+            ("\\o", "") => println!("Output format is {}.", format_name(self.settings.format)),
+            ("\\o", name) => match OutputFormat::from_str(name, true) {
+                Ok(format) => {
+                    self.settings.format = format;
+                    println!("Output format is {}.", format_name(format));
+                }
+                Err(_) => eprintln!(
+                    "kq: unknown output format '{name}'; use table, json, ndjson, csv or markdown"
+                ),
+            },
+            ("\\c", "") => println!(
+                "Querying {}: {}.",
+                plural(self.session.clusters.len(), "cluster"),
+                self.session.clusters.join(", ")
+            ),
+            ("\\c", contexts) => self.switch_clusters(contexts).await,
+            ("\\i", "") => {
+                eprintln!("kq: \\i needs a file, e.g. \\i queries/examples/privileged.sql")
+            }
+            ("\\i", path) => match std::fs::read_to_string(path) {
+                Ok(text) => self.run_sql(&text).await,
+                Err(e) => eprintln!("kq: cannot read SQL file {path}: {e}"),
+            },
+            ("\\refresh", table) => {
+                let table = (!table.is_empty()).then_some(table);
+                let dropped = self
+                    .session
+                    .engine
+                    .kube()
+                    .live()
+                    .map_or(0, |live| live.refresh(table));
+                println!(
+                    "Dropped {} from the cache; the next query lists afresh.",
+                    plural(dropped, "cached resource")
+                );
+            }
+            ("\\cache", _) => self.print_text(self.cache_batch()),
+            (other, _) => eprintln!("kq: unknown command '{other}'; \\? lists the commands"),
+        }
+        Flow::Continue
+    }
+
+    async fn switch_clusters(&mut self, contexts: &str) {
+        let mut args = self.args.clone();
+        if contexts == "*" {
+            args.all_contexts = true;
+            args.context = None;
+        } else {
+            args.all_contexts = false;
+            args.context = Some(contexts.to_string());
+        }
+        match session::build_reusing(&args, true, Some(&self.session)).await {
+            Ok(session) => {
+                self.session = session;
+                self.args = args;
+                self.refresh_completion();
+                println!(
+                    "Now querying {}: {}.",
+                    plural(self.session.clusters.len(), "cluster"),
+                    self.session.clusters.join(", ")
+                );
+            }
+            Err(failure) => eprintln!("kq: {}", failure.message),
+        }
+    }
+
+    fn cache_batch(&self) -> RecordBatch {
+        let stats = self
+            .session
+            .engine
+            .kube()
+            .live()
+            .map(|live| live.stats())
+            .unwrap_or_default();
+        let rows = stats
+            .into_iter()
+            .map(|s| {
+                vec![
+                    s.tables.join(", "),
+                    s.cluster,
+                    s.resource,
+                    s.objects.to_string(),
+                    s.last_event
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default(),
+                    human_bytes(s.memory_bytes),
+                    s.state,
+                ]
+            })
+            .collect();
+        text_batch(
+            &[
+                "tables",
+                "cluster",
+                "resource",
+                "objects",
+                "last_event",
+                "memory",
+                "state",
+            ],
+            rows,
+        )
+    }
+
+    fn print_options(&self) -> PrintOptions {
+        let width = if std::io::stdout().is_terminal() {
+            terminal_size::terminal_size().map(|(w, _)| w.0)
+        } else {
+            None
+        };
+        PrintOptions {
+            format: self.settings.format,
+            max_rows: self.args.max_rows,
+            header: !self.args.no_header,
+            width,
+        }
+    }
+
+    /// Command output always uses the table format.
+    fn print_text(&self, batch: RecordBatch) {
+        let options = PrintOptions {
+            format: OutputFormat::Table,
+            ..self.print_options()
+        };
+        if let Err(failure) = print_batch(batch, &options) {
+            eprintln!("kq: {}", failure.message);
+        }
+    }
+
+    /// Runs each statement in turn; Ctrl-C cancels the running one (and
+    /// the rest of the input).
+    async fn run_sql(&mut self, sql: &str) {
+        let engine = &self.session.engine;
+        let statements = match engine.parse(sql) {
+            Ok(statements) => statements,
+            Err(e) => {
+                eprintln!("kq: {e}");
+                return;
+            }
+        };
+        for statement in statements {
+            let mark = engine.failures().mark();
+            let started = Instant::now();
+            let outcome = tokio::select! {
+                outcome = self.run_statement(statement) => outcome,
+                _ = tokio::signal::ctrl_c() => Err(Failure::usage("query cancelled")),
+            };
+            self.report_failures(mark);
+            if let Err(failure) = &outcome {
+                eprintln!("kq: {}", failure.message);
+            }
+            if self.settings.timing {
+                println!("Time: {:.3} ms", started.elapsed().as_secs_f64() * 1000.0);
+            }
+            if outcome.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn run_statement(
+        &self,
+        statement: datafusion::sql::parser::Statement,
+    ) -> Result<(), Failure> {
+        let output = self
+            .session
+            .engine
+            .run_statement(statement)
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let mut stream = output.stream;
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            batches.push(batch.map_err(|e| {
+                Failure::usage(format!("query failed: {}", kq_engine::clean_message(&e)))
+            })?);
+        }
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if self.settings.expanded {
+            print_expanded(&batches);
+        } else {
+            let stdout = std::io::stdout();
+            let mut printer = Printer::new(stdout.lock(), output.schema, self.print_options());
+            for batch in &batches {
+                printer
+                    .write_batch(batch)
+                    .map_err(|e| Failure::usage(format!("cannot write output: {e}")))?;
+            }
+            printer
+                .finish()
+                .map_err(|e| Failure::usage(format!("cannot write output: {e}")))?;
+        }
+        if self.settings.format == OutputFormat::Table || self.settings.expanded {
+            println!("({})", plural(rows, "row"));
+        }
+        Ok(())
+    }
+
+    fn report_failures(&self, mark: Mark) {
+        for failure in self.session.engine.failures().since(mark) {
+            eprintln!(
+                "kq: {} cluster '{}' ({}): {}",
+                failure.severity.as_str(),
+                failure.source,
+                failure.table,
+                failure.message
+            );
+        }
+    }
+}
+
+fn format_name(format: OutputFormat) -> String {
+    format
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// psql's `\x`: one `column | value` line per column, a rule per record.
+fn print_expanded(batches: &[RecordBatch]) {
+    let mut out = String::new();
+    let mut record = 0;
+    for batch in batches {
+        let schema = batch.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+        let Ok(rows) = print::text_cells(batch) else {
+            continue;
+        };
+        for cells in rows {
+            record += 1;
+            out.push_str(&format!(
+                "-[ RECORD {record} ]{}\n",
+                "-".repeat(width.max(8))
+            ));
+            for (name, cell) in names.iter().zip(cells) {
+                out.push_str(&format!("{name:<width$} | {}\n", cell.unwrap_or_default()));
+            }
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+}
+
+async fn completion_data(
+    kube: &kq_providers::kubernetes::KubeSchema,
+    functions: Vec<String>,
+    contexts: Vec<String>,
+) -> CompletionData {
+    use datafusion::catalog::SchemaProvider;
+    let tables = kube.table_names();
+    let mut columns = std::collections::BTreeMap::new();
+    for table in &tables {
+        if let Ok(Some(provider)) = kube.table(table).await {
+            let names = provider
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            columns.insert(table.clone(), names);
+        }
+    }
+    CompletionData {
+        tables,
+        columns,
+        functions,
+        contexts,
+    }
+}
