@@ -136,10 +136,10 @@ impl LiveCache {
             state: Mutex::new(SourceState::default()),
             ready,
             changes: self.inner.changes.clone(),
-            tasks: Mutex::new(Vec::new()),
+            tasks: Mutex::new(Some(Vec::new())),
         });
         let driver = tokio::spawn(drive(source.clone(), self.inner.options.clone()));
-        lock(&source.tasks).push(AbortOnDrop(driver));
+        source.adopt(vec![AbortOnDrop(driver)]);
         sources.insert(key, source.clone());
         source
     }
@@ -149,9 +149,15 @@ impl LiveCache {
     pub fn refresh(&self, table: Option<&str>) -> usize {
         let mut sources = lock(&self.inner.sources);
         let before = sources.len();
-        sources.retain(|_, source| match table {
-            None => false,
-            Some(table) => !lock(&source.state).tables.contains(table),
+        sources.retain(|_, source| {
+            let keep = match table {
+                None => false,
+                Some(table) => !lock(&source.state).tables.contains(table),
+            };
+            if !keep {
+                source.stop();
+            }
+            keep
         });
         before - sources.len()
     }
@@ -181,6 +187,16 @@ impl LiveCache {
     }
 }
 
+impl Drop for CacheInner {
+    /// The watch tasks hold their source: stop them with the cache (a REPL
+    /// switching clusters must not leave the old session's watches open).
+    fn drop(&mut self) {
+        for source in lock(&self.sources).values() {
+            source.stop();
+        }
+    }
+}
+
 /// One resource of one cluster, kept current.
 pub struct Source {
     cluster: ClusterConn,
@@ -189,7 +205,8 @@ pub struct Source {
     /// True once the first sync ended (in rows or in a failure).
     ready: watch::Sender<bool>,
     changes: watch::Sender<u64>,
-    tasks: Mutex<Vec<AbortOnDrop>>,
+    /// The driver and watch loops; `None` once stopped.
+    tasks: Mutex<Option<Vec<AbortOnDrop>>>,
 }
 
 #[derive(Default)]
@@ -208,6 +225,21 @@ struct SourceState {
 impl Source {
     pub fn cluster(&self) -> &str {
         &self.cluster.name
+    }
+
+    /// Keeps tasks running for this source, or stops them at once if the
+    /// source was already stopped.
+    fn adopt(&self, tasks: Vec<AbortOnDrop>) {
+        if let Some(running) = lock(&self.tasks).as_mut() {
+            running.extend(tasks);
+        }
+    }
+
+    /// Aborts the list and watch tasks; the source answers no more changes.
+    fn stop(&self) {
+        // Dropping the handles aborts the tasks (outside the lock).
+        let tasks = lock(&self.tasks).take();
+        drop(tasks);
     }
 
     pub fn resource(&self) -> &ResourceRef {
@@ -381,7 +413,7 @@ async fn drive(source: Arc<Source>, options: LiveOptions) {
             )))
         })
         .collect();
-    lock(&source.tasks).extend(loops);
+    source.adopt(loops);
 }
 
 /// Watches one scope for as long as the source lives: resumes after a
