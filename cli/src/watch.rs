@@ -10,7 +10,8 @@
 //! The new result is compared with the previous one by row identity:
 //!
 //! 1. the columns named with `--key`, else
-//! 2. those of the result's columns that name an object: `cluster`,
+//! 2. when the result has a column that pins an object (`name`, `uid`,
+//!    `pod_name`, `pod_uid`): those of its columns among `cluster`,
 //!    `namespace`, `kind`, `name`, `uid`, `pod_name`, `pod_uid`,
 //!    `container`, `container_name`, else
 //! 3. every non-numeric column (so a GROUP BY's groups are the identity
@@ -45,6 +46,10 @@ use crate::Failure;
 use crate::args::Args;
 use crate::print::{self, OutputFormat, PrintOptions, Printer};
 use crate::session;
+
+/// Columns that pin one object; identity rule 2 applies only when the
+/// result has one of them (a `namespace` alone names a group, not a row).
+const OBJECT_COLUMNS: &[&str] = &["name", "uid", "pod_name", "pod_uid"];
 
 /// Result columns that name an object, in the order they form a row's identity.
 const IDENTITY_COLUMNS: &[&str] = &[
@@ -88,7 +93,11 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
     } else {
         Mode::Full
     };
-    let session = session::build(args, true).await?;
+    let mut interrupted = interrupt_listener();
+    let session = tokio::select! {
+        session = session::build(args, true) => session?,
+        _ = interrupted.changed() => return Ok(0),
+    };
     let engine = &session.engine;
     let Some(live) = engine.kube().live().cloned() else {
         return Err(Failure::usage("cannot start the live cache for kq watch"));
@@ -110,12 +119,15 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
     let mut changes = live.subscribe();
     let mut state = WatchState::new(mode, format, args);
     let mut first = true;
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
+    let mut reported: std::collections::HashSet<(String, String, String)> = Default::default();
     loop {
         changes.borrow_and_update();
         let mark = engine.failures().mark();
-        match evaluate(engine, statement.clone()).await {
+        let evaluated = tokio::select! {
+            evaluated = evaluate(engine, statement.clone()) => evaluated,
+            _ = interrupted.changed() => return Ok(state.finish()),
+        };
+        match evaluated {
             Ok((schema, batches)) => {
                 if first {
                     state.key = identity_columns(&schema, &args.key)?;
@@ -127,7 +139,8 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
                     }
                 }
                 report_clusters(&mut state, &live, first);
-                state.show(&schema, &batches, &live)?;
+                report_notes(engine, mark, &state, &mut reported);
+                state.show(&schema, &batches, &live, args.max_changes)?;
             }
             Err(failure) if first => return Err(failure),
             // The query planned and ran before: a later failure is a
@@ -151,10 +164,60 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
                 }
             }
             _ = sleep_until => return Ok(state.finish()),
-            _ = &mut interrupted => return Ok(state.finish()),
+            _ = interrupted.changed() => return Ok(state.finish()),
         }
         // A burst of events (a rollout) becomes one re-run.
-        tokio::time::sleep(debounce).await;
+        tokio::select! {
+            _ = tokio::time::sleep(debounce) => {}
+            _ = interrupted.changed() => return Ok(state.finish()),
+        }
+    }
+}
+
+/// A channel that changes on Ctrl-C, listening from now on (so Ctrl-C
+/// during start-up also ends the watch cleanly).
+fn interrupt_listener() -> tokio::sync::watch::Receiver<()> {
+    let (tx, rx) = tokio::sync::watch::channel(());
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Prints partial-failure notes (e.g. the 403 fallback's coverage) once
+/// each; unreachable clusters are reported by [`report_clusters`].
+fn report_notes(
+    engine: &Engine,
+    mark: kq_providers::failures::Mark,
+    state: &WatchState,
+    reported: &mut std::collections::HashSet<(String, String, String)>,
+) {
+    for failure in engine.failures().since(mark) {
+        if state
+            .cluster_state
+            .get(&failure.source)
+            .is_some_and(Option::is_some)
+        {
+            continue;
+        }
+        let key = (
+            failure.source.clone(),
+            failure.table.clone(),
+            failure.message.clone(),
+        );
+        if reported.insert(key) {
+            eprintln!(
+                "kq: {} cluster '{}' ({}): {}",
+                failure.severity.as_str(),
+                failure.source,
+                failure.table,
+                failure.message
+            );
+        }
     }
 }
 
@@ -205,10 +268,15 @@ fn identity_columns(schema: &SchemaRef, requested: &[String]) -> Result<Vec<usiz
             })
             .collect();
     }
-    let mut key: Vec<usize> = IDENTITY_COLUMNS
-        .iter()
-        .filter_map(|wanted| names.iter().position(|n| n == wanted))
-        .collect();
+    let names_an_object = OBJECT_COLUMNS.iter().any(|c| names.contains(c));
+    let mut key: Vec<usize> = if names_an_object {
+        IDENTITY_COLUMNS
+            .iter()
+            .filter_map(|wanted| names.iter().position(|n| n == wanted))
+            .collect()
+    } else {
+        Vec::new()
+    };
     if key.is_empty() {
         key = schema
             .fields()
@@ -303,12 +371,18 @@ impl WatchState {
         schema: &SchemaRef,
         batches: &[RecordBatch],
         live: &LiveCache,
+        max_changes: Option<u64>,
     ) -> Result<(), Failure> {
         let rows = self.rows(batches)?;
         let initial = self.previous.is_none();
         let empty = Vec::new();
         let old_rows = self.previous.as_ref().map(|(_, r)| r).unwrap_or(&empty);
-        let changes = diff(old_rows, &rows);
+        let mut changes = diff(old_rows, &rows);
+        if let Some(max) = max_changes.filter(|_| !initial && self.mode == Mode::Changes) {
+            // --max-changes N prints N changes, even from one large re-run.
+            let left = max.saturating_sub(self.changes);
+            changes.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+        }
         if !initial && !changes.is_empty() {
             self.last_change = Some(chrono::Utc::now());
         }
@@ -597,10 +671,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("'{text}' is not a duration"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}' is not a duration"))
 }
 
 #[cfg(test)]

@@ -135,7 +135,15 @@ impl Validator for ReplHelper {
     /// SQL continues until `;`; commands and empty lines end at Enter.
     fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
         let input = ctx.input().trim();
-        if input.is_empty() || input.starts_with('\\') || input.ends_with(';') {
+        // `SELECT 1; -- why` is complete: look past a trailing comment.
+        let last_line = input.rsplit('\n').next().unwrap_or(input);
+        let code = match last_line.find("--") {
+            Some(at) if !last_line[..at].contains('\'') => {
+                input[..input.len() - last_line.len() + at].trim_end()
+            }
+            _ => input,
+        };
+        if input.is_empty() || input.starts_with('\\') || code.ends_with(';') {
             Ok(ValidationResult::Valid(None))
         } else {
             Ok(ValidationResult::Incomplete)

@@ -40,6 +40,8 @@ struct Settings {
 }
 
 struct Repl {
+    /// Changes on every Ctrl-C while a statement or command runs.
+    interrupts: tokio::sync::watch::Receiver<()>,
     args: Args,
     session: Session,
     settings: Settings,
@@ -71,7 +73,18 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
         // A missing file is a first run; an unreadable one just starts empty.
         let _ = editor.load_history(path);
     }
+    // One SIGINT listener for the whole session: from here on Ctrl-C
+    // cancels what runs instead of killing the shell.
+    let (interrupt_tx, interrupts) = tokio::sync::watch::channel(());
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if interrupt_tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
     let mut repl = Repl {
+        interrupts,
         settings: Settings {
             format: args.output.unwrap_or(OutputFormat::Table),
             expanded: false,
@@ -188,7 +201,16 @@ impl Repl {
 
     async fn handle(&mut self, input: &str) -> Flow {
         if input.starts_with('\\') {
-            return self.command(input).await;
+            // A command may wait on the network too (\c, \d): Ctrl-C stops it.
+            let mut interrupts = self.interrupts.clone();
+            interrupts.borrow_and_update();
+            return tokio::select! {
+                flow = self.command(input) => flow,
+                _ = interrupts.changed() => {
+                    eprintln!("kq: cancelled");
+                    Flow::Continue
+                }
+            };
         }
         self.run_sql(input).await;
         Flow::Continue
@@ -373,9 +395,11 @@ impl Repl {
         for statement in statements {
             let mark = engine.failures().mark();
             let started = Instant::now();
+            let mut interrupts = self.interrupts.clone();
+            interrupts.borrow_and_update();
             let outcome = tokio::select! {
                 outcome = self.run_statement(statement) => outcome,
-                _ = tokio::signal::ctrl_c() => Err(Failure::usage("query cancelled")),
+                _ = interrupts.changed() => Err(Failure::usage("query cancelled")),
             };
             self.report_failures(mark);
             if let Err(failure) = &outcome {

@@ -238,7 +238,7 @@ impl Lister {
         }
     }
 
-    pub(crate) fn status_error(&self, code: u16, message: &str) -> ListError {
+    fn status_error(&self, code: u16, message: &str) -> ListError {
         ListError::Status {
             verb: "list",
             resource: self.resource.plural.clone(),

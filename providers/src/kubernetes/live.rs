@@ -47,6 +47,14 @@ const SEGMENT_OBJECTS: usize = 512;
 const WATCH_TIMEOUT_SECS: u64 = 300;
 /// Longest wait between attempts to reach a failing cluster.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+/// Wait before asking again after a 401/403: permissions and credentials
+/// change slowly, and a refused user must not be hammered.
+const DENIED_RETRY_WAIT: Duration = Duration::from_secs(60);
+/// A resource that cannot be watched (not served, no resourceVersion, or
+/// watch refused with 403/405) is kept current by relisting this often.
+const POLL_INTERVAL: Duration = Duration::from_secs(30);
+/// The version a scope gets when it cannot be watched: poll instead.
+const UNWATCHABLE: &str = "";
 
 /// Settings of a live cache.
 #[derive(Clone)]
@@ -329,16 +337,19 @@ impl Source {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Marks a scope failing; readers are notified only when that is news
+    /// (every retry of a down cluster must not re-run `kq watch` queries).
     fn set_failing(&self, scope: &str, message: String) {
         let mut state = lock(&self.state);
-        let since = state
-            .failing
-            .get(scope)
-            .map(|(since, _)| *since)
-            .unwrap_or_else(Utc::now);
+        let (since, news) = match state.failing.get(scope) {
+            Some((since, old)) => (*since, *old != message),
+            None => (Utc::now(), true),
+        };
         state.failing.insert(scope.to_string(), (since, message));
         drop(state);
-        self.notify();
+        if news {
+            self.notify();
+        }
     }
 
     fn set_healthy(&self, scope: &str) {
@@ -436,13 +447,26 @@ async fn keep_current(
                     v
                 }
                 Err(e) => {
+                    let denied = matches!(
+                        e,
+                        ListError::Forbidden { .. } | ListError::Unauthorized { .. }
+                    );
                     source.set_failing(&scope, e.to_string());
                     attempt += 1;
-                    tokio::time::sleep(retry_wait(attempt)).await;
+                    let wait = if denied {
+                        DENIED_RETRY_WAIT
+                    } else {
+                        retry_wait(attempt)
+                    };
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
             },
         };
+        if current == UNWATCHABLE {
+            tokio::time::sleep(POLL_INTERVAL).await;
+            continue;
+        }
         let mut resume_from = current;
         match watch_scope(&source, namespace.as_deref(), &mut resume_from).await {
             Ok(WatchEnd::Closed) => {
@@ -452,6 +476,12 @@ async fn keep_current(
             Ok(WatchEnd::Gone) => {
                 // History is compacted past our version: relist (only the
                 // differences are applied) and watch from the new version.
+                version = None;
+            }
+            Ok(WatchEnd::Refused) => {
+                // Listable but not watchable (RBAC without `watch`, or a
+                // server without watch support): poll by relisting.
+                tokio::time::sleep(POLL_INTERVAL).await;
                 version = None;
             }
             Err(message) => {
@@ -470,7 +500,8 @@ fn retry_wait(attempt: u32) -> Duration {
 
 /// Lists one scope completely and applies it as the new truth for that
 /// scope: changed objects are replaced, vanished ones removed, unchanged
-/// ones left alone. Returns the list's resourceVersion.
+/// ones left alone. Returns the list's resourceVersion ([`UNWATCHABLE`]
+/// when it has none).
 async fn list_scope(
     source: &Source,
     options: &LiveOptions,
@@ -502,15 +533,12 @@ async fn list_scope(
         let Some(items) = page else { break };
         entries.extend(items.into_iter().filter_map(Entry::from_value));
     }
+    // No resourceVersion: the resource is not served here (404, an empty
+    // table, as in one-shot queries) or its server cannot be watched.
     let version = lister
         .resource_version()
         .map(str::to_string)
-        .ok_or_else(|| {
-            lister.status_error(
-                500,
-                "the list has no resourceVersion to watch from; the server does not support watching this resource",
-            )
-        })?;
+        .unwrap_or_else(|| UNWATCHABLE.to_string());
     let mut state = lock(&source.state);
     let changed = state.store.replace_scope(namespace, entries);
     state.synced = true;
@@ -529,6 +557,8 @@ enum WatchEnd {
     Closed,
     /// 410 Gone: the version is too old; relist.
     Gone,
+    /// 403 or 405: this resource cannot be watched by us; poll instead.
+    Refused,
 }
 
 /// One watch request, applying events until it ends; `version` follows
@@ -556,8 +586,10 @@ async fn watch_scope(
         .await
         .map_err(|e| format!("watch {plural} failed: {}", error_chain(&e)))?;
     let status = response.status();
-    if status == StatusCode::GONE {
-        return Ok(WatchEnd::Gone);
+    match status {
+        StatusCode::GONE => return Ok(WatchEnd::Gone),
+        StatusCode::FORBIDDEN | StatusCode::METHOD_NOT_ALLOWED => return Ok(WatchEnd::Refused),
+        _ => {}
     }
     let mut body = response.into_body();
     if status.is_success() {
@@ -778,7 +810,15 @@ impl Store {
     fn upsert(&mut self, entry: Entry) -> bool {
         if let Some(&slot) = self.index.get(&entry.uid) {
             if let Some(old) = &self.slots[slot] {
-                if old.resource_version == entry.resource_version && old.json == entry.json {
+                // A resourceVersion names one state of an object; the bytes
+                // may differ (watch events carry kind/apiVersion, list
+                // items do not, and key order is not stable).
+                let same = if entry.resource_version.is_empty() {
+                    old.json == entry.json
+                } else {
+                    old.resource_version == entry.resource_version
+                };
+                if same {
                     return false;
                 }
                 self.json_bytes -= old.json.len();
@@ -969,5 +1009,67 @@ mod tests {
         // The freed slot is reused.
         assert!(store.upsert(entry("u4", "b", "3")));
         assert_eq!(store.slots.len(), 2);
+    }
+
+    fn pod(uid: &str, version: &str, images: &[&str]) -> Entry {
+        let containers: Vec<String> = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| format!(r#"{{"name":"c{i}","image":"{image}"}}"#))
+            .collect();
+        Entry::from_value(
+            sonic_rs::from_str(&format!(
+                r#"{{"metadata":{{"uid":"{uid}","namespace":"ns","name":"{uid}","resourceVersion":"{version}"}},"spec":{{"containers":[{}]}}}}"#,
+                containers.join(",")
+            ))
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn images(store: &mut Store, def: &TableDef) -> Vec<String> {
+        let column = def.schema().index_of("image").unwrap();
+        let pods = super::super::resource::builtin::pods();
+        let mut out: Vec<String> = store
+            .batches(def, "c", &pods, Some(&[column]))
+            .unwrap()
+            .iter()
+            .flat_map(|b| {
+                let array = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .unwrap();
+                (0..arrow::array::Array::len(array))
+                    .map(|i| array.value(i).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn cached_columns_follow_changes_in_child_tables() {
+        let defs = super::super::tables::builtin_tables(Default::default());
+        let containers = defs.iter().find(|d| d.name == "containers").unwrap();
+        let mut store = Store::default();
+        store.upsert(pod("p1", "1", &["nginx", "redis"]));
+        store.upsert(pod("p2", "1", &["mysql"]));
+        assert_eq!(images(&mut store, containers), ["mysql", "nginx", "redis"]);
+        // Cached now; a change to p1 must not serve its old containers.
+        store.upsert(pod("p1", "2", &["nginx:2"]));
+        assert_eq!(images(&mut store, containers), ["mysql", "nginx:2"]);
+        store.remove("p2");
+        assert_eq!(images(&mut store, containers), ["nginx:2"]);
+        // An empty projection (count(*)) still counts rows per table.
+        let pods = super::super::resource::builtin::pods();
+        let rows: usize = store
+            .batches(containers, "c", &pods, Some(&[]))
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        assert_eq!(rows, 1);
     }
 }
