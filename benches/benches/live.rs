@@ -7,7 +7,7 @@
 //!   kubectl get pods -A -o json | jq '.items | group_by(...) | ...'
 //! change → printed line (one pod's label set in the sim, until the line naming it is read):
 //!   kq watch --changes "SELECT namespace, name, labels['bench'] AS bench FROM pods"
-//!   kubectl get pods -A --watch -o jsonpath='{.metadata.namespace} {.metadata.name} {.metadata.labels.bench}{"\n"}'
+//!   kubectl get pods -A --watch --no-headers -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,BENCH:.metadata.labels.bench
 //! ```
 //!
 //! `KQ_BENCH_PODS=100000 cargo bench -p kq-benches --bench live`
@@ -24,6 +24,9 @@
 //! kq's figure includes its debounce (`--debounce`, 50 ms by default) and
 //! a re-run of the query over memory; kubectl only prints the object. The
 //! two watchers run one after the other, so neither slows the other.
+//! kubectl prints custom columns, not `-o jsonpath`: with `--watch`, a
+//! list of more than one page (500 pods) reaches jsonpath as one List per
+//! page, which prints one empty line per page instead of one per pod.
 //! Nothing waits on time: each step waits for a line, with a generous
 //! timeout that fails the bench with the child's stderr.
 
@@ -52,8 +55,9 @@ const GROUP_BY_JQ: &str = r#".items | group_by([.metadata.namespace, (.status.ph
 const WARM_RUNS: usize = 20;
 
 const WATCH_QUERY: &str = "SELECT namespace, name, labels['bench'] AS bench FROM pods";
-const KUBECTL_TEMPLATE: &str =
-    r#"{.metadata.namespace} {.metadata.name} {.metadata.labels.bench}{"\n"}"#;
+/// One line per pod event: `namespace name bench` (`<none>` without the label).
+const KUBECTL_COLUMNS: &str =
+    "NS:.metadata.namespace,NAME:.metadata.name,BENCH:.metadata.labels.bench";
 /// Bound on the initial result of a watch (a list of every pod, then printing it).
 const INITIAL_TIMEOUT: Duration = Duration::from_secs(900);
 /// Bound on one change reaching stdout: a hang, not a timing assumption.
@@ -82,8 +86,8 @@ fn main() {
     let kubectl_script = format!(
         "exec {}",
         fleet.kubectl_command(&format!(
-            "get pods -A --watch -o jsonpath={}",
-            sh_quote(KUBECTL_TEMPLATE)
+            "get pods -A --watch --no-headers -o custom-columns={}",
+            sh_quote(KUBECTL_COLUMNS)
         ))
     );
     let mut kubectl_command = Command::new("sh");
@@ -238,15 +242,16 @@ fn parse_kq(line: &str) -> Option<Seen> {
     })
 }
 
-/// kubectl's jsonpath lines: `namespace name [bench]`. Which lines are the
-/// initial list is told by counting, so every line is "initial" here.
+/// kubectl's custom-columns lines: `namespace name bench`. Which lines are
+/// the initial list is told by counting, so every line is "initial" here.
 fn parse_kubectl(line: &str) -> Option<Seen> {
     let mut fields = line.split_whitespace();
+    let (namespace, name, bench) = (fields.next()?, fields.next()?, fields.next()?);
     Some(Seen {
         initial: true,
-        namespace: fields.next()?.to_string(),
-        name: fields.next()?.to_string(),
-        bench: fields.next().map(str::to_string),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        bench: (bench != "<none>").then(|| bench.to_string()),
     })
 }
 
@@ -256,6 +261,9 @@ struct Watcher {
     child: Child,
     lines: Receiver<(Instant, String)>,
     stderr: Arc<Mutex<String>>,
+    /// Lines read so far, and the last one (for failure messages).
+    read: usize,
+    last: String,
 }
 
 impl Watcher {
@@ -297,25 +305,30 @@ impl Watcher {
             child,
             lines,
             stderr,
+            read: 0,
+            last: String::new(),
         }
     }
 
     /// The next line, or a panic naming what was awaited if none comes by `deadline`.
-    fn next_line(&self, deadline: Instant, waiting_for: &str) -> (Instant, String) {
+    fn next_line(&mut self, deadline: Instant, waiting_for: &str) -> (Instant, String) {
         let left = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(left) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => panic!(
-                "{} printed nothing more while waiting for {waiting_for}; stderr:\n{}",
-                self.label,
-                self.stderr.lock().expect("stderr buffer")
-            ),
-            Err(RecvTimeoutError::Disconnected) => panic!(
-                "{} ended its output while waiting for {waiting_for}; stderr:\n{}",
-                self.label,
-                self.stderr.lock().expect("stderr buffer")
-            ),
-        }
+        let failure = match self.lines.recv_timeout(left) {
+            Ok((at, line)) => {
+                self.read += 1;
+                self.last.clone_from(&line);
+                return (at, line);
+            }
+            Err(RecvTimeoutError::Timeout) => "did not print it in time",
+            Err(RecvTimeoutError::Disconnected) => "ended its output",
+        };
+        panic!(
+            "{} {failure} while we waited for {waiting_for} ({} lines read, the last: {:?}); stderr:\n{}",
+            self.label,
+            self.read,
+            self.last,
+            self.stderr.lock().expect("stderr buffer")
+        )
     }
 
     fn stop(mut self) {
@@ -343,7 +356,7 @@ fn watch_latencies(
         "{label}: starting, waiting for {total} initial rows"
     ));
     let started = Instant::now();
-    let watcher = Watcher::spawn(label, command);
+    let mut watcher = Watcher::spawn(label, command);
     let deadline = started + INITIAL_TIMEOUT;
     let mut initial = 0;
     while initial < total {

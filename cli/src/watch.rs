@@ -2,7 +2,7 @@
 //!
 //! Every table the query reads is kept current by the live cache (one
 //! watch per cluster and resource). When anything changes, the query is
-//! re-run after a short debounce, over memory only; a change clears the
+//! re-run over memory only, at most once per debounce window; a change clears the
 //! cached columns of just the few hundred objects around it, so a re-run
 //! costs the query, not a re-decode of the fleet. Any SQL works: joins,
 //! GROUP BY, ORDER BY, LIMIT.
@@ -122,6 +122,7 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
     let mut reported: std::collections::HashSet<(String, String, String)> = Default::default();
     loop {
         changes.borrow_and_update();
+        let last_run = tokio::time::Instant::now();
         let mark = engine.failures().mark();
         let evaluated = tokio::select! {
             evaluated = evaluate(engine, statement.clone()) => evaluated,
@@ -166,9 +167,10 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
             _ = sleep_until => return Ok(state.finish()),
             _ = interrupted.changed() => return Ok(state.finish()),
         }
-        // A burst of events (a rollout) becomes one re-run.
+        // At most one re-run per debounce window: a change after a quiet
+        // spell is shown at once, a burst (a rollout) becomes one re-run.
         tokio::select! {
-            _ = tokio::time::sleep(debounce) => {}
+            _ = tokio::time::sleep_until(last_run + debounce) => {}
             _ = interrupted.changed() => return Ok(state.finish()),
         }
     }
