@@ -36,9 +36,9 @@ use super::config::ClusterConn;
 use super::fetch;
 use super::list::{ListError, ListParams, Lister, error_chain, percent_encode};
 use super::resource::ResourceRef;
-use super::scan::{fallback_candidates, fallback_outcome};
+use super::scan::{AbortOnDrop, fallback_candidates, fallback_outcome};
 use super::tables::{DecodeError, TableDef};
-use crate::failures::{FailureLog, Severity};
+use crate::failures::Severity;
 
 /// Objects per segment: the unit of re-decoding after a change.
 const SEGMENT_OBJECTS: usize = 512;
@@ -53,8 +53,6 @@ const DENIED_RETRY_WAIT: Duration = Duration::from_secs(60);
 /// A resource that cannot be watched (not served, no resourceVersion, or
 /// watch refused with 403/405) is kept current by relisting this often.
 const POLL_INTERVAL: Duration = Duration::from_secs(30);
-/// The version a scope gets when it cannot be watched: poll instead.
-const UNWATCHABLE: &str = "";
 
 /// Settings of a live cache.
 #[derive(Clone)]
@@ -62,7 +60,6 @@ pub struct LiveOptions {
     pub page_size: u32,
     pub permits: Arc<Semaphore>,
     pub access: AccessCache,
-    pub failures: FailureLog,
 }
 
 /// The session's live cache: one [`Source`] per (cluster, resource), started
@@ -372,9 +369,9 @@ fn first_failure(state: &SourceState) -> Option<(String, String)> {
 /// Starts a source: lists it (falling back to readable namespaces on a
 /// 403), marks it ready, then keeps each listed scope current.
 async fn drive(source: Arc<Source>, options: LiveOptions) {
-    let mut scopes: Vec<(Option<String>, Option<String>)> = Vec::new();
+    let mut scopes: Vec<(Option<String>, Next)> = Vec::new();
     match list_scope(&source, &options, None).await {
-        Ok(version) => scopes.push((None, Some(version))),
+        Ok(version) => scopes.push((None, Next::after_list(version))),
         Err(error) if error.is_forbidden() && source.resource.namespaced => {
             let (to_try, mut denied) =
                 fallback_candidates(&options.access, &source.cluster, &source.resource).await;
@@ -384,13 +381,13 @@ async fn drive(source: Arc<Source>, options: LiveOptions) {
                 match list_scope(&source, &options, Some(&namespace)).await {
                     Ok(version) => {
                         covered.push(namespace.clone());
-                        scopes.push((Some(namespace), Some(version)));
+                        scopes.push((Some(namespace), Next::after_list(version)));
                     }
                     Err(e) if e.is_forbidden() => denied.push(namespace),
                     Err(e) => {
                         failed.push(format!("namespace '{namespace}': {e}"));
                         // Retried by its own loop, like any failing scope.
-                        scopes.push((Some(namespace), None));
+                        scopes.push((Some(namespace), Next::List));
                     }
                 }
             }
@@ -409,18 +406,18 @@ async fn drive(source: Arc<Source>, options: LiveOptions) {
         }
         Err(error) => {
             source.set_failing("", error.to_string());
-            scopes.push((None, None));
+            scopes.push((None, Next::List));
         }
     }
     source.ready.send_replace(true);
     let loops: Vec<AbortOnDrop> = scopes
         .into_iter()
-        .map(|(namespace, version)| {
+        .map(|(namespace, next)| {
             AbortOnDrop(tokio::spawn(keep_current(
                 source.clone(),
                 options.clone(),
                 namespace,
-                version,
+                next,
             )))
         })
         .collect();
@@ -428,23 +425,23 @@ async fn drive(source: Arc<Source>, options: LiveOptions) {
 }
 
 /// Watches one scope for as long as the source lives: resumes after a
-/// watch ends, relists after 410 Gone, retries a failing cluster.
+/// watch ends, relists after 410 Gone, polls what cannot be watched,
+/// retries a failing cluster.
 async fn keep_current(
     source: Arc<Source>,
     options: LiveOptions,
     namespace: Option<String>,
-    mut version: Option<String>,
+    mut next: Next,
 ) {
     let scope = namespace.clone().unwrap_or_default();
     let mut attempt: u32 = 0;
     loop {
-        let current = match version.take() {
-            Some(v) => v,
-            None => match list_scope(&source, &options, namespace.as_deref()).await {
-                Ok(v) => {
+        next = match next {
+            Next::List => match list_scope(&source, &options, namespace.as_deref()).await {
+                Ok(version) => {
                     source.set_healthy(&scope);
                     attempt = 0;
-                    v
+                    Next::after_list(version)
                 }
                 Err(e) => {
                     let denied = matches!(
@@ -459,38 +456,51 @@ async fn keep_current(
                         retry_wait(attempt)
                     };
                     tokio::time::sleep(wait).await;
-                    continue;
+                    Next::List
                 }
             },
-        };
-        if current == UNWATCHABLE {
-            tokio::time::sleep(POLL_INTERVAL).await;
-            continue;
-        }
-        let mut resume_from = current;
-        match watch_scope(&source, namespace.as_deref(), &mut resume_from).await {
-            Ok(WatchEnd::Closed) => {
-                attempt = 0;
-                version = Some(resume_from);
-            }
-            Ok(WatchEnd::Gone) => {
-                // History is compacted past our version: relist (only the
-                // differences are applied) and watch from the new version.
-                version = None;
-            }
-            Ok(WatchEnd::Refused) => {
-                // Listable but not watchable (RBAC without `watch`, or a
-                // server without watch support): poll by relisting.
+            Next::Poll => {
                 tokio::time::sleep(POLL_INTERVAL).await;
-                version = None;
+                Next::List
             }
-            Err(message) => {
-                source.set_failing(&scope, message);
-                attempt += 1;
-                tokio::time::sleep(retry_wait(attempt)).await;
-                version = Some(resume_from);
+            Next::Watch(mut version) => {
+                match watch_scope(&source, namespace.as_deref(), &mut version).await {
+                    Ok(WatchEnd::Closed) => {
+                        attempt = 0;
+                        Next::Watch(version)
+                    }
+                    // History is compacted past our version: relist (only
+                    // the differences are applied) and watch from the new one.
+                    Ok(WatchEnd::Gone) => Next::List,
+                    // Listable but not watchable (RBAC without `watch`, or
+                    // a server without watch support): poll by relisting.
+                    Ok(WatchEnd::Refused) => Next::Poll,
+                    Err(message) => {
+                        source.set_failing(&scope, message);
+                        attempt += 1;
+                        tokio::time::sleep(retry_wait(attempt)).await;
+                        Next::Watch(version)
+                    }
+                }
             }
-        }
+        };
+    }
+}
+
+/// What a scope's loop does next.
+enum Next {
+    /// List the scope (first sync failed, 410 Gone, or time to poll).
+    List,
+    /// Watch from this resourceVersion.
+    Watch(String),
+    /// The scope cannot be watched: relist after [`POLL_INTERVAL`].
+    Poll,
+}
+
+impl Next {
+    /// After a list: watch from its resourceVersion, or poll without one.
+    fn after_list(version: Option<String>) -> Next {
+        version.map_or(Next::Poll, Next::Watch)
     }
 }
 
@@ -500,13 +510,12 @@ fn retry_wait(attempt: u32) -> Duration {
 
 /// Lists one scope completely and applies it as the new truth for that
 /// scope: changed objects are replaced, vanished ones removed, unchanged
-/// ones left alone. Returns the list's resourceVersion ([`UNWATCHABLE`]
-/// when it has none).
+/// ones left alone. Returns the list's resourceVersion, if it has one.
 async fn list_scope(
     source: &Source,
     options: &LiveOptions,
     namespace: Option<&str>,
-) -> Result<String, ListError> {
+) -> Result<Option<String>, ListError> {
     let params = ListParams {
         namespace: namespace.map(str::to_string),
         page_size: options.page_size,
@@ -535,10 +544,7 @@ async fn list_scope(
     }
     // No resourceVersion: the resource is not served here (404, an empty
     // table, as in one-shot queries) or its server cannot be watched.
-    let version = lister
-        .resource_version()
-        .map(str::to_string)
-        .unwrap_or_else(|| UNWATCHABLE.to_string());
+    let version = lister.resource_version().map(str::to_string);
     let mut state = lock(&source.state);
     let changed = state.store.replace_scope(namespace, entries);
     state.synced = true;
@@ -689,11 +695,11 @@ fn apply_events(
         for event in events {
             match event {
                 Event::Upsert(entry) => {
-                    version.clone_from(&entry.resource_version.to_string());
+                    version.replace_range(.., &entry.resource_version);
                     changed |= state.store.upsert(entry);
                 }
                 Event::Delete(entry) => {
-                    version.clone_from(&entry.resource_version.to_string());
+                    version.replace_range(.., &entry.resource_version);
                     changed |= state.store.remove(&entry.uid);
                 }
                 Event::Bookmark(v) => {
@@ -959,15 +965,6 @@ impl Store {
             batches.push(batch);
         }
         Ok(batches)
-    }
-}
-
-/// Stops a spawned task when its owner is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

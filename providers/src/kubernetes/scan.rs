@@ -76,7 +76,6 @@ impl ScanContext {
                 page_size: options.page_size,
                 permits: permits.clone(),
                 access: access.clone(),
-                failures: failures.clone(),
             })
         });
         Self {
@@ -257,7 +256,7 @@ impl TableProvider for KubeTable {
         let stream = KubeListStream {
             def: self.def.clone(),
             context: self.context.clone(),
-            per_cluster: self.per_cluster.clone(),
+            sources: self.sources(&request),
             request,
             projection: projection.cloned(),
             max_objects,
@@ -279,7 +278,8 @@ impl TableProvider for KubeTable {
 struct KubeListStream {
     def: Arc<TableDef>,
     context: ScanContext,
-    per_cluster: Option<HashMap<String, ResourceRef>>,
+    /// (cluster, resource) pairs left after cluster pruning.
+    sources: Vec<(ClusterConn, ResourceRef)>,
     request: ScanRequest,
     projection: Option<Vec<usize>>,
     max_objects: Option<usize>,
@@ -305,39 +305,20 @@ struct ListJob {
 impl KubeListStream {
     fn jobs(&self) -> Vec<ListJob> {
         let mut jobs = Vec::new();
-        for cluster in self.context.clusters.iter() {
-            if let Some(filter) = &self.request.clusters
-                && !filter.allows(&cluster.name)
-            {
-                continue;
-            }
-            let sources: Vec<ResourceRef> = match &self.per_cluster {
-                Some(map) => match map.get(&cluster.name) {
-                    Some(resource) => vec![resource.clone()],
-                    None => continue,
-                },
-                None => self.def.sources.clone(),
+        for (cluster, resource) in &self.sources {
+            let job = |namespace| ListJob {
+                cluster: cluster.clone(),
+                resource: resource.clone(),
+                namespace,
             };
-            for resource in sources {
-                match &self.request.namespaces {
-                    // Cluster-scoped objects have no namespace, so a
-                    // namespace filter excludes all of their rows.
-                    Some(_) if !resource.namespaced => {}
-                    Some(namespaces) => {
-                        for namespace in namespaces {
-                            jobs.push(ListJob {
-                                cluster: cluster.clone(),
-                                resource: resource.clone(),
-                                namespace: Some(namespace.clone()),
-                            });
-                        }
-                    }
-                    None => jobs.push(ListJob {
-                        cluster: cluster.clone(),
-                        resource: resource.clone(),
-                        namespace: None,
-                    }),
+            match &self.request.namespaces {
+                // Cluster-scoped objects have no namespace, so a
+                // namespace filter excludes all of their rows.
+                Some(_) if !resource.namespaced => {}
+                Some(namespaces) => {
+                    jobs.extend(namespaces.iter().map(|n| job(Some(n.clone()))));
                 }
+                None => jobs.push(job(None)),
             }
         }
         jobs
@@ -612,8 +593,9 @@ async fn list_to_channel(
     )))
 }
 
-/// Stops a spawned task when its owner is dropped (query cancelled, LIMIT met).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Stops a spawned task when its owner is dropped (query cancelled, LIMIT
+/// met, a live source stopped).
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
