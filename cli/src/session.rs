@@ -7,7 +7,8 @@ use kq_engine::Engine;
 use kq_providers::failures::FailureLog;
 use kq_providers::kubernetes::KubeSchema;
 use kq_providers::kubernetes::config::{
-    ConnectOptions, ContextSelector, KubeconfigSource, connect, load_kubeconfig, select_contexts,
+    ConnectOptions, ContextSelector, KubeconfigSource, connect_loaded, load_kubeconfig,
+    select_contexts,
 };
 use kq_providers::kubernetes::scan::ScanOptions;
 use kq_providers::kubernetes::tables::TableOptions;
@@ -65,16 +66,15 @@ pub async fn build_reusing(
     let options = ConnectOptions {
         timeout: Duration::from_secs(args.timeout.max(1)),
     };
-    let conns = connect(&source, &selector, &options)
+    let loaded = load_kubeconfig(&source).map_err(|e| Failure::usage(e.to_string()))?;
+    let conns = connect_loaded(&loaded, &selector, &options)
         .await
         .map_err(|e| Failure::usage(e.to_string()))?;
     let clusters: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
-    let contexts = load_kubeconfig(&source)
-        .ok()
-        .and_then(|loaded| {
-            let config = loaded.config?;
-            select_contexts(&config, &loaded.origin, &ContextSelector::All).ok()
-        })
+    let contexts = loaded
+        .config
+        .as_ref()
+        .and_then(|config| select_contexts(config, &loaded.origin, &ContextSelector::All).ok())
         .unwrap_or_else(|| clusters.clone());
     let failures = FailureLog::new();
     let schema = KubeSchema::new(

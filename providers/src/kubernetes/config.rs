@@ -276,11 +276,20 @@ pub async fn connect(
     selector: &ContextSelector,
     options: &ConnectOptions,
 ) -> Result<Vec<ClusterConn>, ConfigError> {
-    let loaded = load_kubeconfig(source)?;
-    let Some(kubeconfig) = loaded.config else {
+    connect_loaded(&load_kubeconfig(source)?, selector, options).await
+}
+
+/// [`connect`] for a kubeconfig already loaded (a caller that also reads
+/// its context list loads it once).
+pub async fn connect_loaded(
+    loaded: &LoadedKubeconfig,
+    selector: &ContextSelector,
+    options: &ConnectOptions,
+) -> Result<Vec<ClusterConn>, ConfigError> {
+    let Some(kubeconfig) = &loaded.config else {
         return connect_in_cluster(options);
     };
-    let contexts = select_contexts(&kubeconfig, &loaded.origin, selector)?;
+    let contexts = select_contexts(kubeconfig, &loaded.origin, selector)?;
     let mut conns = Vec::with_capacity(contexts.len());
     for context in contexts {
         let kube_options = KubeConfigOptions {
