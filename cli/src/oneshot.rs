@@ -141,9 +141,7 @@ async fn run_statement(
     let mut stream = output.stream;
     let mut rows = 0usize;
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| {
-            Failure::usage(format!("query failed: {}", kq_engine::clean_message(&e)))
-        })?;
+        let batch = batch.map_err(query_failure)?;
         progress.finish().await;
         rows += batch.num_rows();
         if let Err(e) = printer.write_batch(&batch) {
@@ -193,7 +191,9 @@ async fn run_statement(
     Ok(())
 }
 
-fn every_cluster_failed(engine: &Engine, mark: kq_providers::failures::Mark) -> bool {
+/// Whether every cluster asked since `mark` failed with an error: then
+/// there is no answer, only errors.
+pub(crate) fn every_cluster_failed(engine: &Engine, mark: kq_providers::failures::Mark) -> bool {
     use kq_providers::failures::Severity;
     let attempted = engine.failures().attempted_since(mark);
     let failures = engine.failures().since(mark);
@@ -203,6 +203,43 @@ fn every_cluster_failed(engine: &Engine, mark: kq_providers::failures::Mark) -> 
                 .iter()
                 .any(|f| f.severity == Severity::Error && &f.source == cluster)
         })
+}
+
+/// One partial failure, as every mode prints it on stderr.
+pub(crate) fn print_failure(failure: &kq_providers::failures::FailureRecord) {
+    eprintln!(
+        "kq: {} cluster '{}' ({}): {}",
+        failure.severity.as_str(),
+        failure.source,
+        failure.table,
+        failure.message
+    );
+}
+
+/// Runs a statement to the end and keeps its batches (for the shell and
+/// `kq watch`, which need the whole result before printing).
+pub(crate) async fn collect_statement(
+    engine: &Engine,
+    statement: datafusion::sql::parser::Statement,
+) -> Result<(SchemaRef, Vec<RecordBatch>), Failure> {
+    let output = engine
+        .run_statement(statement)
+        .await
+        .map_err(engine_failure)?;
+    let mut stream = output.stream;
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.next().await {
+        batches.push(batch.map_err(query_failure)?);
+    }
+    Ok((output.schema, batches))
+}
+
+/// A batch that failed while the query ran.
+fn query_failure(error: datafusion::error::DataFusionError) -> Failure {
+    Failure::usage(format!(
+        "query failed: {}",
+        kq_engine::clean_message(&error)
+    ))
 }
 
 /// Prints this statement's partial failures; decides the exit code.
@@ -216,15 +253,7 @@ fn report_failures(
     if failures.is_empty() {
         return Ok(0);
     }
-    for failure in &failures {
-        eprintln!(
-            "kq: {} cluster '{}' ({}): {}",
-            failure.severity.as_str(),
-            failure.source,
-            failure.table,
-            failure.message
-        );
-    }
+    failures.iter().for_each(print_failure);
     if every_cluster_failed(engine, mark) {
         return Err(Failure::usage(format!(
             "no cluster could be read ({}); see the errors above",

@@ -406,13 +406,7 @@ impl<W: Write> Printer<W> {
 /// Every row of `batch` as one compact JSON value per column, rendered as
 /// the json format renders them: the cells `kq watch` compares and prints.
 pub fn json_cells(batch: &RecordBatch) -> io::Result<Vec<Vec<String>>> {
-    let columns: Vec<ArrayRef> = batch.columns().iter().map(decode_dictionary).collect();
-    let json_text: Vec<bool> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| is_json_text(f))
-        .collect();
+    let (columns, json_text) = cell_columns(batch);
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         let mut cells = Vec::with_capacity(columns.len());
@@ -429,13 +423,7 @@ pub fn json_cells(batch: &RecordBatch) -> io::Result<Vec<Vec<String>>> {
 /// Every row of `batch` as text cells (`None` = NULL), rendered as the
 /// table format renders them: what the REPL's expanded display shows.
 pub fn text_cells(batch: &RecordBatch) -> io::Result<Vec<Vec<Option<String>>>> {
-    let columns: Vec<ArrayRef> = batch.columns().iter().map(decode_dictionary).collect();
-    let json_text: Vec<bool> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| is_json_text(f))
-        .collect();
+    let (columns, json_text) = cell_columns(batch);
     (0..batch.num_rows())
         .map(|row| {
             columns
@@ -446,6 +434,18 @@ pub fn text_cells(batch: &RecordBatch) -> io::Result<Vec<Vec<Option<String>>>> {
                 .map_err(format_error)
         })
         .collect()
+}
+
+/// A batch's columns with dictionaries decoded, and which hold JSON text.
+fn cell_columns(batch: &RecordBatch) -> (Vec<ArrayRef>, Vec<bool>) {
+    let columns = batch.columns().iter().map(decode_dictionary).collect();
+    let json_text = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| is_json_text(f))
+        .collect();
+    (columns, json_text)
 }
 
 /// A JSON string literal (quotes and escapes included).

@@ -36,15 +36,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::StreamExt;
 use kq_engine::Engine;
 use kq_providers::kubernetes::live::LiveCache;
 
 use crate::Failure;
 use crate::args::Args;
-use crate::print::{self, OutputFormat, PrintOptions, Printer};
+use crate::oneshot::{collect_statement, every_cluster_failed, print_failure};
+use crate::print::{self, OutputFormat, PrintOptions, PrintSummary, Printer};
 use crate::session;
 
 /// Columns that pin one object; identity rule 2 applies only when the
@@ -125,21 +125,21 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
         let last_run = tokio::time::Instant::now();
         let mark = engine.failures().mark();
         let evaluated = tokio::select! {
-            evaluated = evaluate(engine, statement.clone()) => evaluated,
+            evaluated = collect_statement(engine, statement.clone()) => evaluated,
             _ = interrupted.changed() => return Ok(state.finish()),
         };
         match evaluated {
             Ok((schema, batches)) => {
                 if first {
                     state.key = identity_columns(&schema, &args.key)?;
-                    if no_cluster_answered(engine, mark) {
-                        report_clusters(&mut state, &live, true);
+                    if every_cluster_failed(engine, mark) {
+                        report_clusters(&mut state, &live);
                         return Err(Failure::usage(
                             "no cluster could be read; see the errors above",
                         ));
                     }
                 }
-                report_clusters(&mut state, &live, first);
+                report_clusters(&mut state, &live);
                 report_notes(engine, mark, &state, &mut reported);
                 state.show(&schema, &batches, &live, args.max_changes)?;
             }
@@ -212,46 +212,9 @@ fn report_notes(
             failure.message.clone(),
         );
         if reported.insert(key) {
-            eprintln!(
-                "kq: {} cluster '{}' ({}): {}",
-                failure.severity.as_str(),
-                failure.source,
-                failure.table,
-                failure.message
-            );
+            print_failure(&failure);
         }
     }
-}
-
-async fn evaluate(
-    engine: &Engine,
-    statement: datafusion::sql::parser::Statement,
-) -> Result<(SchemaRef, Vec<RecordBatch>), Failure> {
-    let output = engine
-        .run_statement(statement)
-        .await
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    let mut stream = output.stream;
-    let mut batches = Vec::new();
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| {
-            Failure::usage(format!("query failed: {}", kq_engine::clean_message(&e)))
-        })?;
-        batches.push(batch);
-    }
-    Ok((output.schema, batches))
-}
-
-fn no_cluster_answered(engine: &Engine, mark: kq_providers::failures::Mark) -> bool {
-    use kq_providers::failures::Severity;
-    let attempted = engine.failures().attempted_since(mark);
-    let failures = engine.failures().since(mark);
-    !attempted.is_empty()
-        && attempted.iter().all(|cluster| {
-            failures
-                .iter()
-                .any(|f| f.severity == Severity::Error && &f.source == cluster)
-        })
 }
 
 /// Which result columns identify a row (see the module docs).
@@ -284,15 +247,11 @@ fn identity_columns(schema: &SchemaRef, requested: &[String]) -> Result<Vec<usiz
             .fields()
             .iter()
             .enumerate()
-            .filter(|(_, f)| !is_numeric(f.data_type()))
+            .filter(|(_, f)| !f.data_type().is_numeric())
             .map(|(i, _)| i)
             .collect();
     }
     Ok(key)
-}
-
-fn is_numeric(data_type: &DataType) -> bool {
-    data_type.is_numeric()
 }
 
 /// A row's identity: its key cells and which occurrence of them it is.
@@ -415,15 +374,7 @@ impl WatchState {
                     if matches!(self.format, OutputFormat::Table | OutputFormat::Markdown) {
                         let _ = writeln!(out, "-- {} · {} rows", now(), rows.len());
                     }
-                    let mut printer = Printer::new(&mut out, schema.clone(), self.print.clone());
-                    for batch in batches {
-                        printer
-                            .write_batch(batch)
-                            .map_err(|e| Failure::usage(e.to_string()))?;
-                    }
-                    printer
-                        .finish()
-                        .map_err(|e| Failure::usage(e.to_string()))?;
+                    render(&mut out, schema, batches, self.print.clone())?;
                     write_stdout(&String::from_utf8_lossy(&out))
                 }
             }
@@ -449,15 +400,7 @@ impl WatchState {
         let fits = height.saturating_sub(6).max(1);
         options.max_rows = Some(options.max_rows.map_or(fits, |m| m.min(fits)));
         let mut table = Vec::new();
-        let mut printer = Printer::new(&mut table, schema.clone(), options);
-        for batch in batches {
-            printer
-                .write_batch(batch)
-                .map_err(|e| Failure::usage(e.to_string()))?;
-        }
-        let summary = printer
-            .finish()
-            .map_err(|e| Failure::usage(e.to_string()))?;
+        let summary = render(&mut table, schema, batches, options)?;
         let table = String::from_utf8_lossy(&table);
         let lines: Vec<&str> = table.lines().collect();
         // Rows are lines 3.. when no row spilled over several lines.
@@ -499,6 +442,21 @@ impl WatchState {
         }
         0
     }
+}
+
+/// A whole result through the normal printer, into memory.
+fn render(
+    out: &mut Vec<u8>,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    options: PrintOptions,
+) -> Result<PrintSummary, Failure> {
+    let cannot = |e: std::io::Error| Failure::usage(format!("cannot render the result: {e}"));
+    let mut printer = Printer::new(out, schema.clone(), options);
+    for batch in batches {
+        printer.write_batch(batch).map_err(cannot)?;
+    }
+    printer.finish().map_err(cannot)
 }
 
 fn write_stdout(text: &str) -> Result<(), Failure> {
@@ -587,7 +545,7 @@ fn change_lines(schema: &SchemaRef, changes: &[Change<'_>]) -> String {
 
 /// Reports clusters that became unreachable or came back: on stderr, and
 /// in change mode also as `{"op":"status"}` lines in the stream.
-fn report_clusters(state: &mut WatchState, live: &LiveCache, first: bool) {
+fn report_clusters(state: &mut WatchState, live: &LiveCache) {
     let mut now_failing: BTreeMap<String, Option<String>> = BTreeMap::new();
     for source in live.sources() {
         let entry = now_failing.entry(source.cluster().to_string()).or_default();
@@ -619,7 +577,6 @@ fn report_clusters(state: &mut WatchState, live: &LiveCache, first: bool) {
             _ => {}
         }
     }
-    let _ = first;
     state.cluster_state = now_failing;
     if state.mode == Mode::Changes && !lines.is_empty() {
         let _ = write_stdout(&lines);

@@ -18,7 +18,6 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::StreamExt;
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config, Editor};
@@ -27,7 +26,9 @@ use kq_providers::failures::Mark;
 
 use crate::Failure;
 use crate::args::Args;
-use crate::oneshot::{describe_batch, print_batch, tables_batch, text_batch};
+use crate::oneshot::{
+    collect_statement, describe_batch, print_batch, print_failure, tables_batch, text_batch,
+};
 use crate::print::{self, OutputFormat, PrintOptions, Printer};
 use crate::session::{self, Session};
 use complete::{COMMANDS, CompletionData, ReplHelper};
@@ -418,25 +419,13 @@ impl Repl {
         &self,
         statement: datafusion::sql::parser::Statement,
     ) -> Result<(), Failure> {
-        let output = self
-            .session
-            .engine
-            .run_statement(statement)
-            .await
-            .map_err(|e| Failure::usage(e.to_string()))?;
-        let mut stream = output.stream;
-        let mut batches = Vec::new();
-        while let Some(batch) = stream.next().await {
-            batches.push(batch.map_err(|e| {
-                Failure::usage(format!("query failed: {}", kq_engine::clean_message(&e)))
-            })?);
-        }
+        let (schema, batches) = collect_statement(&self.session.engine, statement).await?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if self.settings.expanded {
             print_expanded(&batches);
         } else {
             let stdout = std::io::stdout();
-            let mut printer = Printer::new(stdout.lock(), output.schema, self.print_options());
+            let mut printer = Printer::new(stdout.lock(), schema, self.print_options());
             for batch in &batches {
                 printer
                     .write_batch(batch)
@@ -453,15 +442,12 @@ impl Repl {
     }
 
     fn report_failures(&self, mark: Mark) {
-        for failure in self.session.engine.failures().since(mark) {
-            eprintln!(
-                "kq: {} cluster '{}' ({}): {}",
-                failure.severity.as_str(),
-                failure.source,
-                failure.table,
-                failure.message
-            );
-        }
+        self.session
+            .engine
+            .failures()
+            .since(mark)
+            .iter()
+            .for_each(print_failure);
     }
 }
 
