@@ -115,15 +115,21 @@ pub async fn run_kq_env(args: Vec<String>, env: Vec<(String, String)>) -> Output
 
 /// Path of kubectl. Tests that use it fail (never skip) when it is missing.
 pub fn kubectl_binary() -> PathBuf {
+    required_on_path("kubectl", "this test", "install kubectl")
+}
+
+/// A program the tests need, found on PATH; a missing one fails the test
+/// loudly (saying whether this is CI), never skips it.
+fn required_on_path(program: &str, needed_by: &str, remedy: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|p| p.join("kubectl"))
+            .map(|p| p.join(program))
             .find(|p| p.is_file())
     });
     match found {
         Some(path) => path,
         None => panic!(
-            "kubectl is required by this test and was not found on PATH (CI={}); install kubectl",
+            "{program} is required by {needed_by} and was not found on PATH (CI={}); {remedy}",
             std::env::var("CI").unwrap_or_default()
         ),
     }
@@ -150,6 +156,17 @@ pub async fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
     })
     .await
     .expect("join kubectl")
+}
+
+/// Runs kubectl and fails the test, with its output, unless it succeeds.
+pub async fn kubectl_ok(kubeconfig: &Path, args: &[&str]) {
+    let output = kubectl(kubeconfig, args).await;
+    assert!(
+        output.status.success(),
+        "kubectl {args:?} failed:\n{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
 }
 
 pub fn stdout(output: &Output) -> String {
@@ -317,18 +334,7 @@ impl Drop for KqProcess {
 
 /// Path of tmux. Terminal tests fail (never skip) when it is missing.
 pub fn tmux_binary() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("tmux"))
-            .find(|p| p.is_file())
-    });
-    match found {
-        Some(path) => path,
-        None => panic!(
-            "tmux is required by the terminal tests and was not found on PATH (CI={}); .ci/setup installs it",
-            std::env::var("CI").unwrap_or_default()
-        ),
-    }
+    required_on_path("tmux", "the terminal tests", ".ci/setup installs it")
 }
 
 /// A program in a real pseudo-terminal (a private tmux server): keys are

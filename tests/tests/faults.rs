@@ -67,6 +67,25 @@ fn assert_no_failure_reported(out: &Output) {
 }
 
 /// Statuses of the pod list requests one cluster served, in order.
+/// The stderr line (lower-cased) reporting `failed`; fails the test when
+/// there is none or when any cluster in `fine` is reported too.
+#[track_caller]
+fn failure_line(err: &str, failed: &ClusterHandle, fine: &[ClusterHandle]) -> String {
+    let names = |c: &ClusterHandle| format!("cluster '{}'", c.name());
+    let line = err
+        .lines()
+        .find(|l| l.contains(&names(failed)))
+        .unwrap_or_else(|| panic!("stderr names cluster {}: {err}", failed.name()));
+    for cluster in fine {
+        assert!(
+            !err.contains(&names(cluster)),
+            "only {} is reported: {err}",
+            failed.name()
+        );
+    }
+    line.to_lowercase()
+}
+
 fn pod_list_statuses(cluster: &ClusterHandle) -> Vec<u16> {
     cluster
         .counters()
@@ -298,20 +317,10 @@ async fn a_slow_cluster_times_out_and_the_others_answer() {
         .await;
     ok(&out);
     assert_exact_pods(&out, &truth);
-    let err = stderr(&out).to_lowercase();
-    let line = err
-        .lines()
-        .find(|l| l.contains(&format!("cluster '{}'", slow.name())))
-        .unwrap_or_else(|| panic!("stderr names the slow cluster: {err}"));
+    let line = failure_line(&stderr(&out), &slow, &healthy);
     assert!(
         line.contains("timed out") || line.contains("timeout"),
         "says the slow cluster timed out: {line}"
-    );
-    assert!(
-        healthy
-            .iter()
-            .all(|c| !err.contains(&format!("cluster '{}'", c.name()))),
-        "only the slow cluster is reported: {err}"
     );
 
     let strict = fleet
@@ -347,18 +356,10 @@ async fn an_untrusted_certificate_fails_only_its_cluster() {
     .await;
     ok(&out);
     assert_exact_pods(&out, &pod_uids([good]));
-    let err = stderr(&out);
-    let line = err
-        .lines()
-        .find(|l| l.contains(&format!("cluster '{}'", bad.name())))
-        .unwrap_or_else(|| panic!("stderr names the untrusted cluster: {err}"));
+    let line = failure_line(&stderr(&out), bad, std::slice::from_ref(good));
     assert!(
-        line.to_lowercase().contains("certificate"),
+        line.contains("certificate"),
         "gives a certificate cause: {line}"
-    );
-    assert!(
-        !err.contains(&format!("cluster '{}'", good.name())),
-        "the trusted cluster is not reported: {err}"
     );
     assert!(
         bad.counters().requests.is_empty(),
@@ -378,17 +379,10 @@ async fn a_rejected_token_is_reported_as_unauthorized() {
     ok(&out);
     assert_exact_pods(&out, &pod_uids([good]));
     let err = stderr(&out);
-    let line = err
-        .lines()
-        .find(|l| l.contains(&format!("cluster '{}'", bad.name())))
-        .unwrap_or_else(|| panic!("stderr names the cluster: {err}"));
+    let line = failure_line(&err, bad, std::slice::from_ref(good));
     assert!(
-        line.to_lowercase().contains("unauthorized"),
+        line.contains("unauthorized"),
         "says the credentials were rejected: {line}"
-    );
-    assert!(
-        !err.contains(&format!("cluster '{}'", good.name())),
-        "only the rejecting cluster is reported: {err}"
     );
     assert!(!err.contains("kqsim-"), "no token is ever printed: {err}");
     let requests = bad.counters().requests;

@@ -4,17 +4,7 @@
 //! showing up without `\refresh`, Ctrl-C cancelling a slow query and
 //! clearing a line, errors that do not end the session, history, Ctrl-D.
 
-use kq_tests::{Faults, FleetConfig, TestFleet, Tmux, kq_binary, kubectl, stderr, stdout};
-
-async fn kubectl_ok(kubeconfig: &std::path::Path, args: &[&str]) {
-    let output = kubectl(kubeconfig, args).await;
-    assert!(
-        output.status.success(),
-        "kubectl {args:?} failed:\n{}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-}
+use kq_tests::{Faults, FleetConfig, TestFleet, Tmux, kq_binary, kubectl_ok, stderr, stdout};
 
 /// Waits for the `n`th prompt: the previous input has been handled.
 async fn prompt(tmux: &Tmux, n: usize) -> String {

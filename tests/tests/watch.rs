@@ -5,7 +5,7 @@
 //! Each step waits for the line kq prints, never for time to pass.
 
 use kq_tests::{Faults, FleetConfig};
-use kq_tests::{KqProcess, TestFleet, kubectl, stderr, stdout};
+use kq_tests::{KqProcess, TestFleet, kubectl_ok, stderr, stdout};
 use serde_json::{Value, json};
 
 const QUERY: &str = "SELECT cluster, namespace, name, labels['tier'] AS tier FROM pods \
@@ -34,18 +34,15 @@ fn assert_change(line: &Value, op: &str, row: Value, old: Option<Value>) {
     );
 }
 
-fn row(cluster: &str, name: &str, tier: &str) -> Value {
-    json!({"cluster": cluster, "namespace": "kqwatch", "name": name, "tier": tier})
+#[track_caller]
+fn assert_status(line: &Value, cluster: &str, state: &str) {
+    assert_eq!(line["op"], "status", "{line}");
+    assert_eq!(line["cluster"], cluster, "{line}");
+    assert_eq!(line["state"], state, "{line}");
 }
 
-async fn kubectl_ok(kubeconfig: &std::path::Path, args: &[&str]) {
-    let output = kubectl(kubeconfig, args).await;
-    assert!(
-        output.status.success(),
-        "kubectl {args:?} failed:\n{}{}",
-        stdout(&output),
-        stderr(&output)
-    );
+fn row(cluster: &str, name: &str, tier: &str) -> Value {
+    json!({"cluster": cluster, "namespace": "kqwatch", "name": name, "tier": tier})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,15 +140,9 @@ async fn watch_emits_exact_changes_through_relist_and_outage() {
         down: true,
         ..Faults::default()
     });
-    let status = kq.next_json().await;
-    assert_eq!(status["op"], "status", "{status}");
-    assert_eq!(status["cluster"], "cluster-1", "{status}");
-    assert_eq!(status["state"], "unreachable", "{status}");
+    assert_status(&kq.next_json().await, "cluster-1", "unreachable");
     cluster1.set_faults(Faults::default());
-    let status = kq.next_json().await;
-    assert_eq!(status["op"], "status", "{status}");
-    assert_eq!(status["cluster"], "cluster-1", "{status}");
-    assert_eq!(status["state"], "live", "{status}");
+    assert_status(&kq.next_json().await, "cluster-1", "live");
 
     // After it returns, changes on it flow again; this is change 5 of 5.
     kubectl_ok(
