@@ -86,6 +86,31 @@ fn failure_line(err: &str, failed: &ClusterHandle, fine: &[ClusterHandle]) -> St
     line.to_lowercase()
 }
 
+/// `SELECT cluster, uid FROM pods` on every cluster, `pods_per_page` per list request.
+async fn all_pods_in_pages_of(fleet: &TestFleet, pods_per_page: u32) -> Output {
+    let page = pods_per_page.to_string();
+    fleet
+        .kq(&[
+            "-A",
+            "--chunk-size",
+            &page,
+            "-o",
+            "ndjson",
+            "SELECT cluster, uid FROM pods",
+        ])
+        .await
+}
+
+/// How many pod lists each cluster answered with `status`.
+fn statuses_per_cluster(fleet: &TestFleet, status: u16) -> Vec<usize> {
+    fleet
+        .fleet
+        .clusters()
+        .iter()
+        .map(|c| count(&pod_list_statuses(c), status))
+        .collect()
+}
+
 fn pod_list_statuses(cluster: &ClusterHandle) -> Vec<u16> {
     cluster
         .counters()
@@ -175,27 +200,13 @@ async fn throttled_lists_honour_retry_after_and_lose_no_row() {
     }
     let started = Instant::now();
     // 30 pages per cluster, 90 list requests in all.
-    let out = fleet
-        .kq(&[
-            "-A",
-            "--chunk-size",
-            "5",
-            "-o",
-            "ndjson",
-            "SELECT cluster, uid FROM pods",
-        ])
-        .await;
+    let out = all_pods_in_pages_of(&fleet, 5).await;
     let elapsed = started.elapsed();
     ok(&out);
     assert_exact_pods(&out, &pod_uids(fleet.fleet.clusters()));
     assert_no_failure_reported(&out);
 
-    let throttled: Vec<usize> = fleet
-        .fleet
-        .clusters()
-        .iter()
-        .map(|c| count(&pod_list_statuses(c), 429))
-        .collect();
+    let throttled = statuses_per_cluster(&fleet, 429);
     assert!(
         throttled.iter().sum::<usize>() > 0,
         "the sim served 429s: {throttled:?}"
@@ -221,25 +232,11 @@ async fn transient_5xx_are_retried_and_lose_no_row() {
             },
         );
     }
-    let out = fleet
-        .kq(&[
-            "-A",
-            "--chunk-size",
-            "5",
-            "-o",
-            "ndjson",
-            "SELECT cluster, uid FROM pods",
-        ])
-        .await;
+    let out = all_pods_in_pages_of(&fleet, 5).await;
     ok(&out);
     assert_exact_pods(&out, &pod_uids(fleet.fleet.clusters()));
     assert_no_failure_reported(&out);
-    let failed: Vec<usize> = fleet
-        .fleet
-        .clusters()
-        .iter()
-        .map(|c| count(&pod_list_statuses(c), 500))
-        .collect();
+    let failed = statuses_per_cluster(&fleet, 500);
     assert!(
         failed.iter().sum::<usize>() > 0,
         "the sim served 500s: {failed:?}"
@@ -260,16 +257,7 @@ async fn an_expired_continue_token_restarts_the_list_without_duplicates() {
             },
         );
     }
-    let out = fleet
-        .kq(&[
-            "-A",
-            "--chunk-size",
-            "20",
-            "-o",
-            "ndjson",
-            "SELECT cluster, uid FROM pods",
-        ])
-        .await;
+    let out = all_pods_in_pages_of(&fleet, 20).await;
     let statuses: Vec<(String, Vec<u16>)> = fleet
         .fleet
         .clusters()
