@@ -308,6 +308,9 @@ pub(crate) async fn tables_batch(engine: &Engine) -> RecordBatch {
     for name in names {
         use datafusion::catalog::SchemaProvider;
         let description = match engine.kube().table(&name).await {
+            _ if name == "template_containers" => {
+                kq_engine::views::TEMPLATE_CONTAINERS_DESCRIPTION.to_string()
+            }
             Ok(Some(table)) => table_description(table.as_ref()),
             _ => String::new(),
         };

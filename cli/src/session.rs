@@ -92,6 +92,10 @@ pub async fn build_reusing(
     );
     let engine =
         Engine::new(schema, failures, Vec::new()).map_err(|e| Failure::usage(e.to_string()))?;
+    engine
+        .install_views()
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
     Ok(Session {
         engine,
         clusters,

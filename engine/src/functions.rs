@@ -19,7 +19,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, MapArray, StringArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
@@ -53,6 +53,7 @@ pub fn kq_functions() -> Vec<ScalarUDF> {
         Kind::ImageTag,
         Kind::ImageDigest,
         Kind::ImageNormalize,
+        Kind::StartsWithAny,
     ]
     .into_iter()
     .map(|kind| ScalarUDF::new_from_impl(KqFunction::new(kind)))
@@ -71,6 +72,7 @@ enum Kind {
     ImageTag,
     ImageDigest,
     ImageNormalize,
+    StartsWithAny,
 }
 
 impl Kind {
@@ -86,19 +88,20 @@ impl Kind {
             Kind::ImageTag => "image_tag",
             Kind::ImageDigest => "image_digest",
             Kind::ImageNormalize => "image_normalize",
+            Kind::StartsWithAny => "starts_with_any",
         }
     }
 
     fn arity(self) -> usize {
         match self {
-            Kind::SelectorMatches | Kind::HostMatches => 2,
+            Kind::SelectorMatches | Kind::HostMatches | Kind::StartsWithAny => 2,
             _ => 1,
         }
     }
 
     fn return_type(self) -> DataType {
         match self {
-            Kind::SelectorMatches | Kind::HostMatches => DataType::Boolean,
+            Kind::SelectorMatches | Kind::HostMatches | Kind::StartsWithAny => DataType::Boolean,
             Kind::ParseQuantity => DataType::Float64,
             Kind::CpuMillicores | Kind::MemoryBytes => DataType::Int64,
             _ => DataType::Utf8,
@@ -182,6 +185,17 @@ impl Kind {
                 "image_normalize(image)",
             )
             .with_argument("image", image),
+            Kind::StartsWithAny => b(
+                "True when the text starts with any of the prefixes (Gatekeeper's any_prefix_match). \
+                 NULL text gives NULL; NULL prefixes are ignored.",
+                "starts_with_any(text, prefixes)",
+            )
+            .with_argument("text", "Text, e.g. containers.image_ref.")
+            .with_argument("prefixes", "List of text, e.g. make_array('registry.k8s.io/', 'docker.io/library/').")
+            .with_sql_example(
+                "SELECT image_ref FROM containers \
+                 WHERE NOT starts_with_any(image_ref, make_array('registry.k8s.io/'))",
+            ),
         }
         .build()
     }
@@ -265,6 +279,24 @@ impl ScalarUDFImpl for KqFunction {
                     );
                 }
             }
+            Kind::StartsWithAny => {
+                if !is_text(&arg_types[0]) {
+                    return plan_err!("{name}: the text must be text, not {}", arg_types[0]);
+                }
+                let ok = match &arg_types[1] {
+                    DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+                        is_text(f.data_type())
+                    }
+                    DataType::Null => true,
+                    _ => false,
+                };
+                if !ok {
+                    return plan_err!(
+                        "{name}: the prefixes must be a list of text, not {}",
+                        arg_types[1]
+                    );
+                }
+            }
             Kind::ParseQuantity | Kind::CpuMillicores | Kind::MemoryBytes => {
                 let t = &arg_types[0];
                 if !(is_text(t) || t.is_numeric()) {
@@ -330,6 +362,7 @@ impl ScalarUDFImpl for KqFunction {
             Kind::ImageTag => image_fn(&arrays[0], |i| i.tag)?,
             Kind::ImageDigest => image_fn(&arrays[0], |i| i.digest)?,
             Kind::ImageNormalize => image_fn(&arrays[0], |i| Some(i.normalized()))?,
+            Kind::StartsWithAny => starts_with_any(&arrays[0], &arrays[1])?,
         };
         if all_scalar {
             Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
@@ -355,6 +388,32 @@ fn image_fn(a: &ArrayRef, part: fn(ImageRef) -> Option<String>) -> Result<ArrayR
             .iter()
             .map(|s| parse_image(s?).ok().and_then(part))
             .collect::<StringArray>(),
+    ))
+}
+
+fn starts_with_any(text: &ArrayRef, prefixes: &ArrayRef) -> Result<ArrayRef> {
+    let text = as_utf8(text)?;
+    let text = text.as_string::<i32>();
+    let lists = cast(
+        prefixes,
+        &DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+    )?;
+    let lists = lists.as_list::<i32>();
+    Ok(Arc::new(
+        (0..text.len())
+            .map(|row| {
+                if text.is_null(row) {
+                    return None;
+                }
+                let t = text.value(row);
+                if lists.is_null(row) {
+                    return Some(false);
+                }
+                let values = lists.value(row);
+                let values = values.as_string::<i32>();
+                Some(values.iter().flatten().any(|p| t.starts_with(p)))
+            })
+            .collect::<BooleanArray>(),
     ))
 }
 

@@ -7,6 +7,7 @@
 //! sentence a user can act on.
 
 pub mod functions;
+pub mod views;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -87,6 +88,18 @@ impl Engine {
             kube,
             failures,
         })
+    }
+
+    /// Defines kq's built-in views (see [`views`]). Planning a view reads
+    /// only schemas, so this sends no request to any cluster.
+    pub async fn install_views(&self) -> Result<(), EngineError> {
+        for (name, sql) in views::builtin_views() {
+            self.ctx
+                .sql(&sql)
+                .await
+                .map_err(|e| EngineError::Setup(format!("view {name}: {}", clean_message(&e))))?;
+        }
+        Ok(())
     }
 
     pub fn failures(&self) -> &FailureLog {

@@ -1,0 +1,43 @@
+//! Views kq defines on top of the provider tables.
+//!
+//! `template_containers` is the pod-template view compliance controls use:
+//! every container as a person authored it, once. That is the pod template
+//! of each top-level workload (a Job a CronJob created is covered by the
+//! CronJob), plus the containers of pods no known controller owns (bare
+//! pods, static pods, pods of operators). A control over this view covers
+//! every workload kind with one query, and reports the workload, not each
+//! of its replicas.
+
+/// The columns both halves of `template_containers` share, in order.
+const TEMPLATE_COLUMNS: &str = "container_type, name AS container, image, image_ref, registry, \
+    repository, tag, digest, image_pull_policy, cpu_request, cpu_limit, memory_request, memory_limit, \
+    ephemeral_storage_request, ephemeral_storage_limit, privileged, allow_privilege_escalation, \
+    run_as_non_root, run_as_user, run_as_group, read_only_root_filesystem, capabilities_add, \
+    capabilities_drop, seccomp_profile, apparmor_profile, proc_mount, readiness_probe, liveness_probe, \
+    startup_probe, command, args, env, env_from, volume_mounts, host_network, host_pid, host_ipc, \
+    host_path_volumes, host_ports, service_account, automount_service_account_token";
+
+/// Kinds whose pod template `workload_containers` exposes.
+const TEMPLATE_KINDS: &str = "'Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'";
+
+pub const TEMPLATE_CONTAINERS_DESCRIPTION: &str = "Every container as authored, once: the pod template of each \
+    top-level workload (Deployment, StatefulSet, DaemonSet, Job, CronJob) and the containers of pods no such \
+    controller owns; `kind` and `name` name the workload or pod";
+
+/// `(name, CREATE VIEW statement)` of every built-in view.
+pub fn builtin_views() -> Vec<(&'static str, String)> {
+    vec![(
+        "template_containers",
+        format!(
+            "CREATE VIEW template_containers AS \
+             SELECT cluster, namespace, workload_kind AS kind, workload_name AS name, \
+                    workload_labels AS labels, {TEMPLATE_COLUMNS} \
+             FROM workload_containers WHERE owner_kind IS NULL \
+             UNION ALL \
+             SELECT cluster, namespace, 'Pod' AS kind, pod_name AS name, pod_labels AS labels, \
+                    {TEMPLATE_COLUMNS} \
+             FROM containers \
+             WHERE workload_kind IS NULL OR workload_kind NOT IN ({TEMPLATE_KINDS})"
+        ),
+    )]
+}
