@@ -104,9 +104,82 @@ pub struct Args {
         help_heading = "kq watch"
     )]
     pub key: Vec<String>,
+
+    /// kq report: packs to run (baseline, cis, nsa, practices, or a directory of .sql controls). Default: every built-in pack.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', help_heading = "kq report")]
+    pub pack: Vec<String>,
+
+    /// kq report: only these controls (ids or globs such as `cis.5_1_*`).
+    #[arg(long, value_name = "IDS", value_delimiter = ',', help_heading = "kq report")]
+    pub control: Vec<String>,
+
+    /// kq report: formats to write (json, junit, sarif, markdown, csv, html); without --out, one format goes to stdout.
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',', help_heading = "kq report")]
+    pub format: Vec<String>,
+
+    /// kq report: directory for the reports; each run is kept under OUT/runs/ and OUT/latest points to the newest.
+    #[arg(long, value_name = "DIR", help_heading = "kq report")]
+    pub out: Option<PathBuf>,
+
+    /// kq report: exit 1 when a control of at least this severity alarms (info, low, medium, high, critical).
+    #[arg(long, value_name = "SEVERITY", default_value = "low", help_heading = "kq report")]
+    pub fail_on: String,
+
+    /// kq report: a control parameter, NAME=VALUE (lists as A,B,C); repeatable.
+    #[arg(long = "param", value_name = "NAME=VALUE", help_heading = "kq report")]
+    pub params: Vec<String>,
+
+    /// kq report: a YAML file of parameters (`params: {trusted_registries: [...]}`).
+    #[arg(long, value_name = "FILE", help_heading = "kq report")]
+    pub params_file: Option<PathBuf>,
+
+    /// kq report: a YAML file of waivers (control, resource, reason, expires).
+    #[arg(long, value_name = "FILE", help_heading = "kq report")]
+    pub waivers: Option<PathBuf>,
+
+    /// kq report: run again every DURATION (30m, 1h, 24h) until interrupted.
+    #[arg(long, value_name = "DURATION", value_parser = crate::watch::parse_duration, conflicts_with = "cron", help_heading = "kq report")]
+    pub every: Option<std::time::Duration>,
+
+    /// kq report: run on a cron schedule, in UTC ("0 6 * * *"), until interrupted.
+    #[arg(long, value_name = "EXPR", help_heading = "kq report")]
+    pub cron: Option<String>,
+
+    /// kq report: keep the newest N runs under --out, removing older ones.
+    #[arg(long, value_name = "N", help_heading = "kq report")]
+    pub keep: Option<usize>,
+
+    /// kq report: list the controls (with --pack/--control, only those) and exit.
+    #[arg(long, help_heading = "kq report")]
+    pub list: bool,
 }
 
 impl Args {
+    /// The report-only flags given, by name, to reject them elsewhere.
+    pub fn report_flags(&self) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        let given = [
+            (!self.pack.is_empty(), "--pack"),
+            (!self.control.is_empty(), "--control"),
+            (!self.format.is_empty(), "--format"),
+            (self.out.is_some(), "--out"),
+            (self.fail_on != "low", "--fail-on"),
+            (!self.params.is_empty(), "--param"),
+            (self.params_file.is_some(), "--params-file"),
+            (self.waivers.is_some(), "--waivers"),
+            (self.every.is_some(), "--every"),
+            (self.cron.is_some(), "--cron"),
+            (self.keep.is_some(), "--keep"),
+            (self.list, "--list"),
+        ];
+        for (set, flag) in given {
+            if set {
+                flags.push(flag);
+            }
+        }
+        flags
+    }
+
     /// The watch-only flags given, by name, to reject them elsewhere.
     pub fn watch_flags(&self) -> Vec<&'static str> {
         let mut flags = Vec::new();
@@ -132,5 +205,7 @@ const EXAMPLES: &str = "Examples:
   kq -A -o json \"SELECT * FROM services WHERE type = 'LoadBalancer'\"
   kq watch \"SELECT namespace, phase, count(*) FROM pods GROUP BY namespace, phase\"
   kq watch --changes \"SELECT cluster, namespace, name, phase FROM pods\"
+  kq report --demo --pack baseline --format html,sarif --out reports/
+  kq report -A --fail-on high --waivers waivers.yaml --every 1h --out /var/lib/kq
   kq tables
   kq describe containers";

@@ -3,16 +3,18 @@
 //! `main` parses arguments, builds the session (clusters from kubeconfig or
 //! the embedded demo fleet) and hands off to one module per job: `oneshot`
 //! runs queries and prints them, `repl` is the interactive shell, `watch`
-//! keeps one query live, `print` renders
-//! results. Exit codes mean
-//! something: 0 success, 1 a cluster failed under `--strict`, 2 a usage,
-//! SQL or configuration error.
+//! keeps one query live, `report` runs compliance controls (once or on a
+//! schedule), `print` renders results. Exit codes mean something: 0
+//! success, 1 a report found failing controls or a cluster failed under
+//! `--strict`, 2 a usage, SQL or configuration error.
 
 mod args;
+mod cron;
 mod oneshot;
 mod print;
 mod progress;
 mod repl;
+mod report;
 mod session;
 mod watch;
 

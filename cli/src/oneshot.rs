@@ -20,6 +20,7 @@ enum Job {
     Repl,
     Script(String),
     Watch(String),
+    Report,
     Tables,
     Describe(String),
 }
@@ -37,6 +38,10 @@ fn job_from(args: &Args) -> Result<Job, Failure> {
             "kq watch needs a query, e.g. kq watch \"SELECT namespace, count(*) FROM pods GROUP BY namespace\"",
         )),
         ["watch", rest @ ..] => Ok(Job::Watch(rest.join(" "))),
+        ["report"] => Ok(Job::Report),
+        ["report", extra, ..] => Err(Failure::usage(format!(
+            "kq report takes flags, not '{extra}'; choose controls with --pack and --control (kq report --list shows them)"
+        ))),
         ["tables"] => Ok(Job::Tables),
         ["describe", table] => Ok(Job::Describe(table.to_string())),
         ["describe"] => Err(Failure::usage(
@@ -49,6 +54,14 @@ fn job_from(args: &Args) -> Result<Job, Failure> {
 /// Runs the job; returns the exit code.
 pub async fn run(args: Args) -> Result<u8, Failure> {
     let job = job_from(&args)?;
+    if let Job::Report = job {
+        return crate::report::run(&args).await;
+    }
+    if let Some(flag) = args.report_flags().first() {
+        return Err(Failure::usage(format!(
+            "{flag} only applies to kq report, e.g. kq report {flag} …"
+        )));
+    }
     if let Job::Watch(sql) = &job {
         return crate::watch::run(&args, sql).await;
     }
@@ -74,7 +87,7 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
             print_batch(batch, &options)?;
             Ok(0)
         }
-        Job::Watch(_) | Job::Repl => Ok(0),
+        Job::Watch(_) | Job::Repl | Job::Report => Ok(0),
         Job::Script(sql) => {
             let statements = engine.parse(&sql).map_err(engine_failure)?;
             if statements.is_empty() {

@@ -7,6 +7,7 @@
 //! sentence a user can act on.
 
 pub mod functions;
+pub mod report;
 pub mod views;
 
 use std::collections::VecDeque;
@@ -17,6 +18,7 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement};
 
@@ -144,6 +146,13 @@ impl Engine {
 
     /// Plans and starts one statement.
     pub async fn run_statement(&self, statement: Statement) -> Result<QueryOutput, EngineError> {
+        let plan = self.plan_statement(statement).await?;
+        self.execute_plan(plan).await
+    }
+
+    /// Plans one statement without running it: unknown tables, columns
+    /// and type errors surface here, before any cluster is asked.
+    pub async fn plan_statement(&self, statement: Statement) -> Result<LogicalPlan, EngineError> {
         let state = self.ctx.state();
         let references = state
             .resolve_table_references(&statement)
@@ -156,10 +165,14 @@ impl Engine {
             }
             self.check_table(reference).await?;
         }
-        let plan = state
+        state
             .statement_to_plan(statement)
             .await
-            .map_err(|e| EngineError::Plan(clean_message(&e)))?;
+            .map_err(|e| EngineError::Plan(clean_message(&e)))
+    }
+
+    /// Starts a planned statement.
+    pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<QueryOutput, EngineError> {
         let frame = self
             .ctx
             .execute_logical_plan(plan)

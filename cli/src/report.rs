@@ -1,0 +1,437 @@
+//! `kq report`: compliance controls over the fleet, once or on a schedule.
+//!
+//! One run: pick controls and parameters, check the waiver file, build a
+//! live session (each resource of each cluster is listed once for all
+//! controls, then kept current by a watch while the controls run), let the
+//! engine evaluate the controls, apply waivers, compare with the previous
+//! run under `--out`, then write the formats and print a summary.
+//!
+//! Scheduled (`--every`, `--cron`): the same run in a loop. Each run builds
+//! a fresh session, so rotated credentials and a changed kubeconfig are
+//! picked up and no watch stays open between runs; a failing run is
+//! reported and the loop goes on. Ctrl-C or SIGTERM ends the loop between
+//! or during runs; a run that is interrupted writes nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use kq_report::control::{Selection, embedded_packs, select};
+use kq_report::formats::Format;
+use kq_report::waivers::Waivers;
+use kq_report::{Report, Severity, history};
+
+use crate::Failure;
+use crate::args::Args;
+use crate::cron::Cron;
+use crate::oneshot::{print_batch, text_batch};
+use crate::print::{OutputFormat, PrintOptions};
+use crate::session;
+
+/// The schedule a report runs on.
+enum Schedule {
+    Once,
+    Every(Duration),
+    Cron(Cron),
+}
+
+/// Everything a run needs that does not change between runs.
+struct Plan {
+    selection: Selection,
+    waivers: Option<Waivers>,
+    formats: Vec<Format>,
+    fail_on: Severity,
+}
+
+pub async fn run(args: &Args) -> Result<u8, Failure> {
+    if let Some(flag) = args.watch_flags().first() {
+        return Err(Failure::usage(format!("{flag} only applies to kq watch")));
+    }
+    let selection = select(
+        &args.pack,
+        &args.control,
+        args.params_file.as_deref(),
+        &args.params,
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    if args.list {
+        return list(&selection);
+    }
+    let formats = parse_formats(&args.format)?;
+    let fail_on = Severity::parse(&args.fail_on).ok_or_else(|| {
+        Failure::usage(format!(
+            "--fail-on '{}' is not a severity; use info, low, medium, high or critical",
+            args.fail_on
+        ))
+    })?;
+    let schedule = match (&args.every, &args.cron) {
+        (Some(d), _) if d.is_zero() => return Err(Failure::usage("--every must be longer than 0")),
+        (Some(d), _) => Schedule::Every(*d),
+        (None, Some(expr)) => Schedule::Cron(
+            Cron::parse(expr).map_err(|e| Failure::usage(format!("--cron: {e}")))?,
+        ),
+        (None, None) => Schedule::Once,
+    };
+    if args.out.is_none() {
+        if !matches!(schedule, Schedule::Once) {
+            return Err(Failure::usage(
+                "a scheduled report needs --out DIR to keep its runs",
+            ));
+        }
+        if formats.len() > 1 {
+            return Err(Failure::usage(
+                "several --format values need --out DIR; without it one format is printed to stdout",
+            ));
+        }
+    }
+    if args.keep == Some(0) {
+        return Err(Failure::usage("--keep must be at least 1"));
+    }
+    let waivers = match &args.waivers {
+        Some(path) => {
+            let mut known: Vec<String> = embedded_packs()
+                .map_err(|e| Failure::usage(e.to_string()))?
+                .iter()
+                .flat_map(|p| p.controls.iter().map(|c| c.info.id.clone()))
+                .collect();
+            known.extend(selection.controls.iter().map(|c| c.info.id.clone()));
+            Some(Waivers::load(path, &known).map_err(|e| Failure::usage(e.to_string()))?)
+        }
+        None => None,
+    };
+    let plan = Plan {
+        selection,
+        waivers,
+        formats,
+        fail_on,
+    };
+    match schedule {
+        Schedule::Once => run_once(args, &plan).await,
+        schedule => run_scheduled(args, &plan, schedule).await,
+    }
+}
+
+fn parse_formats(names: &[String]) -> Result<Vec<Format>, Failure> {
+    let mut formats = Vec::new();
+    for name in names {
+        let format = Format::parse(name).ok_or_else(|| {
+            Failure::usage(format!(
+                "unknown report format '{name}'; use {}",
+                Format::ALL.map(|f| f.name()).join(", ")
+            ))
+        })?;
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    Ok(formats)
+}
+
+fn list(selection: &Selection) -> Result<u8, Failure> {
+    let rows = selection
+        .controls
+        .iter()
+        .map(|c| {
+            vec![
+                c.info.id.clone(),
+                c.info.severity.to_string(),
+                c.info.title.clone(),
+                c.info.frameworks.join(", "),
+            ]
+        })
+        .collect();
+    let batch = text_batch(&["control", "severity", "title", "frameworks"], rows);
+    print_batch(batch, &table_options())?;
+    Ok(0)
+}
+
+fn table_options() -> PrintOptions {
+    PrintOptions {
+        format: OutputFormat::Table,
+        max_rows: None,
+        header: true,
+        width: None,
+    }
+}
+
+/// The outcome of one run that produced a report.
+struct RunOutcome {
+    report: Report,
+    written: Option<PathBuf>,
+}
+
+/// One run, start to end. Errors here are configuration errors (a control
+/// that does not plan, an unreadable previous report) or "no cluster could
+/// be read at all".
+async fn evaluate(args: &Args, plan: &Plan) -> Result<RunOutcome, Failure> {
+    let started = Utc::now();
+    let session = session::build(args, true).await?;
+    let (results, cluster_failures) =
+        kq_engine::report::run_controls(&session.engine, &plan.selection)
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    let unreadable = session
+        .clusters
+        .iter()
+        .filter(|c| cluster_failures.iter().any(|f| &f.cluster == *c))
+        .count();
+    if !session.clusters.is_empty() && unreadable == session.clusters.len() {
+        let reasons: Vec<String> = cluster_failures
+            .iter()
+            .map(|f| format!("{}: {}", f.cluster, f.message))
+            .collect();
+        return Err(Failure::usage(format!(
+            "no cluster could be read, so no report was written ({})",
+            reasons.join("; ")
+        )));
+    }
+    let finished = Utc::now();
+    let mut report = Report {
+        run: started.format("%Y-%m-%dT%H-%M-%SZ").to_string(),
+        kq_version: env!("CARGO_PKG_VERSION").to_string(),
+        started: started.to_rfc3339_opts(SecondsFormat::Secs, true),
+        finished: finished.to_rfc3339_opts(SecondsFormat::Secs, true),
+        clusters: session.clusters.clone(),
+        packs: plan.selection.packs.clone(),
+        params: plan
+            .selection
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.display()))
+            .collect::<BTreeMap<_, _>>(),
+        controls: results,
+        cluster_failures,
+        warnings: Vec::new(),
+        score: 0.0,
+        totals: Default::default(),
+        comparison: None,
+    };
+    if let Some(waivers) = &plan.waivers {
+        report.warnings = waivers.apply(&mut report.controls, started.date_naive());
+    }
+    let mut written = None;
+    if let Some(out) = &args.out {
+        if let Some(previous) =
+            history::previous_report(out).map_err(|e| Failure::usage(e.to_string()))?
+        {
+            history::compare(&previous, &mut report);
+        }
+        report.finish();
+        let dir = history::write_run(out, &report, &plan.formats)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        if let Some(keep) = args.keep {
+            history::prune(out, keep).map_err(|e| Failure::usage(e.to_string()))?;
+        }
+        written = Some(dir);
+    } else {
+        report.finish();
+    }
+    Ok(RunOutcome { report, written })
+}
+
+/// The exit code a finished report asks for.
+fn exit_code(report: &Report, plan: &Plan, strict: bool) -> u8 {
+    if report.errors() > 0 {
+        2
+    } else if report.fails_at(plan.fail_on) || (strict && !report.cluster_failures.is_empty()) {
+        1
+    } else {
+        0
+    }
+}
+
+async fn run_once(args: &Args, plan: &Plan) -> Result<u8, Failure> {
+    let outcome = evaluate(args, plan).await?;
+    let report = &outcome.report;
+    for warning in &report.warnings {
+        eprintln!("kq: warning: {warning}");
+    }
+    for failure in &report.cluster_failures {
+        eprintln!("kq: cluster '{}' was not fully read: {}", failure.cluster, failure.message);
+    }
+    for c in report.controls.iter().filter(|c| c.error.is_some()) {
+        eprintln!(
+            "kq: control {} could not be evaluated: {}",
+            c.control.id,
+            c.error.as_deref().unwrap_or_default()
+        );
+    }
+    match (&outcome.written, plan.formats.first()) {
+        (None, Some(format)) => {
+            use std::io::Write;
+            let text = format.render(report);
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(Failure::usage(format!("cannot write the report: {e}")));
+            }
+        }
+        _ => print_summary(report, outcome.written.as_deref())?,
+    }
+    Ok(exit_code(report, plan, args.strict))
+}
+
+fn print_summary(report: &Report, written: Option<&Path>) -> Result<(), Failure> {
+    let rows = report
+        .controls
+        .iter()
+        .map(|c| {
+            vec![
+                c.control.id.clone(),
+                c.control.severity.to_string(),
+                c.counts.ok.to_string(),
+                c.counts.alarm.to_string(),
+                c.counts.waived.to_string(),
+                if c.error.is_some() {
+                    "failed".to_string()
+                } else {
+                    c.counts.error.to_string()
+                },
+                c.control.title.clone(),
+            ]
+        })
+        .collect();
+    let batch = text_batch(
+        &["control", "severity", "ok", "alarm", "waived", "error", "title"],
+        rows,
+    );
+    print_batch(batch, &table_options())?;
+    println!("{}", headline(report));
+    if let Some(dir) = written {
+        println!("written to {}", dir.display());
+    }
+    Ok(())
+}
+
+/// One line: score, alarm counts, and what changed since the previous run.
+fn headline(report: &Report) -> String {
+    let failing = report.controls.iter().filter(|c| c.counts.alarm > 0).count();
+    let mut line = format!(
+        "score {:.1}/100: {} alarm{} in {} of {} controls, {} ok, {} waived over {} cluster{}",
+        report.score,
+        report.totals.alarm,
+        if report.totals.alarm == 1 { "" } else { "s" },
+        failing,
+        report.controls.len(),
+        report.totals.ok,
+        report.totals.waived,
+        report.clusters.len(),
+        if report.clusters.len() == 1 { "" } else { "s" },
+    );
+    if let Some(c) = &report.comparison {
+        line.push_str(&format!(
+            "; since {}: {} new, {} resolved, {} persisting",
+            c.previous_run,
+            c.new,
+            c.resolved.len(),
+            c.persisting
+        ));
+    }
+    if !report.cluster_failures.is_empty() {
+        let names: Vec<&str> = report
+            .cluster_failures
+            .iter()
+            .map(|f| f.cluster.as_str())
+            .collect();
+        line.push_str(&format!("; not fully read: {}", names.join(", ")));
+    }
+    line
+}
+
+/// Waits for Ctrl-C or SIGTERM (what a container runtime sends).
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn next_run(schedule: &Schedule, last_start: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    let now = Utc::now();
+    match schedule {
+        Schedule::Once => None,
+        // Fixed rate from the previous start; an overrun starts at once.
+        Schedule::Every(d) => Some(match last_start {
+            None => now,
+            Some(s) => (s + chrono::Duration::from_std(*d).unwrap_or(chrono::TimeDelta::MAX)).max(now),
+        }),
+        Schedule::Cron(cron) => cron.next_after(now),
+    }
+}
+
+async fn run_scheduled(args: &Args, plan: &Plan, schedule: Schedule) -> Result<u8, Failure> {
+    let stop = stop_requested();
+    tokio::pin!(stop);
+    let mut last_start = None;
+    loop {
+        let Some(at) = next_run(&schedule, last_start) else {
+            return Err(Failure::usage(
+                "the --cron expression never matches a date (e.g. 30 February)",
+            ));
+        };
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        if !wait.is_zero() {
+            eprintln!(
+                "kq report: next run at {}",
+                at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(0),
+            _ = tokio::time::sleep(wait) => {}
+        }
+        last_start = Some(Utc::now());
+        let outcome = tokio::select! {
+            _ = &mut stop => return Ok(0),
+            outcome = evaluate(args, plan) => outcome,
+        };
+        match outcome {
+            Ok(outcome) => {
+                for warning in &outcome.report.warnings {
+                    eprintln!("kq: warning: {warning}");
+                }
+                let dir = outcome
+                    .written
+                    .as_deref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default();
+                println!(
+                    "kq report: run {} ok: {}; written to {dir}",
+                    outcome.report.run,
+                    headline(&outcome.report)
+                );
+            }
+            Err(failure) => {
+                // A failing run is reported and the schedule goes on: the
+                // next run may well succeed (a cluster back, a token renewed).
+                println!(
+                    "kq report: run {} failed: {}",
+                    last_start
+                        .map(|s| s.format("%Y-%m-%dT%H-%M-%SZ").to_string())
+                        .unwrap_or_default(),
+                    failure.message
+                );
+            }
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+}

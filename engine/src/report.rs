@@ -1,0 +1,225 @@
+//! The report runner: evaluates controls over the session's clusters.
+//!
+//! Every control is planned before any runs, so a broken control stops the
+//! report with one error naming its file instead of producing half a
+//! report. Then the controls run concurrently; a control failing at run
+//! time becomes an `error` result and the others still report. Which
+//! clusters could not be read comes from the session's failure log.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement;
+use futures::{StreamExt, TryStreamExt};
+
+use kq_report::control::Selection;
+use kq_report::{ClusterFailure, Control, ControlResult, Counts, Finding, Status};
+
+use crate::{Engine, EngineError, clean_message};
+
+/// The columns every control must return (the report contract).
+pub const REQUIRED_COLUMNS: [&str; 6] = ["cluster", "namespace", "kind", "name", "status", "reason"];
+
+/// How many controls run at once. Controls share the session's list
+/// permits, so more would only queue behind them.
+const CONCURRENT_CONTROLS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("control {id} ({source_file}): {message}")]
+    BadControl {
+        id: String,
+        source_file: String,
+        message: String,
+    },
+}
+
+struct Planned<'a> {
+    control: &'a Control,
+    plan: LogicalPlan,
+}
+
+fn bad(control: &Control, message: impl Into<String>) -> ReportError {
+    ReportError::BadControl {
+        id: control.info.id.clone(),
+        source_file: control.info.source.clone(),
+        message: message.into(),
+    }
+}
+
+/// Plans every selected control; the first that cannot be planned is the error.
+async fn plan_all<'a>(
+    engine: &Engine,
+    selection: &'a Selection,
+) -> Result<Vec<Planned<'a>>, ReportError> {
+    let mut planned = Vec::with_capacity(selection.controls.len());
+    for control in &selection.controls {
+        let sql = control.bind(&selection.params);
+        let mut statements = engine.parse(&sql).map_err(|e| bad(control, e.to_string()))?;
+        if statements.len() != 1 {
+            return Err(bad(
+                control,
+                format!("a control is one query, this file holds {} statements", statements.len()),
+            ));
+        }
+        let statement = statements.pop_front().expect("one statement");
+        let is_query = matches!(&statement, Statement::Statement(s)
+            if matches!(s.as_ref(), datafusion::sql::sqlparser::ast::Statement::Query(_)));
+        if !is_query {
+            return Err(bad(control, "a control must be a SELECT query"));
+        }
+        let plan = engine
+            .plan_statement(statement)
+            .await
+            .map_err(|e| bad(control, e.to_string()))?;
+        let schema = plan.schema();
+        let missing: Vec<&str> = REQUIRED_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| schema.field_with_unqualified_name(c).is_err())
+            .collect();
+        if !missing.is_empty() {
+            return Err(bad(
+                control,
+                format!(
+                    "a control returns the columns {}; this one lacks {}",
+                    REQUIRED_COLUMNS.join(", "),
+                    missing.join(", ")
+                ),
+            ));
+        }
+        planned.push(Planned { control, plan });
+    }
+    Ok(planned)
+}
+
+/// Evaluates the selection. Returns one result per control, in selection
+/// order, and the clusters that failed while they ran.
+pub async fn run_controls(
+    engine: &Engine,
+    selection: &Selection,
+) -> Result<(Vec<ControlResult>, Vec<ClusterFailure>), ReportError> {
+    let planned = plan_all(engine, selection).await?;
+    let mark = engine.failures().mark();
+    let mut results: Vec<(usize, ControlResult)> = futures::stream::iter(planned.into_iter().enumerate())
+        .map(|(i, p)| async move { (i, evaluate(engine, p).await) })
+        .buffer_unordered(CONCURRENT_CONTROLS)
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for record in engine.failures().since(mark) {
+        let messages = failures.entry(record.source.clone()).or_default();
+        let line = format!("{} ({}): {}", record.severity.as_str(), record.table, record.message);
+        if !messages.contains(&line) {
+            messages.push(line);
+        }
+    }
+    let cluster_failures = failures
+        .into_iter()
+        .map(|(cluster, messages)| ClusterFailure {
+            cluster,
+            message: messages.join("; "),
+        })
+        .collect();
+    Ok((results.into_iter().map(|(_, r)| r).collect(), cluster_failures))
+}
+
+async fn evaluate(engine: &Engine, planned: Planned<'_>) -> ControlResult {
+    let started = Instant::now();
+    let info = planned.control.info.clone();
+    let outcome = async {
+        let output = engine.execute_plan(planned.plan).await?;
+        let batches: Vec<RecordBatch> = output
+            .stream
+            .try_collect()
+            .await
+            .map_err(|e| EngineError::Execution(clean_message(&e)))?;
+        findings_of(&batches)
+    }
+    .await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(mut findings) => {
+            kq_report::sort_findings(&mut findings);
+            ControlResult {
+                control: info,
+                counts: Counts::of(&findings),
+                findings,
+                error: None,
+                duration_ms,
+            }
+        }
+        Err(e) => ControlResult {
+            control: info,
+            counts: Counts::default(),
+            findings: Vec::new(),
+            error: Some(e.to_string()),
+            duration_ms,
+        },
+    }
+}
+
+/// Turns a control's rows into findings. Columns beyond the contract's
+/// become dimensions, as text.
+fn findings_of(batches: &[RecordBatch]) -> Result<Vec<Finding>, EngineError> {
+    let options = FormatOptions::default().with_null("");
+    let mut out = Vec::new();
+    for batch in batches {
+        let schema = batch.schema();
+        let formatters: Vec<ArrayFormatter> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<_, _>>()
+            .map_err(|e| EngineError::Execution(e.to_string()))?;
+        let index = |name: &str| schema.index_of(name).expect("planned with this column");
+        let [cluster, namespace, kind, name, status, reason] = REQUIRED_COLUMNS.map(index);
+        let cell = |col: usize, row: usize| -> Option<String> {
+            if batch.column(col).is_null(row) {
+                None
+            } else {
+                Some(formatters[col].value(row).to_string())
+            }
+        };
+        for row in 0..batch.num_rows() {
+            let raw_status = cell(status, row).unwrap_or_default();
+            let (status, mut reason) = match Status::from_sql(raw_status.trim()) {
+                Some(s) => (s, cell(reason, row).unwrap_or_default()),
+                None => (
+                    Status::Error,
+                    format!(
+                        "the control returned status '{raw_status}', not ok, alarm, info, skip or error"
+                    ),
+                ),
+            };
+            if reason.is_empty() {
+                reason = format!("{status}");
+            }
+            let mut dimensions = BTreeMap::new();
+            for (col, field) in schema.fields().iter().enumerate() {
+                if REQUIRED_COLUMNS.contains(&field.name().as_str()) {
+                    continue;
+                }
+                if let Some(v) = cell(col, row) {
+                    dimensions.insert(field.name().clone(), v);
+                }
+            }
+            out.push(Finding {
+                cluster: cell(cluster, row).unwrap_or_default(),
+                namespace: cell(namespace, row).filter(|n| !n.is_empty()),
+                kind: cell(kind, row).unwrap_or_default(),
+                name: cell(name, row).unwrap_or_default(),
+                status,
+                reason,
+                dimensions,
+                change: None,
+                waiver: None,
+            });
+        }
+    }
+    Ok(out)
+}

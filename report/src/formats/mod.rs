@@ -1,0 +1,77 @@
+//! The files a report is written as. Each format renders a whole
+//! [`Report`] to text; none of them reads anything else.
+
+mod csv;
+mod html;
+mod json;
+mod junit;
+mod markdown;
+mod sarif;
+
+use crate::Report;
+
+/// A report format, as `--format` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    Json,
+    Junit,
+    Sarif,
+    Markdown,
+    Csv,
+    Html,
+}
+
+impl Format {
+    pub const ALL: [Format; 6] = [
+        Format::Json,
+        Format::Junit,
+        Format::Sarif,
+        Format::Markdown,
+        Format::Csv,
+        Format::Html,
+    ];
+
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Junit => "junit",
+            Format::Sarif => "sarif",
+            Format::Markdown => "markdown",
+            Format::Csv => "csv",
+            Format::Html => "html",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Format> {
+        let text = text.trim().to_ascii_lowercase();
+        match text.as_str() {
+            "md" => Some(Format::Markdown),
+            "xml" => Some(Format::Junit),
+            _ => Format::ALL.into_iter().find(|f| f.name() == text),
+        }
+    }
+
+    /// The file a run directory holds this format in.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Format::Json => "report.json",
+            Format::Junit => "report.junit.xml",
+            Format::Sarif => "report.sarif",
+            Format::Markdown => "report.md",
+            Format::Csv => "report.csv",
+            Format::Html => "report.html",
+        }
+    }
+
+    pub fn render(self, report: &Report) -> String {
+        match self {
+            Format::Json => json::render(report),
+            Format::Junit => junit::render(report),
+            Format::Sarif => sarif::render(report),
+            Format::Markdown => markdown::render(report),
+            Format::Csv => csv::render(report),
+            Format::Html => html::render(report),
+        }
+    }
+}
