@@ -25,16 +25,26 @@ pub const TEMPLATE_CONTAINERS_DESCRIPTION: &str = "Every container as authored, 
     controller owns; `kind` and `name` name the workload or pod";
 
 /// `(name, CREATE VIEW statement)` of every built-in view.
+///
+/// The `|| ''` and the rebuilt label maps are not decoration: the two halves'
+/// `kind`, `name` and `labels` carry different column descriptions (Arrow
+/// field metadata), and DataFusion 55 then plans a UNION whose physical
+/// schema disagrees with its logical one ("Physical input schema should be
+/// the same") as soon as a query groups by them. A computed column has no
+/// metadata, so both halves agree.
 pub fn builtin_views() -> Vec<(&'static str, String)> {
     vec![(
         "template_containers",
         format!(
             "CREATE VIEW template_containers AS \
-             SELECT cluster, namespace, workload_kind AS kind, workload_name AS name, \
-                    workload_labels AS labels, {TEMPLATE_COLUMNS} \
+             SELECT cluster, namespace, workload_kind || '' AS kind, \
+                    workload_name || '' AS name, \
+                    map(map_keys(workload_labels), map_values(workload_labels)) AS labels, \
+                    {TEMPLATE_COLUMNS} \
              FROM workload_containers WHERE owner_kind IS NULL \
              UNION ALL \
-             SELECT cluster, namespace, 'Pod' AS kind, pod_name AS name, pod_labels AS labels, \
+             SELECT cluster, namespace, 'Pod' || '' AS kind, pod_name || '' AS name, \
+                    map(map_keys(pod_labels), map_values(pod_labels)) AS labels, \
                     {TEMPLATE_COLUMNS} \
              FROM containers \
              WHERE workload_kind IS NULL OR workload_kind NOT IN ({TEMPLATE_KINDS})"

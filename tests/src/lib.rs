@@ -309,6 +309,15 @@ impl KqProcess {
         self.stderr.lock().expect("stderr buffer").clone()
     }
 
+    /// Sends SIGINT, as Ctrl-C in a terminal would.
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT failed");
+    }
+
     /// Waits for kq to exit by itself; returns its exit code and any stdout lines left.
     pub async fn wait(mut self) -> (Option<i32>, Vec<String>) {
         let mut rest = Vec::new();
