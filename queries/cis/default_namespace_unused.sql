@@ -14,10 +14,10 @@
 --   when default holds any of these objects: a workload of
 --   template_containers (Deployment, StatefulSet, DaemonSet, Job, CronJob or
 --   a pod no such controller owns), a Service other than kubernetes, an
---   Ingress, a ConfigMap other than kube-root-ca.crt, a Secret other than a
---   kubernetes.io/service-account-token of the default service account, a
---   ServiceAccount other than default, a PersistentVolumeClaim, a Role or a
---   RoleBinding. Events, Endpoints, EndpointSlices, ReplicaSets and pods of
+--   Ingress, a ConfigMap other than kube-root-ca.crt, a ServiceAccount other
+--   than default, a PersistentVolumeClaim, a Role or a
+--   RoleBinding. Secrets are not read (a report needs no access to Secrets:
+--   see deploy/kq-report-cronjob.yaml), and Events, Endpoints, EndpointSlices, ReplicaSets and pods of
 --   controllers are not counted (they follow the objects above), nor are
 --   NetworkPolicies, ResourceQuotas and LimitRanges (guardrails that keep
 --   default unused). The reason counts the objects and lists the first ten
@@ -30,11 +30,6 @@ WITH used AS (
   SELECT cluster, 'Ingress', name FROM ingresses WHERE namespace = 'default'
   UNION ALL
   SELECT cluster, 'ConfigMap', name FROM config_maps WHERE namespace = 'default' AND name <> 'kube-root-ca.crt'
-  UNION ALL
-  SELECT cluster, 'Secret', name FROM secrets
-  WHERE namespace = 'default'
-    AND NOT (type = 'kubernetes.io/service-account-token'
-             AND coalesce(annotations['kubernetes.io/service-account.name'], '') = 'default')
   UNION ALL
   SELECT cluster, 'ServiceAccount', name FROM service_accounts WHERE namespace = 'default' AND name <> 'default'
   UNION ALL

@@ -413,6 +413,10 @@ async fn a_full_report_lists_each_resource_once_and_only_reads() {
             *lists.entry(r.path.clone()).or_default() += 1;
         }
         assert!(!lists.is_empty());
+        assert!(
+            !lists.keys().any(|p| p.ends_with("/secrets")),
+            "no control needs to read Secrets: {lists:?}"
+        );
         for (path, n) in &lists {
             assert_eq!(*n, 1, "{}: {path} listed {n} times for one report", cluster.name());
         }
