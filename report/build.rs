@@ -33,7 +33,12 @@ fn main() {
     let mut out = String::from("/// (pack, file name, SQL) of every compiled-in control.\n");
     out.push_str("pub(crate) const EMBEDDED_CONTROLS: &[(&str, &str, &str)] = &[\n");
     for (pack, name, path) in entries {
-        writeln!(out, "    ({pack:?}, {name:?}, include_str!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            out,
+            "    ({pack:?}, {name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("embedded_packs.rs");

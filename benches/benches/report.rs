@@ -27,7 +27,8 @@ const JQ: &str = r#".items[]
             | .securityContext.privileged == true] | any)
   | "\(.k)/\(.ns)/\(.n)""#;
 
-const KQ_ALARMS: &str = r#".controls[].findings[] | select(.status == "alarm") | "\(.kind)/\(.namespace)/\(.name)""#;
+const KQ_ALARMS: &str =
+    r#".controls[].findings[] | select(.status == "alarm") | "\(.kind)/\(.namespace)/\(.name)""#;
 
 fn main() {
     let pods = env_size("KQ_BENCH_PODS", 10_000);
@@ -50,11 +51,19 @@ fn main() {
     ));
     let baseline = measure(&format!(
         "{} | jq -r {}",
-        fleet.kubectl_command("get deployments,statefulsets,daemonsets,jobs,cronjobs,pods -A -o json"),
+        fleet.kubectl_command(
+            "get deployments,statefulsets,daemonsets,jobs,cronjobs,pods -A -o json"
+        ),
         sh_quote(JQ)
     ));
-    progress(format!("kubectl + jq done in {:.2} s; comparing answers", baseline.seconds));
-    assert!(!lines(&kq_run.stdout).is_empty(), "the fleet has privileged workloads");
+    progress(format!(
+        "kubectl + jq done in {:.2} s; comparing answers",
+        baseline.seconds
+    ));
+    assert!(
+        !lines(&kq_run.stdout).is_empty(),
+        "the fleet has privileged workloads"
+    );
     assert_eq!(
         lines(&kq_run.stdout),
         lines(&baseline.stdout),
@@ -80,11 +89,18 @@ fn main() {
         "{}; test $? -le 1",
         fleet.kq_command(
             &kq,
-            &format!("report --out {} --format html,sarif", sh_quote(&out.display().to_string())),
+            &format!(
+                "report --out {} --format html,sarif",
+                sh_quote(&out.display().to_string())
+            ),
         )
     ));
     let counters = cluster.counters();
-    let lists = counters.requests.iter().filter(|r| r.verb == "list").count();
+    let lists = counters
+        .requests
+        .iter()
+        .filter(|r| r.verb == "list")
+        .count();
     let controls = std::fs::read_to_string(out.join("latest/report.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())

@@ -106,15 +106,30 @@ pub struct Args {
     pub key: Vec<String>,
 
     /// kq report: packs to run (baseline, cis, nsa, practices, or a directory of .sql controls). Default: every built-in pack.
-    #[arg(long, value_name = "NAMES", value_delimiter = ',', help_heading = "kq report")]
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        help_heading = "kq report"
+    )]
     pub pack: Vec<String>,
 
     /// kq report: only these controls (ids or globs such as `cis.5_1_*`).
-    #[arg(long, value_name = "IDS", value_delimiter = ',', help_heading = "kq report")]
+    #[arg(
+        long,
+        value_name = "IDS",
+        value_delimiter = ',',
+        help_heading = "kq report"
+    )]
     pub control: Vec<String>,
 
     /// kq report: formats to write (json, junit, sarif, markdown, csv, html); without --out, one format goes to stdout.
-    #[arg(long, value_name = "FORMATS", value_delimiter = ',', help_heading = "kq report")]
+    #[arg(
+        long,
+        value_name = "FORMATS",
+        value_delimiter = ',',
+        help_heading = "kq report"
+    )]
     pub format: Vec<String>,
 
     /// kq report: directory for the reports; each run is kept under OUT/runs/ and OUT/latest points to the newest.
@@ -122,7 +137,12 @@ pub struct Args {
     pub out: Option<PathBuf>,
 
     /// kq report: exit 1 when a control of at least this severity alarms (info, low, medium, high, critical).
-    #[arg(long, value_name = "SEVERITY", default_value = "low", help_heading = "kq report")]
+    #[arg(
+        long,
+        value_name = "SEVERITY",
+        default_value = "low",
+        help_heading = "kq report"
+    )]
     pub fail_on: String,
 
     /// kq report: a control parameter, NAME=VALUE (lists as A,B,C); repeatable.

@@ -82,11 +82,15 @@ impl Cron {
         while t <= limit {
             if !self.months[t.month() as usize] || !self.day_matches(&t) {
                 // Skip to the next day's midnight.
-                t = (t + Duration::days(1)).duration_trunc(Duration::days(1)).ok()?;
+                t = (t + Duration::days(1))
+                    .duration_trunc(Duration::days(1))
+                    .ok()?;
                 continue;
             }
             if !self.hours[t.hour() as usize] {
-                t = (t + Duration::hours(1)).duration_trunc(Duration::hours(1)).ok()?;
+                t = (t + Duration::hours(1))
+                    .duration_trunc(Duration::hours(1))
+                    .ok()?;
                 continue;
             }
             if self.minutes[t.minute() as usize] {
@@ -110,18 +114,18 @@ fn field(text: &str, what: &str, min: u32, max: u32, names: &[&str]) -> Result<V
             .parse()
             .map_err(|_| format!("the {what} field has '{s}', which is not a number"))?;
         if v < min || v > max {
-            return Err(format!("the {what} field has {v}; it must be {min} to {max}"));
+            return Err(format!(
+                "the {what} field has {v}; it must be {min} to {max}"
+            ));
         }
         Ok(v)
     };
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
             Some((r, s)) => {
-                let step: u32 = s
-                    .parse()
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .ok_or_else(|| format!("the {what} field has step '{s}'; a step is a positive number"))?;
+                let step: u32 = s.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    format!("the {what} field has step '{s}'; a step is a positive number")
+                })?;
                 (r, step)
             }
             None => (part, 1),
@@ -131,7 +135,9 @@ fn field(text: &str, what: &str, min: u32, max: u32, names: &[&str]) -> Result<V
         } else if let Some((a, b)) = range.split_once('-') {
             let (a, b) = (value(a)?, value(b)?);
             if a > b {
-                return Err(format!("the {what} field has the range {a}-{b}, which runs backwards"));
+                return Err(format!(
+                    "the {what} field has the range {a}-{b}, which runs backwards"
+                ));
             }
             (a, b)
         } else {
@@ -160,29 +166,64 @@ mod tests {
     #[test]
     fn next_times() {
         let daily = Cron::parse("0 6 * * *").unwrap();
-        assert_eq!(daily.next_after(at(2026, 11, 21, 5, 59)), Some(at(2026, 11, 21, 6, 0)));
-        assert_eq!(daily.next_after(at(2026, 11, 21, 6, 0)), Some(at(2026, 11, 22, 6, 0)));
+        assert_eq!(
+            daily.next_after(at(2026, 11, 21, 5, 59)),
+            Some(at(2026, 11, 21, 6, 0))
+        );
+        assert_eq!(
+            daily.next_after(at(2026, 11, 21, 6, 0)),
+            Some(at(2026, 11, 22, 6, 0))
+        );
         let quarter = Cron::parse("*/15 * * * *").unwrap();
-        assert_eq!(quarter.next_after(at(2026, 12, 31, 23, 50)), Some(at(2027, 1, 1, 0, 0)));
+        assert_eq!(
+            quarter.next_after(at(2026, 12, 31, 23, 50)),
+            Some(at(2027, 1, 1, 0, 0))
+        );
         let weekdays = Cron::parse("30 9 * * mon-fri").unwrap();
         // 2026-11-21 is a Saturday.
-        assert_eq!(weekdays.next_after(at(2026, 11, 21, 12, 0)), Some(at(2026, 11, 23, 9, 30)));
+        assert_eq!(
+            weekdays.next_after(at(2026, 11, 21, 12, 0)),
+            Some(at(2026, 11, 23, 9, 30))
+        );
         let leap = Cron::parse("0 0 29 feb *").unwrap();
-        assert_eq!(leap.next_after(at(2026, 3, 1, 0, 0)), Some(at(2028, 2, 29, 0, 0)));
+        assert_eq!(
+            leap.next_after(at(2026, 3, 1, 0, 0)),
+            Some(at(2028, 2, 29, 0, 0))
+        );
         // Both day fields restricted: either matches (the 1st, or any Sunday).
         let either = Cron::parse("0 0 1 * 0").unwrap();
-        assert_eq!(either.next_after(at(2026, 11, 21, 0, 0)), Some(at(2026, 11, 22, 0, 0)));
-        assert_eq!(Cron::parse("0 0 * * 7").unwrap(), Cron::parse("0 0 * * sun").unwrap());
-        assert_eq!(Cron::parse("@daily").unwrap(), Cron::parse("0 0 * * *").unwrap());
-        assert_eq!(Cron::parse("0 0 30 2 *").unwrap().next_after(at(2026, 1, 1, 0, 0)), None);
+        assert_eq!(
+            either.next_after(at(2026, 11, 21, 0, 0)),
+            Some(at(2026, 11, 22, 0, 0))
+        );
+        assert_eq!(
+            Cron::parse("0 0 * * 7").unwrap(),
+            Cron::parse("0 0 * * sun").unwrap()
+        );
+        assert_eq!(
+            Cron::parse("@daily").unwrap(),
+            Cron::parse("0 0 * * *").unwrap()
+        );
+        assert_eq!(
+            Cron::parse("0 0 30 2 *")
+                .unwrap()
+                .next_after(at(2026, 1, 1, 0, 0)),
+            None
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
         let e = |s: &str| Cron::parse(s).unwrap_err();
         assert!(e("0 6 * *").contains("has 4 fields"));
-        assert_eq!(e("61 * * * *"), "the minute field has 61; it must be 0 to 59");
-        assert_eq!(e("0 x * * *"), "the hour field has 'x', which is not a number");
+        assert_eq!(
+            e("61 * * * *"),
+            "the minute field has 61; it must be 0 to 59"
+        );
+        assert_eq!(
+            e("0 x * * *"),
+            "the hour field has 'x', which is not a number"
+        );
         assert!(e("*/0 * * * *").contains("step '0'"));
         assert!(e("0 0 * 5-2 *").contains("runs backwards"));
     }

@@ -69,9 +69,9 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
     let schedule = match (&args.every, &args.cron) {
         (Some(d), _) if d.is_zero() => return Err(Failure::usage("--every must be longer than 0")),
         (Some(d), _) => Schedule::Every(*d),
-        (None, Some(expr)) => Schedule::Cron(
-            Cron::parse(expr).map_err(|e| Failure::usage(format!("--cron: {e}")))?,
-        ),
+        (None, Some(expr)) => {
+            Schedule::Cron(Cron::parse(expr).map_err(|e| Failure::usage(format!("--cron: {e}")))?)
+        }
         (None, None) => Schedule::Once,
     };
     if args.out.is_none() {
@@ -249,7 +249,10 @@ async fn run_once(args: &Args, plan: &Plan) -> Result<u8, Failure> {
         eprintln!("kq: warning: {warning}");
     }
     for failure in &report.cluster_failures {
-        eprintln!("kq: cluster '{}' was not fully read: {}", failure.cluster, failure.message);
+        eprintln!(
+            "kq: cluster '{}' was not fully read: {}",
+            failure.cluster, failure.message
+        );
     }
     for c in report.controls.iter().filter(|c| c.error.is_some()) {
         eprintln!(
@@ -263,7 +266,9 @@ async fn run_once(args: &Args, plan: &Plan) -> Result<u8, Failure> {
             use std::io::Write;
             let text = format.render(report);
             let mut stdout = std::io::stdout().lock();
-            if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
+            if let Err(e) = stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
                 && e.kind() != std::io::ErrorKind::BrokenPipe
             {
                 return Err(Failure::usage(format!("cannot write the report: {e}")));
@@ -295,7 +300,9 @@ fn print_summary(report: &Report, written: Option<&Path>) -> Result<(), Failure>
         })
         .collect();
     let batch = text_batch(
-        &["control", "severity", "ok", "alarm", "waived", "error", "title"],
+        &[
+            "control", "severity", "ok", "alarm", "waived", "error", "title",
+        ],
         rows,
     );
     print_batch(batch, &table_options())?;
@@ -308,7 +315,11 @@ fn print_summary(report: &Report, written: Option<&Path>) -> Result<(), Failure>
 
 /// One line: score, alarm counts, and what changed since the previous run.
 fn headline(report: &Report) -> String {
-    let failing = report.controls.iter().filter(|c| c.counts.alarm > 0).count();
+    let failing = report
+        .controls
+        .iter()
+        .filter(|c| c.counts.alarm > 0)
+        .count();
     let mut line = format!(
         "score {:.1}/100: {} alarm{} in {} of {} controls, {} ok, {} waived over {} cluster{}",
         report.score,
@@ -371,7 +382,9 @@ fn next_run(schedule: &Schedule, last_start: Option<DateTime<Utc>>) -> Option<Da
         // Fixed rate from the previous start; an overrun starts at once.
         Schedule::Every(d) => Some(match last_start {
             None => now,
-            Some(s) => (s + chrono::Duration::from_std(*d).unwrap_or(chrono::TimeDelta::MAX)).max(now),
+            Some(s) => {
+                (s + chrono::Duration::from_std(*d).unwrap_or(chrono::TimeDelta::MAX)).max(now)
+            }
         }),
         Schedule::Cron(cron) => cron.next_after(now),
     }

@@ -21,7 +21,8 @@ use kq_report::{ClusterFailure, Control, ControlResult, Counts, Finding, Status}
 use crate::{Engine, EngineError, clean_message};
 
 /// The columns every control must return (the report contract).
-pub const REQUIRED_COLUMNS: [&str; 6] = ["cluster", "namespace", "kind", "name", "status", "reason"];
+pub const REQUIRED_COLUMNS: [&str; 6] =
+    ["cluster", "namespace", "kind", "name", "status", "reason"];
 
 /// How many controls run at once. Controls share the session's list
 /// permits, so more would only queue behind them.
@@ -58,11 +59,16 @@ async fn plan_all<'a>(
     let mut planned = Vec::with_capacity(selection.controls.len());
     for control in &selection.controls {
         let sql = control.bind(&selection.params);
-        let mut statements = engine.parse(&sql).map_err(|e| bad(control, e.to_string()))?;
+        let mut statements = engine
+            .parse(&sql)
+            .map_err(|e| bad(control, e.to_string()))?;
         if statements.len() != 1 {
             return Err(bad(
                 control,
-                format!("a control is one query, this file holds {} statements", statements.len()),
+                format!(
+                    "a control is one query, this file holds {} statements",
+                    statements.len()
+                ),
             ));
         }
         let statement = statements.pop_front().expect("one statement");
@@ -104,16 +110,22 @@ pub async fn run_controls(
 ) -> Result<(Vec<ControlResult>, Vec<ClusterFailure>), ReportError> {
     let planned = plan_all(engine, selection).await?;
     let mark = engine.failures().mark();
-    let mut results: Vec<(usize, ControlResult)> = futures::stream::iter(planned.into_iter().enumerate())
-        .map(|(i, p)| async move { (i, evaluate(engine, p).await) })
-        .buffer_unordered(CONCURRENT_CONTROLS)
-        .collect()
-        .await;
+    let mut results: Vec<(usize, ControlResult)> =
+        futures::stream::iter(planned.into_iter().enumerate())
+            .map(|(i, p)| async move { (i, evaluate(engine, p).await) })
+            .buffer_unordered(CONCURRENT_CONTROLS)
+            .collect()
+            .await;
     results.sort_by_key(|(i, _)| *i);
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for record in engine.failures().since(mark) {
         let messages = failures.entry(record.source.clone()).or_default();
-        let line = format!("{} ({}): {}", record.severity.as_str(), record.table, record.message);
+        let line = format!(
+            "{} ({}): {}",
+            record.severity.as_str(),
+            record.table,
+            record.message
+        );
         if !messages.contains(&line) {
             messages.push(line);
         }
@@ -125,7 +137,10 @@ pub async fn run_controls(
             message: messages.join("; "),
         })
         .collect();
-    Ok((results.into_iter().map(|(_, r)| r).collect(), cluster_failures))
+    Ok((
+        results.into_iter().map(|(_, r)| r).collect(),
+        cluster_failures,
+    ))
 }
 
 async fn evaluate(engine: &Engine, planned: Planned<'_>) -> ControlResult {

@@ -73,10 +73,16 @@ impl ParamValue {
         match self {
             ParamValue::Text(t) => sql_string(t),
             // A typed NULL keeps an empty list's element type Utf8.
-            ParamValue::List(items) if items.is_empty() => "make_array(CAST(NULL AS VARCHAR))".into(),
+            ParamValue::List(items) if items.is_empty() => {
+                "make_array(CAST(NULL AS VARCHAR))".into()
+            }
             ParamValue::List(items) => format!(
                 "make_array({})",
-                items.iter().map(|i| sql_string(i)).collect::<Vec<_>>().join(", ")
+                items
+                    .iter()
+                    .map(|i| sql_string(i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -139,13 +145,14 @@ impl Control {
                 }
                 break;
             };
-            if comment.starts_with("  ") && !comment.trim().is_empty() {
-                if let Some(key) = &last {
-                    let entry = fields.get_mut(key).expect("continued field exists");
-                    entry.1.push(' ');
-                    entry.1.push_str(comment.trim());
-                    continue;
-                }
+            if comment.starts_with("  ")
+                && !comment.trim().is_empty()
+                && let Some(key) = &last
+            {
+                let entry = fields.get_mut(key).expect("continued field exists");
+                entry.1.push(' ');
+                entry.1.push_str(comment.trim());
+                continue;
             }
             let comment = comment.trim();
             let Some((key, value)) = comment.split_once(':') else {
@@ -225,7 +232,9 @@ impl Control {
             if !declared.contains(used.as_str()) {
                 return Err(err(
                     1,
-                    format!("the SQL uses {{{{{used}}}}} but the header declares no '-- param: {used}'"),
+                    format!(
+                        "the SQL uses {{{{{used}}}}} but the header declares no '-- param: {used}'"
+                    ),
                 ));
             }
         }
@@ -245,16 +254,18 @@ impl Control {
 }
 
 fn parse_param(text: &str) -> Result<Param, String> {
-    let (name, default) = text
-        .split_once('=')
-        .ok_or_else(|| format!("a parameter is declared as 'NAME = VALUE' or 'NAME[] = A, B', not '{text}'"))?;
+    let (name, default) = text.split_once('=').ok_or_else(|| {
+        format!("a parameter is declared as 'NAME = VALUE' or 'NAME[] = A, B', not '{text}'")
+    })?;
     let name = name.trim();
     let (name, list) = match name.strip_suffix("[]") {
         Some(n) => (n.trim(), true),
         None => (name, false),
     };
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!("parameter name '{name}' may only hold letters, digits and '_'"));
+        return Err(format!(
+            "parameter name '{name}' may only hold letters, digits and '_'"
+        ));
     }
     let default = if list {
         ParamValue::List(split_list(default))
@@ -372,7 +383,11 @@ pub fn select(
         } else {
             return Err(ControlError::UnknownPack {
                 name: name.clone(),
-                known: embedded.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
+                known: embedded
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
     }
@@ -431,8 +446,7 @@ pub fn select(
 
 /// Whether a control-id pattern (`baseline.*`) matches an id.
 pub fn id_glob_matches(pattern: &str, id: &str) -> bool {
-    pattern.contains(['*', '?', '['])
-        && glob::Pattern::new(pattern).is_ok_and(|p| p.matches(id))
+    pattern.contains(['*', '?', '[']) && glob::Pattern::new(pattern).is_ok_and(|p| p.matches(id))
 }
 
 fn resolve_params(
@@ -443,7 +457,9 @@ fn resolve_params(
     let mut declared: BTreeMap<String, ParamValue> = BTreeMap::new();
     for c in controls {
         for p in &c.params {
-            declared.entry(p.name.clone()).or_insert_with(|| p.default.clone());
+            declared
+                .entry(p.name.clone())
+                .or_insert_with(|| p.default.clone());
         }
     }
     let known = || {
@@ -460,12 +476,15 @@ fn resolve_params(
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| file_err(e.to_string()))?;
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| file_err(e.to_string()))?;
         let map = doc
             .get("params")
             .unwrap_or(&doc)
             .as_mapping()
-            .ok_or_else(|| file_err("expected a map of parameter names to values (under 'params:')".into()))?;
+            .ok_or_else(|| {
+                file_err("expected a map of parameter names to values (under 'params:')".into())
+            })?;
         for (key, value) in map {
             let name = key
                 .as_str()
@@ -478,11 +497,16 @@ fn resolve_params(
                 serde_yaml::Value::Sequence(items) => ParamValue::List(
                     items
                         .iter()
-                        .map(|i| yaml_scalar(i).ok_or_else(|| file_err(format!("'{name}' holds a non-scalar item"))))
+                        .map(|i| {
+                            yaml_scalar(i).ok_or_else(|| {
+                                file_err(format!("'{name}' holds a non-scalar item"))
+                            })
+                        })
                         .collect::<Result<_, _>>()?,
                 ),
                 other => kind.parse_like(
-                    &yaml_scalar(other).ok_or_else(|| file_err(format!("'{name}' must be a scalar or a list")))?,
+                    &yaml_scalar(other)
+                        .ok_or_else(|| file_err(format!("'{name}' must be a scalar or a list")))?,
                 ),
             };
             values.insert(name.to_string(), parsed);
@@ -530,21 +554,36 @@ mod tests {
         assert_eq!(c.info.frameworks, vec!["A", "B"]);
         assert_eq!(c.info.rationale, "first part second part");
         let sql = c.bind(&BTreeMap::new());
-        assert!(sql.contains("SELECT make_array('a/', 'b''c/') AS r, 'team' AS l"), "{sql}");
-        let sql = c.bind(&BTreeMap::from([("regs".to_string(), ParamValue::List(vec![]))]));
+        assert!(
+            sql.contains("SELECT make_array('a/', 'b''c/') AS r, 'team' AS l"),
+            "{sql}"
+        );
+        let sql = c.bind(&BTreeMap::from([(
+            "regs".to_string(),
+            ParamValue::List(vec![]),
+        )]));
         assert!(sql.contains("make_array(CAST(NULL AS VARCHAR))"), "{sql}");
     }
 
     #[test]
     fn header_errors_name_file_and_line() {
         let bad = GOOD.replace("severity: high", "severity: urgent");
-        let e = Control::parse("t", "t/one.sql", &bad).unwrap_err().to_string();
-        assert_eq!(e, "t/one.sql:3: unknown severity 'urgent'; use info, low, medium, high or critical");
+        let e = Control::parse("t", "t/one.sql", &bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "t/one.sql:3: unknown severity 'urgent'; use info, low, medium, high or critical"
+        );
         let missing = GOOD.replace("-- title: One\n", "");
-        let e = Control::parse("t", "t/one.sql", &missing).unwrap_err().to_string();
+        let e = Control::parse("t", "t/one.sql", &missing)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no '-- title:' line"), "{e}");
         let undeclared = GOOD.replace("-- param: label = team\n", "");
-        let e = Control::parse("t", "t/one.sql", &undeclared).unwrap_err().to_string();
+        let e = Control::parse("t", "t/one.sql", &undeclared)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("uses {{label}}"), "{e}");
     }
 
@@ -569,12 +608,27 @@ mod tests {
         let c = Control::parse("t", "t/one.sql", GOOD).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("params.yaml");
-        std::fs::write(&file, "params:\n  regs: [x/, y/]\n  label: owner\n  other_pack: 1\n").unwrap();
-        let values = resolve_params(std::slice::from_ref(&c), Some(&file), &["label=team".into()]).unwrap();
-        assert_eq!(values["regs"], ParamValue::List(vec!["x/".into(), "y/".into()]));
+        std::fs::write(
+            &file,
+            "params:\n  regs: [x/, y/]\n  label: owner\n  other_pack: 1\n",
+        )
+        .unwrap();
+        let values = resolve_params(
+            std::slice::from_ref(&c),
+            Some(&file),
+            &["label=team".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            values["regs"],
+            ParamValue::List(vec!["x/".into(), "y/".into()])
+        );
         assert_eq!(values["label"], ParamValue::Text("team".into()));
         let e = resolve_params(std::slice::from_ref(&c), None, &["nope=1".into()]).unwrap_err();
-        assert_eq!(e.to_string(), "unknown parameter 'nope'; the selected controls take label, regs");
+        assert_eq!(
+            e.to_string(),
+            "unknown parameter 'nope'; the selected controls take label, regs"
+        );
         let e = resolve_params(std::slice::from_ref(&c), None, &["regs".into()]).unwrap_err();
         assert!(e.to_string().starts_with("bad parameter 'regs'"));
     }

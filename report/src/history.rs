@@ -118,7 +118,7 @@ pub fn compare(previous: &Report, current: &mut Report) {
             !now.contains(k)
                 && evaluated.contains(*control)
                 && !failed_clusters.contains(&f.cluster)
-                && current.clusters.iter().any(|c| *c == f.cluster)
+                && current.clusters.contains(&f.cluster)
         })
         .map(|(_, (control, f))| {
             let mut finding = f.clone();
@@ -174,7 +174,8 @@ fn point_latest(out: &Path, run: &str) -> Result<(), HistoryError> {
     let link = out.join("latest");
     let tmp = out.join(format!(".latest-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(Path::new("runs").join(run), &tmp).map_err(|e| write_err(&tmp, e))?;
+    std::os::unix::fs::symlink(Path::new("runs").join(run), &tmp)
+        .map_err(|e| write_err(&tmp, e))?;
     std::fs::rename(&tmp, &link).map_err(|e| write_err(&link, e))
 }
 
@@ -242,9 +243,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
         let mut r = sample::report();
-        for (i, run) in ["2026-11-21T06-00-00Z", "2026-11-21T07-00-00Z", "2026-11-21T08-00-00Z"]
-            .iter()
-            .enumerate()
+        for (i, run) in [
+            "2026-11-21T06-00-00Z",
+            "2026-11-21T07-00-00Z",
+            "2026-11-21T08-00-00Z",
+        ]
+        .iter()
+        .enumerate()
         {
             r.run = run.to_string();
             let written = write_run(out, &r, &[Format::Html, Format::Json]).unwrap();
@@ -257,8 +262,14 @@ mod tests {
         assert!(again.ends_with("2026-11-21T08-00-00Z-1"));
         std::fs::create_dir(out.join("runs/.tmp-stale-1")).unwrap();
         let removed = prune(out, 2).unwrap();
-        assert_eq!(removed, vec!["2026-11-21T06-00-00Z", "2026-11-21T07-00-00Z"]);
-        assert_eq!(runs(out), vec!["2026-11-21T08-00-00Z", "2026-11-21T08-00-00Z-1"]);
+        assert_eq!(
+            removed,
+            vec!["2026-11-21T06-00-00Z", "2026-11-21T07-00-00Z"]
+        );
+        assert_eq!(
+            runs(out),
+            vec!["2026-11-21T08-00-00Z", "2026-11-21T08-00-00Z-1"]
+        );
         assert!(!out.join("runs/.tmp-stale-1").exists());
         assert_eq!(
             std::fs::read_link(out.join("latest")).unwrap(),
@@ -274,8 +285,20 @@ mod tests {
         // The prod alarm persists; dev/shop/Deployment/api turns into an alarm;
         // a previous alarm on staging vanishes while staging is unreachable.
         let mut prev = previous.clone();
-        prev.controls[0].findings.push(sample::finding("staging", Some("a"), "Pod", "p", Status::Alarm));
-        prev.controls[0].findings.push(sample::finding("dev", Some("b"), "Pod", "fixed", Status::Alarm));
+        prev.controls[0].findings.push(sample::finding(
+            "staging",
+            Some("a"),
+            "Pod",
+            "p",
+            Status::Alarm,
+        ));
+        prev.controls[0].findings.push(sample::finding(
+            "dev",
+            Some("b"),
+            "Pod",
+            "fixed",
+            Status::Alarm,
+        ));
         current.controls[0].findings[2].status = Status::Alarm;
         current.clusters.push("staging".into());
         current.cluster_failures = vec![ClusterFailure {
@@ -285,10 +308,21 @@ mod tests {
         compare(&prev, &mut current);
         let c = current.comparison.as_ref().unwrap();
         assert_eq!((c.new, c.persisting), (1, 1));
-        let resolved: Vec<String> = c.resolved.iter().map(|r| r.finding.resource_path()).collect();
+        let resolved: Vec<String> = c
+            .resolved
+            .iter()
+            .map(|r| r.finding.resource_path())
+            .collect();
         assert_eq!(resolved, vec!["dev/b/Pod/fixed"]);
-        let changes: Vec<Option<Change>> = current.controls[0].findings.iter().map(|f| f.change).collect();
-        assert_eq!(changes, vec![Some(Change::Persisting), None, Some(Change::New)]);
+        let changes: Vec<Option<Change>> = current.controls[0]
+            .findings
+            .iter()
+            .map(|f| f.change)
+            .collect();
+        assert_eq!(
+            changes,
+            vec![Some(Change::Persisting), None, Some(Change::New)]
+        );
         assert_eq!(current.controls[0].control.severity, Severity::Critical);
     }
 }

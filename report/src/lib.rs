@@ -387,7 +387,13 @@ pub(crate) mod sample {
     //! A small report every format's tests render.
     use super::*;
 
-    pub fn finding(cluster: &str, ns: Option<&str>, kind: &str, name: &str, status: Status) -> Finding {
+    pub fn finding(
+        cluster: &str,
+        ns: Option<&str>,
+        kind: &str,
+        name: &str,
+        status: Status,
+    ) -> Finding {
         Finding {
             cluster: cluster.into(),
             namespace: ns.map(Into::into),
@@ -421,10 +427,22 @@ pub(crate) mod sample {
     }
 
     pub fn report() -> Report {
-        let mut alarm = finding("prod", Some("shop"), "Deployment", "web<script>", Status::Alarm);
+        let mut alarm = finding(
+            "prod",
+            Some("shop"),
+            "Deployment",
+            "web<script>",
+            Status::Alarm,
+        );
         alarm.change = Some(Change::New);
         alarm.dimensions.insert("container".into(), "app".into());
-        let mut waived = finding("prod", Some("kube-system"), "DaemonSet", "kube-proxy", Status::Waived);
+        let mut waived = finding(
+            "prod",
+            Some("kube-system"),
+            "DaemonSet",
+            "kube-proxy",
+            Status::Waived,
+        );
         waived.waiver = Some(AppliedWaiver {
             resource: "*/kube-system/*/*".into(),
             reason: "system component".into(),
@@ -434,7 +452,11 @@ pub(crate) mod sample {
             control(
                 "baseline.privileged",
                 Severity::Critical,
-                vec![alarm, waived, finding("dev", Some("shop"), "Deployment", "api", Status::Ok)],
+                vec![
+                    alarm,
+                    waived,
+                    finding("dev", Some("shop"), "Deployment", "api", Status::Ok),
+                ],
             ),
             control(
                 "cis.default_namespace",
@@ -449,7 +471,10 @@ pub(crate) mod sample {
             finished: "2026-11-21T06:00:02Z".into(),
             clusters: vec!["dev".into(), "prod".into()],
             packs: vec!["baseline".into(), "cis".into()],
-            params: BTreeMap::from([("trusted_registries".into(), "registry.corp.example.com/".into())]),
+            params: BTreeMap::from([(
+                "trusted_registries".into(),
+                "registry.corp.example.com/".into(),
+            )]),
             score: Report::compute_score(&controls),
             totals: Report::compute_totals(&controls),
             controls,

@@ -80,7 +80,10 @@ impl Waiver {
     }
 
     fn describe(&self) -> String {
-        format!("waiver {} ({} on {})", self.number, self.control, self.resource)
+        format!(
+            "waiver {} ({} on {})",
+            self.number, self.control, self.resource
+        )
     }
 }
 
@@ -121,9 +124,11 @@ impl Waivers {
             let is_glob = control.contains(['*', '?', '[']);
             if is_glob {
                 if !known_ids.iter().any(|id| id_glob_matches(&control, id)) {
-                    return Err(at(format!("control pattern '{control}' matches no control")));
+                    return Err(at(format!(
+                        "control pattern '{control}' matches no control"
+                    )));
                 }
-            } else if !known_ids.iter().any(|id| *id == control) {
+            } else if !known_ids.contains(&control) {
                 return Err(at(format!(
                     "unknown control '{control}'; `kq report --list` shows the ids"
                 )));
@@ -138,19 +143,23 @@ impl Waivers {
                          for a cluster-scoped resource's namespace), or `*`"
                     )));
                 }
-                Some(
-                    Pattern::new(&resource)
-                        .map_err(|e| at(format!("resource '{resource}' is not a valid pattern: {e}")))?,
-                )
+                Some(Pattern::new(&resource).map_err(|e| {
+                    at(format!("resource '{resource}' is not a valid pattern: {e}"))
+                })?)
             };
             if entry.reason.trim().is_empty() {
-                return Err(at("the reason is empty; say why the alarm is accepted".into()));
+                return Err(at(
+                    "the reason is empty; say why the alarm is accepted".into()
+                ));
             }
             let expires = match &entry.expires {
                 serde_yaml::Value::String(s) if s.trim().eq_ignore_ascii_case("never") => None,
                 serde_yaml::Value::String(s) => Some(
-                    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                        .map_err(|_| at(format!("expires '{s}' is not a date; write YYYY-MM-DD or never")))?,
+                    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+                        at(format!(
+                            "expires '{s}' is not a date; write YYYY-MM-DD or never"
+                        ))
+                    })?,
                 ),
                 other => {
                     return Err(at(format!(
@@ -252,7 +261,13 @@ mod tests {
             "baseline.privileged",
             Severity::Critical,
             vec![
-                finding("prod", Some("kube-system"), "DaemonSet", "kube-proxy", Status::Alarm),
+                finding(
+                    "prod",
+                    Some("kube-system"),
+                    "DaemonSet",
+                    "kube-proxy",
+                    Status::Alarm,
+                ),
                 finding("prod", Some("shop"), "Deployment", "web", Status::Alarm),
                 finding("prod", Some("shop"), "Deployment", "api", Status::Ok),
             ],
@@ -261,18 +276,28 @@ mod tests {
         let r = &results[0];
         assert_eq!(r.counts.waived, 1);
         assert_eq!(r.counts.alarm, 1, "the expired waiver no longer applies");
-        let waived = r.findings.iter().find(|f| f.status == Status::Waived).unwrap();
+        let waived = r
+            .findings
+            .iter()
+            .find(|f| f.status == Status::Waived)
+            .unwrap();
         assert_eq!(waived.name, "kube-proxy");
         assert_eq!(waived.waiver.as_ref().unwrap().reason, "system");
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].starts_with("waiver 2 (baseline.* on prod/shop/Deployment/web) expired on 2026-01-01"));
-        assert!(warnings[1].starts_with("waiver 3 (baseline.privileged on dev/*/*/*) matched no alarm"));
+        assert!(warnings[0].starts_with(
+            "waiver 2 (baseline.* on prod/shop/Deployment/web) expired on 2026-01-01"
+        ));
+        assert!(
+            warnings[1].starts_with("waiver 3 (baseline.privileged on dev/*/*/*) matched no alarm")
+        );
     }
 
     #[test]
     fn star_does_not_cross_slashes() {
         let text = "waivers:\n- control: baseline.privileged\n  resource: prod/*/web\n  reason: x\n  expires: never\n";
-        let e = Waivers::parse("w.yaml", text, &ids()).unwrap_err().to_string();
+        let e = Waivers::parse("w.yaml", text, &ids())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must be cluster/namespace/kind/name"), "{e}");
         let text = "waivers:\n- control: baseline.privileged\n  resource: prod/*/*/web\n  reason: x\n  expires: never\n";
         let w = Waivers::parse("w.yaml", text, &ids()).unwrap();
@@ -284,14 +309,31 @@ mod tests {
     #[test]
     fn malformed_files_name_the_waiver_and_the_problem() {
         let cases = [
-            ("waivers:\n- control: baseline.nope\n  resource: '*'\n  reason: x\n  expires: never\n", "waiver 1: unknown control 'baseline.nope'"),
-            ("waivers:\n- control: baseline.privileged\n  resource: '*'\n  reason: x\n  expires: 31/01/2027\n", "waiver 1: expires '31/01/2027' is not a date"),
-            ("waivers:\n- control: baseline.privileged\n  resource: '*'\n  reason: ' '\n  expires: never\n", "waiver 1: the reason is empty"),
-            ("waivers:\n- control: baseline.privileged\n  resource: '*'\n  reason: x\n  expiry: never\n", "unknown field `expiry`"),
-            ("waivers:\n- control: cis.*\n  resource: '*'\n  reason: x\n  expires: never\n", "matches no control"),
+            (
+                "waivers:\n- control: baseline.nope\n  resource: '*'\n  reason: x\n  expires: never\n",
+                "waiver 1: unknown control 'baseline.nope'",
+            ),
+            (
+                "waivers:\n- control: baseline.privileged\n  resource: '*'\n  reason: x\n  expires: 31/01/2027\n",
+                "waiver 1: expires '31/01/2027' is not a date",
+            ),
+            (
+                "waivers:\n- control: baseline.privileged\n  resource: '*'\n  reason: ' '\n  expires: never\n",
+                "waiver 1: the reason is empty",
+            ),
+            (
+                "waivers:\n- control: baseline.privileged\n  resource: '*'\n  reason: x\n  expiry: never\n",
+                "unknown field `expiry`",
+            ),
+            (
+                "waivers:\n- control: cis.*\n  resource: '*'\n  reason: x\n  expires: never\n",
+                "matches no control",
+            ),
         ];
         for (text, want) in cases {
-            let e = Waivers::parse("w.yaml", text, &ids()).unwrap_err().to_string();
+            let e = Waivers::parse("w.yaml", text, &ids())
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with("w.yaml: "), "{e}");
             assert!(e.contains(want), "{e} should contain {want}");
         }

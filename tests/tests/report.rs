@@ -121,9 +121,11 @@ fn validate_sarif(path: &Path) {
             .expect("schema is JSON");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("read SARIF"))
         .expect("SARIF is JSON");
-    let config =
-        jsonschema_valid::Config::from_schema(&schema, Some(jsonschema_valid::schemas::Draft::Draft7))
-            .expect("compile the SARIF schema");
+    let config = jsonschema_valid::Config::from_schema(
+        &schema,
+        Some(jsonschema_valid::schemas::Draft::Draft7),
+    )
+    .expect("compile the SARIF schema");
     let errors: Vec<String> = match config.validate(&doc) {
         Ok(()) => Vec::new(),
         Err(errors) => errors.map(|e| e.to_string()).collect(),
@@ -166,7 +168,12 @@ async fn waivers_history_and_formats_follow_real_changes() {
     };
     let first_args = args("json,junit,sarif,markdown,csv,html");
     let first = fleet.kq(&as_strs(&first_args)).await;
-    assert_eq!(first.status.code(), Some(1), "alarms at high fail the run: {}", stderr(&first));
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "alarms at high fail the run: {}",
+        stderr(&first)
+    );
     let err = stderr(&first);
     assert!(
         err.contains("waiver 2 (t.* on cluster-0/-/Namespace/kqt-3) expired on 2020-01-01"),
@@ -182,7 +189,10 @@ async fn waivers_history_and_formats_follow_real_changes() {
             ("cluster-1/kqt-9", "ok"),
         ])
     );
-    assert!(report.get("comparison").is_none(), "the first run has nothing to compare with");
+    assert!(
+        report.get("comparison").is_none(),
+        "the first run has nothing to compare with"
+    );
     let run = out.join("latest");
     for file in [
         "report.json",
@@ -197,9 +207,16 @@ async fn waivers_history_and_formats_follow_real_changes() {
     validate_sarif(&run.join("report.sarif"));
     let junit = std::fs::read_to_string(run.join("report.junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase").count(), 1, "{junit}");
-    assert_eq!(junit.matches("<failure").count(), 2, "two alarms, the waived one is not a failure: {junit}");
+    assert_eq!(
+        junit.matches("<failure").count(),
+        2,
+        "two alarms, the waived one is not a failure: {junit}"
+    );
     let csv = std::fs::read_to_string(run.join("report.csv")).unwrap();
-    assert!(csv.contains("kqt-2") && csv.contains("accepted until the migration"), "{csv}");
+    assert!(
+        csv.contains("kqt-2") && csv.contains("accepted until the migration"),
+        "{csv}"
+    );
     let summary = stdout(&first);
     assert!(summary.contains("t.labelled_namespaces"), "{summary}");
     assert!(summary.contains("2 alarms in 1 of 1 controls"), "{summary}");
@@ -260,12 +277,33 @@ async fn waivers_history_and_formats_follow_real_changes() {
 async fn fail_on_and_stdout_formats() {
     let fleet = TestFleet::start(FleetConfig::uniform(1, 10, 72)).await;
     let pack = write_pack(fleet.dir.path(), "lowpack", &[("low.sql", LOW)]);
-    let low = fleet.kq(&["report", "--pack", &pack, "--fail-on", "medium"]).await;
-    assert_eq!(low.status.code(), Some(0), "a low alarm passes --fail-on medium: {}", stderr(&low));
+    let low = fleet
+        .kq(&["report", "--pack", &pack, "--fail-on", "medium"])
+        .await;
+    assert_eq!(
+        low.status.code(),
+        Some(0),
+        "a low alarm passes --fail-on medium: {}",
+        stderr(&low)
+    );
     let low = fleet.kq(&["report", "--pack", &pack]).await;
-    assert_eq!(low.status.code(), Some(1), "the default --fail-on low fails it");
+    assert_eq!(
+        low.status.code(),
+        Some(1),
+        "the default --fail-on low fails it"
+    );
     // Without --out one format goes to stdout, and it is the whole report.
-    let json = fleet.kq(&["report", "--pack", &pack, "--format", "json", "--fail-on", "critical"]).await;
+    let json = fleet
+        .kq(&[
+            "report",
+            "--pack",
+            &pack,
+            "--format",
+            "json",
+            "--fail-on",
+            "critical",
+        ])
+        .await;
     assert_eq!(json.status.code(), Some(0));
     let report: Value = serde_json::from_str(&stdout(&json)).expect("JSON on stdout");
     assert_eq!(report["totals"]["alarm"], 1);
@@ -279,17 +317,26 @@ async fn bad_input_is_one_sentence_and_exit_2() {
     let bad_column = write_pack(
         dir,
         "badcol",
-        &[("x.sql", &LABELLED.replace("labels['kq-test']", "no_such_column"))],
+        &[(
+            "x.sql",
+            &LABELLED.replace("labels['kq-test']", "no_such_column"),
+        )],
     );
     let no_status = write_pack(
         dir,
         "nostatus",
-        &[("x.sql", &LABELLED.replace(" END AS status", " END AS state"))],
+        &[(
+            "x.sql",
+            &LABELLED.replace(" END AS status", " END AS state"),
+        )],
     );
     let no_title = write_pack(
         dir,
         "notitle",
-        &[("x.sql", &LABELLED.replace("-- title: Namespaces are not labelled kq-test=bad\n", ""))],
+        &[(
+            "x.sql",
+            &LABELLED.replace("-- title: Namespaces are not labelled kq-test=bad\n", ""),
+        )],
     );
     let two = write_pack(dir, "two", &[("x.sql", &format!("{LABELLED};\nSELECT 1"))]);
     let waivers = dir.join("bad-waivers.yaml");
@@ -300,28 +347,62 @@ async fn bad_input_is_one_sentence_and_exit_2() {
     .unwrap();
     let waivers = waivers.display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["report", "--pack", "nosuchpack"], "unknown pack 'nosuchpack'"),
-        (vec!["report", "--control", "baseline.nope"], "unknown control 'baseline.nope'"),
-        (vec!["report", "--pack", &bad_column], "control t.labelled_namespaces ("),
+        (
+            vec!["report", "--pack", "nosuchpack"],
+            "unknown pack 'nosuchpack'",
+        ),
+        (
+            vec!["report", "--control", "baseline.nope"],
+            "unknown control 'baseline.nope'",
+        ),
+        (
+            vec!["report", "--pack", &bad_column],
+            "control t.labelled_namespaces (",
+        ),
         (vec!["report", "--pack", &no_status], "lacks status"),
         (vec!["report", "--pack", &no_title], "no '-- title:' line"),
         (vec!["report", "--pack", &two], "holds 2 statements"),
-        (vec!["report", "--waivers", &waivers], "waiver 1: unknown control 'baseline.no_such_control'"),
-        (vec!["report", "--param", "nope=1"], "unknown parameter 'nope'"),
-        (vec!["report", "--format", "pdf"], "unknown report format 'pdf'"),
-        (vec!["report", "--fail-on", "urgent"], "--fail-on 'urgent' is not a severity"),
+        (
+            vec!["report", "--waivers", &waivers],
+            "waiver 1: unknown control 'baseline.no_such_control'",
+        ),
+        (
+            vec!["report", "--param", "nope=1"],
+            "unknown parameter 'nope'",
+        ),
+        (
+            vec!["report", "--format", "pdf"],
+            "unknown report format 'pdf'",
+        ),
+        (
+            vec!["report", "--fail-on", "urgent"],
+            "--fail-on 'urgent' is not a severity",
+        ),
         (vec!["report", "--every", "1h"], "needs --out"),
-        (vec!["report", "--cron", "0 6 * *", "--out", "x"], "has 4 fields"),
+        (
+            vec!["report", "--cron", "0 6 * *", "--out", "x"],
+            "has 4 fields",
+        ),
         (vec!["report", "--format", "json,html"], "need --out"),
         (vec!["report", "baseline"], "kq report takes flags"),
-        (vec!["--pack", "baseline", "SELECT 1"], "--pack only applies to kq report"),
+        (
+            vec!["--pack", "baseline", "SELECT 1"],
+            "--pack only applies to kq report",
+        ),
     ];
     for (args, want) in cases {
         let output = fleet.kq(&args).await;
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err:?} should contain {want:?}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line, got {err:?}");
+        assert!(
+            err.contains(want),
+            "{args:?}: {err:?} should contain {want:?}"
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {err:?}"
+        );
         assert!(err.starts_with("kq: "), "{err}");
         assert!(!err.contains("panicked"), "{err}");
         assert!(stdout(&output).is_empty(), "{args:?}: nothing on stdout");
@@ -337,8 +418,17 @@ async fn a_scheduled_report_survives_a_failing_run() {
     let mut kq = KqProcess::spawn(
         &fleet.kubeconfig,
         &[
-            "report", "--pack", &pack, "--every", "1s", "--out", &out_arg, "--keep", "2",
-            "--timeout", "2",
+            "report",
+            "--pack",
+            &pack,
+            "--every",
+            "1s",
+            "--out",
+            &out_arg,
+            "--keep",
+            "2",
+            "--timeout",
+            "2",
         ],
     );
     let line = kq.next_line().await;
@@ -377,7 +467,12 @@ async fn a_scheduled_report_survives_a_failing_run() {
         std::fs::read_link(out.join("latest")).unwrap(),
         Path::new("runs").join(runs.last().unwrap())
     );
-    assert_eq!(report["run"].as_str().map(|r| runs.last().unwrap().starts_with(r)), Some(true));
+    assert_eq!(
+        report["run"]
+            .as_str()
+            .map(|r| runs.last().unwrap().starts_with(r)),
+        Some(true)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,7 +483,14 @@ async fn a_full_report_lists_each_resource_once_and_only_reads() {
     }
     let out = fleet.dir.path().join("full");
     let output = fleet
-        .kq(&["report", "-A", "--out", out.to_str().unwrap(), "--format", "html"])
+        .kq(&[
+            "report",
+            "-A",
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "html",
+        ])
         .await;
     assert!(
         matches!(output.status.code(), Some(0 | 1)),
@@ -397,9 +499,18 @@ async fn a_full_report_lists_each_resource_once_and_only_reads() {
     );
     let report = latest_json(&out);
     let controls = report["controls"].as_array().unwrap();
-    assert!(controls.len() >= 30, "every built-in control ran: {}", controls.len());
+    assert!(
+        controls.len() >= 30,
+        "every built-in control ran: {}",
+        controls.len()
+    );
     for c in controls {
-        assert!(c.get("error").is_none(), "control {} failed: {}", c["control"]["id"], c["error"]);
+        assert!(
+            c.get("error").is_none(),
+            "control {} failed: {}",
+            c["control"]["id"],
+            c["error"]
+        );
     }
     for cluster in fleet.fleet.clusters() {
         let counters = cluster.counters();
@@ -418,7 +529,12 @@ async fn a_full_report_lists_each_resource_once_and_only_reads() {
             "no control needs to read Secrets: {lists:?}"
         );
         for (path, n) in &lists {
-            assert_eq!(*n, 1, "{}: {path} listed {n} times for one report", cluster.name());
+            assert_eq!(
+                *n,
+                1,
+                "{}: {path} listed {n} times for one report",
+                cluster.name()
+            );
         }
     }
 }
@@ -426,7 +542,8 @@ async fn a_full_report_lists_each_resource_once_and_only_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cronjob_manifest_applies_and_its_role_only_reads() {
     let fleet = TestFleet::start(FleetConfig::uniform(1, 5, 76)).await;
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kq-report-cronjob.yaml");
+    let manifest =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kq-report-cronjob.yaml");
     kubectl_ok(
         &fleet.kubeconfig,
         &["apply", "-f", manifest.to_str().unwrap()],
@@ -483,7 +600,10 @@ async fn the_cronjob_manifest_applies_and_its_role_only_reads() {
     assert_eq!(job_args[0], "report");
     let out = fleet.dir.path().join("cronjob-out");
     let mut replayed: Vec<String> = job_args.clone();
-    let at = replayed.iter().position(|a| a == "/reports").expect("--out /reports");
+    let at = replayed
+        .iter()
+        .position(|a| a == "/reports")
+        .expect("--out /reports");
     replayed[at] = out.display().to_string();
     let replay = fleet.kq(&as_strs(&replayed)).await;
     assert!(
