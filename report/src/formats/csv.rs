@@ -33,7 +33,20 @@ pub fn render(report: &Report) -> String {
         if let Some(error) = &result.error {
             push_row(
                 &mut out,
-                [c.id.as_str(), c.severity.as_str(), &c.title, "", "", "", "", "error", error, "", "", ""],
+                [
+                    c.id.as_str(),
+                    c.severity.as_str(),
+                    &c.title,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "error",
+                    error,
+                    "",
+                    "",
+                    "",
+                ],
             );
         }
         for f in &result.findings {
@@ -62,7 +75,10 @@ pub fn render(report: &Report) -> String {
                     reason,
                     change_name(*change),
                     waiver.as_ref().map_or("", |w| w.reason.as_str()),
-                    waiver.as_ref().and_then(|w| w.expires.as_deref()).unwrap_or(""),
+                    waiver
+                        .as_ref()
+                        .and_then(|w| w.expires.as_deref())
+                        .unwrap_or(""),
                 ],
             );
         }
@@ -139,7 +155,10 @@ mod tests {
                 (false, c) => cell.push(c),
             }
         }
-        assert!(cell.is_empty() && row.is_empty(), "text ends with a line break");
+        assert!(
+            cell.is_empty() && row.is_empty(),
+            "text ends with a line break"
+        );
         rows
     }
 
@@ -182,7 +201,10 @@ mod tests {
         f.cluster = "@SUM(A1)".into();
         f.namespace = Some("\tx".into());
         let text = render(&report);
-        assert!(text.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""), "{text}");
+        assert!(
+            text.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""),
+            "{text}"
+        );
         let rows = parse(&text);
         let row = &rows[1];
         assert_eq!(row[3], "'@SUM(A1)");

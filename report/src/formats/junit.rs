@@ -53,7 +53,11 @@ pub fn render(report: &Report) -> String {
                 ),
             })
             .collect();
-        let out = report.warnings.iter().map(|w| format!("warning: {w}\n")).collect();
+        let out = report
+            .warnings
+            .iter()
+            .map(|w| format!("warning: {w}\n"))
+            .collect();
         suites.push(Suite::new("kq", cases, out));
     }
 
@@ -130,7 +134,12 @@ impl Suite {
         );
         out.push_str("    <properties>\n");
         let mut property = |name: &str, value: &str| {
-            let _ = writeln!(out, "      <property name=\"{}\" value=\"{}\"/>", attr(name), attr(value));
+            let _ = writeln!(
+                out,
+                "      <property name=\"{}\" value=\"{}\"/>",
+                attr(name),
+                attr(value)
+            );
         };
         property("kq.run", &report.run);
         property("kq.version", &report.kq_version);
@@ -155,7 +164,11 @@ impl Suite {
             }
         }
         if !self.system_out.is_empty() {
-            let _ = writeln!(out, "    <system-out>{}</system-out>", text(&self.system_out));
+            let _ = writeln!(
+                out,
+                "    <system-out>{}</system-out>",
+                text(&self.system_out)
+            );
         }
         out.push_str("  </testsuite>\n");
     }
@@ -164,14 +177,25 @@ impl Suite {
 fn control_case(c: &ControlResult) -> Case {
     let info = &c.control;
     let mut body = String::new();
-    let alarms: Vec<&Finding> = c.findings.iter().filter(|f| f.status == Status::Alarm).collect();
-    let errors: Vec<&Finding> = c.findings.iter().filter(|f| f.status == Status::Error).collect();
+    let alarms: Vec<&Finding> = c
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Alarm)
+        .collect();
+    let errors: Vec<&Finding> = c
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Error)
+        .collect();
     let outcome = if let Some(error) = &c.error {
         let _ = writeln!(
             body,
             "      <error message=\"{}\" type=\"control\">{}</error>",
             attr(error),
-            text(&format!("{error}\n\ncontrol: {}\nsource: {}\n", info.id, info.source))
+            text(&format!(
+                "{error}\n\ncontrol: {}\nsource: {}\n",
+                info.id, info.source
+            ))
         );
         Outcome::Error
     } else if !alarms.is_empty() {
@@ -199,7 +223,7 @@ fn control_case(c: &ControlResult) -> Case {
         let _ = writeln!(
             body,
             "      <skipped message=\"{}\"/>",
-            attr(&c.findings.first().map_or("skipped", |f| f.reason.as_str()))
+            attr(c.findings.first().map_or("skipped", |f| f.reason.as_str()))
         );
         Outcome::Skipped
     } else {
@@ -226,7 +250,13 @@ fn control_case(c: &ControlResult) -> Case {
     let _ = writeln!(
         system_out,
         "{}: {} ok, {} alarm, {} waived, {} error, {} info, {} skip",
-        info.id, c.counts.ok, c.counts.alarm, c.counts.waived, c.counts.error, c.counts.info, c.counts.skip
+        info.id,
+        c.counts.ok,
+        c.counts.alarm,
+        c.counts.waived,
+        c.counts.error,
+        c.counts.info,
+        c.counts.skip
     );
     let _ = writeln!(body, "      <system-out>{}</system-out>", text(&system_out));
     Case {
@@ -241,10 +271,18 @@ fn control_case(c: &ControlResult) -> Case {
 /// The body of a failure: everything about the finding, one per line.
 fn details(c: &ControlResult, f: &Finding) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "control:     {} ({})", c.control.id, c.control.severity);
+    let _ = writeln!(
+        out,
+        "control:     {} ({})",
+        c.control.id, c.control.severity
+    );
     let _ = writeln!(out, "resource:    {}", f.resource_path());
     let _ = writeln!(out, "cluster:     {}", f.cluster);
-    let _ = writeln!(out, "namespace:   {}", f.namespace.as_deref().unwrap_or("-"));
+    let _ = writeln!(
+        out,
+        "namespace:   {}",
+        f.namespace.as_deref().unwrap_or("-")
+    );
     let _ = writeln!(out, "kind:        {}", f.kind);
     let _ = writeln!(out, "name:        {}", f.name);
     let _ = writeln!(out, "reason:      {}", f.reason);
@@ -316,7 +354,9 @@ mod tests {
     /// attribute starts with `name`.
     fn element<'a>(xml: &'a str, tag: &str, name: &str) -> &'a str {
         let needle = format!("<{tag} name=\"{name}");
-        let start = xml.find(&needle).unwrap_or_else(|| panic!("no {needle} in {xml}"));
+        let start = xml
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no {needle} in {xml}"));
         let end = start + xml[start..].find('>').unwrap();
         &xml[start..=end]
     }
@@ -335,8 +375,12 @@ mod tests {
             element(&xml, "testsuite", "baseline"),
             "<testsuite name=\"baseline\" tests=\"1\" failures=\"1\" errors=\"0\" skipped=\"0\" time=\"0.012\" timestamp=\"2026-11-21T06:00:00\">"
         );
-        assert!(element(&xml, "testsuite", "cis").contains("tests=\"1\" failures=\"0\" errors=\"0\""));
-        assert!(element(&xml, "testsuite", "kq").contains("tests=\"1\" failures=\"0\" errors=\"1\""));
+        assert!(
+            element(&xml, "testsuite", "cis").contains("tests=\"1\" failures=\"0\" errors=\"0\"")
+        );
+        assert!(
+            element(&xml, "testsuite", "kq").contains("tests=\"1\" failures=\"0\" errors=\"1\"")
+        );
         // Suites follow the packs, then kq's own.
         let order: Vec<usize> = ["baseline", "cis", "kq"]
             .iter()
@@ -359,11 +403,20 @@ mod tests {
         assert!(xml.contains(
             "waived: prod/kube-system/DaemonSet/kube-proxy: kube-proxy is waived (waiver */kube-system/*/*: system component, until 2027-01-31)"
         ));
-        assert!(xml.contains("<error message=\"staging: cannot reach the API server\" type=\"cluster\">"));
+        assert!(
+            xml.contains(
+                "<error message=\"staging: cannot reach the API server\" type=\"cluster\">"
+            )
+        );
         assert!(xml.contains("warning: waiver 3 (baseline.latest_tag) expired on 2026-10-01"));
-        assert!(xml.contains("<property name=\"param.trusted_registries\" value=\"registry.corp.example.com/\"/>"));
+        assert!(xml.contains(
+            "<property name=\"param.trusted_registries\" value=\"registry.corp.example.com/\"/>"
+        ));
         assert!(!xml.contains("<script>"));
-        assert_eq!(xml.matches("<testsuite ").count(), xml.matches("</testsuite>").count());
+        assert_eq!(
+            xml.matches("<testsuite ").count(),
+            xml.matches("</testsuite>").count()
+        );
         assert_eq!(xml.matches("<testcase ").count(), 3);
     }
 
@@ -386,29 +439,31 @@ mod tests {
         );
         report.controls.extend([broken, erroring, skipped]);
         let xml = render(&report);
-        assert!(element(&xml, "testsuite", "baseline").contains("tests=\"3\" failures=\"1\" errors=\"2\" skipped=\"0\""));
-        assert!(element(&xml, "testsuite", "cis").contains("tests=\"2\" failures=\"0\" errors=\"0\" skipped=\"1\""));
+        assert!(
+            element(&xml, "testsuite", "baseline")
+                .contains("tests=\"3\" failures=\"1\" errors=\"2\" skipped=\"0\"")
+        );
+        assert!(
+            element(&xml, "testsuite", "cis")
+                .contains("tests=\"2\" failures=\"0\" errors=\"0\" skipped=\"1\"")
+        );
         assert!(xml.contains("<testsuites name=\"kq report 2026-11-21T06-00-00Z\" tests=\"5\" failures=\"1\" errors=\"2\" skipped=\"1\""));
         assert!(!xml.contains("<testsuite name=\"kq\""));
-        assert!(xml.contains("<error message=\"no such table: &quot;pods2&quot;\" type=\"control\">"), "{xml}");
+        assert!(
+            xml.contains("<error message=\"no such table: &quot;pods2&quot;\" type=\"control\">"),
+            "{xml}"
+        );
         assert!(xml.contains("<error message=\"dev/-/Node/n1: n1 is error\" type=\"result\">"));
         assert!(xml.contains("<skipped message=\"n1 is skip\"/>"));
     }
 
     #[test]
     fn escapes_what_xml_cannot_hold() {
-        assert_eq!(attr("a\"b'c<d>&\n\t"), "a&quot;b&apos;c&lt;d&gt;&amp;&#10;&#9;");
+        assert_eq!(
+            attr("a\"b'c<d>&\n\t"),
+            "a&quot;b&apos;c&lt;d&gt;&amp;&#10;&#9;"
+        );
         assert_eq!(text("x\u{1}y\u{1b}z\r\n"), "x\u{FFFD}y\u{FFFD}z&#13;\n");
         assert_eq!(text("]]>"), "]]&gt;");
-    }
-}
-#[cfg(test)]
-mod dump_tmp {
-    #[test]
-    fn dump_all_formats_tmp() {
-        let r = crate::sample::report();
-        for f in crate::formats::Format::ALL {
-            std::fs::write(format!("/tmp/kq-sample/{}", f.file_name()), f.render(&r)).unwrap();
-        }
     }
 }

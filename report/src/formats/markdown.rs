@@ -43,7 +43,9 @@ fn header_line(out: &mut String, report: &Report) {
 
 fn problems(out: &mut String, report: &Report) {
     if !report.cluster_failures.is_empty() {
-        out.push_str("> [!CAUTION]\n> **Incomplete:** these clusters could not be (fully) read.\n>\n");
+        out.push_str(
+            "> [!CAUTION]\n> **Incomplete:** these clusters could not be (fully) read.\n>\n",
+        );
         for f in &report.cluster_failures {
             let _ = writeln!(out, "> - **{}**: {}", text(&f.cluster), text(&f.message));
         }
@@ -60,7 +62,11 @@ fn problems(out: &mut String, report: &Report) {
 
 fn summary(out: &mut String, report: &Report) {
     let t = &report.totals;
-    let failing = report.controls.iter().filter(|c| c.counts.alarm > 0).count();
+    let failing = report
+        .controls
+        .iter()
+        .filter(|c| c.counts.alarm > 0)
+        .count();
     out.push_str("## Summary\n\n");
     let broken = report.controls.iter().filter(|c| c.error.is_some()).count();
     let _ = write!(
@@ -73,7 +79,11 @@ fn summary(out: &mut String, report: &Report) {
         t.ok,
     );
     if broken > 0 {
-        let _ = write!(out, " {} could not be evaluated.", plural(broken, "control"));
+        let _ = write!(
+            out,
+            " {} could not be evaluated.",
+            plural(broken, "control")
+        );
     }
     out.push_str("\n\n");
     if report.controls.is_empty() {
@@ -83,7 +93,11 @@ fn summary(out: &mut String, report: &Report) {
     out.push_str("|---|---|---|--:|--:|--:|--:|\n");
     for c in &report.controls {
         let n = &c.counts;
-        let error = if c.error.is_some() { "failed".to_string() } else { n.error.to_string() };
+        let error = if c.error.is_some() {
+            "failed".to_string()
+        } else {
+            n.error.to_string()
+        };
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} |",
@@ -127,14 +141,26 @@ fn changes(out: &mut String, report: &Report) {
     }
     if !cmp.resolved.is_empty() {
         out.push_str("### Resolved\n\n");
-        change_table(out, cmp.resolved.iter().map(|r| (r.control.as_str(), &r.finding)).collect());
+        change_table(
+            out,
+            cmp.resolved
+                .iter()
+                .map(|r| (r.control.as_str(), &r.finding))
+                .collect(),
+        );
     }
 }
 
 fn change_table(out: &mut String, rows: Vec<(&str, &Finding)>) {
     out.push_str("| Control | Resource | Reason |\n|---|---|---|\n");
     for (control, f) in rows {
-        let _ = writeln!(out, "| {} | {} | {} |", code(control), text(&f.resource_path()), text(&f.reason));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            code(control),
+            text(&f.resource_path()),
+            text(&f.reason)
+        );
     }
     out.push('\n');
 }
@@ -164,7 +190,11 @@ fn controls(out: &mut String, report: &Report) {
             let _ = writeln!(out, "**Remediation:** {}\n", text(&info.remediation));
         }
         if let Some(error) = &c.error {
-            let _ = writeln!(out, "**The control could not be evaluated:** {}\n", text(error));
+            let _ = writeln!(
+                out,
+                "**The control could not be evaluated:** {}\n",
+                text(error)
+            );
         }
         let rows: Vec<&Finding> = c
             .findings
@@ -195,7 +225,11 @@ fn controls(out: &mut String, report: &Report) {
                 text(&f.reason)
             );
             if details {
-                let dims: Vec<String> = f.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let dims: Vec<String> = f
+                    .dimensions
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
                 let _ = write!(out, " {} |", text(&dims.join(", ")));
             }
             let change = match f.change {
@@ -228,11 +262,19 @@ pub(super) fn took(report: &Report) -> Option<String> {
 }
 
 fn plural(n: usize, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn bold_if(n: u64) -> String {
-    if n > 0 { format!("**{n}**") } else { n.to_string() }
+    if n > 0 {
+        format!("**{n}**")
+    } else {
+        n.to_string()
+    }
 }
 
 fn list(items: &[String]) -> String {
@@ -254,7 +296,12 @@ fn text(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            '&' if chars.peek().is_some_and(|n| n.is_ascii_alphanumeric() || *n == '#') => out.push_str("\\&"),
+            '&' if chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '#') =>
+            {
+                out.push_str("\\&")
+            }
             '\r' if chars.peek() == Some(&'\n') => {}
             '\n' | '\r' => out.push_str("<br>"),
             c if c.is_control() => out.extend(c.escape_default()),
@@ -283,25 +330,48 @@ mod tests {
     fn renders_the_sample() {
         let md = render(&sample::report());
         assert!(md.starts_with("# kq compliance report\n"));
-        assert!(md.contains("**Score 55.6 / 100** · run `2026-11-21T06-00-00Z`"), "{md}");
+        assert!(
+            md.contains("**Score 55.6 / 100** · run `2026-11-21T06-00-00Z`"),
+            "{md}"
+        );
         assert!(md.contains("took 2.0 s"), "{md}");
-        assert!(md.contains("clusters: dev, prod · packs: baseline, cis"), "{md}");
-        assert!(md.contains("> - **staging**: cannot reach the API server"), "{md}");
-        assert!(md.contains("> - waiver 3 (baseline.latest\\_tag) expired on 2026-10-01"), "{md}");
+        assert!(
+            md.contains("clusters: dev, prod · packs: baseline, cis"),
+            "{md}"
+        );
+        assert!(
+            md.contains("> - **staging**: cannot reach the API server"),
+            "{md}"
+        );
+        assert!(
+            md.contains("> - waiver 3 (baseline.latest\\_tag) expired on 2026-10-01"),
+            "{md}"
+        );
         assert!(md.contains(
             "| `baseline.privileged` | Title of baseline.privileged | critical | 1 | **1** | 1 | 0 |"
         ));
-        assert!(md.contains("| `cis.default_namespace` | Title of cis.default\\_namespace | low | 1 | 0 | 0 | 0 |"));
+        assert!(md.contains(
+            "| `cis.default_namespace` | Title of cis.default\\_namespace | low | 1 | 0 | 0 | 0 |"
+        ));
         assert!(md.contains("| **Total** | | | 2 | 1 | 1 | 0 |"), "{md}");
-        assert!(md.contains("## Changes since `2026-11-20T06-00-00Z`"), "{md}");
+        assert!(
+            md.contains("## Changes since `2026-11-20T06-00-00Z`"),
+            "{md}"
+        );
         assert!(md.contains("1 new, 0 persisting, 1 resolved."), "{md}");
-        assert!(md.contains("| `baseline.privileged` | dev/shop/Pod/debug | debug is alarm |"), "{md}");
+        assert!(
+            md.contains("| `baseline.privileged` | dev/shop/Pod/debug | debug is alarm |"),
+            "{md}"
+        );
         // The summary lists controls worst first; only failing ones get a section.
         let privileged = md.find("| `baseline.privileged` |").unwrap();
         assert!(privileged < md.find("| `cis.default_namespace` |").unwrap());
         assert!(md.contains("### `baseline.privileged`: Title of baseline.privileged"));
         assert!(!md.contains("### `cis.default_namespace`"));
-        assert!(md.contains("**Rationale:** Because \\<it\\> matters & more."), "{md}");
+        assert!(
+            md.contains("**Rationale:** Because \\<it\\> matters & more."),
+            "{md}"
+        );
         assert!(md.contains("**Remediation:** Fix it."));
         // Alarms and waived are listed, ok results are not.
         assert!(md.contains(
@@ -344,6 +414,9 @@ mod tests {
         assert!(!md.contains("## Findings"));
         assert!(!md.contains("## Changes"));
         assert!(!md.contains("[!CAUTION]"));
-        assert!(md.contains("1 control, 0 failing: 0 alarm, 0 waived, 0 error, 1 ok results."), "{md}");
+        assert!(
+            md.contains("1 control, 0 failing: 0 alarm, 0 waived, 0 error, 1 ok results."),
+            "{md}"
+        );
     }
 }

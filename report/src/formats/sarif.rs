@@ -17,7 +17,8 @@ use serde_json::{Map, Value, json};
 
 use crate::{Change, ControlResult, Finding, Report, Severity, Status};
 
-const SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+const SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 const INFORMATION_URI: &str = "https://github.com/kq-dev/kq";
 const FINGERPRINT: &str = "kqResource/v1";
 
@@ -29,17 +30,15 @@ pub fn render(report: &Report) -> String {
     for (index, c) in report.controls.iter().enumerate() {
         for f in &c.findings {
             if matches!(f.status, Status::Alarm | Status::Waived) {
-                results.push(result(c, Some(index), f));
+                results.push(result(&c.control.id, Some((index, c.control.severity)), f));
             }
         }
     }
     if let Some(cmp) = &report.comparison {
         for resolved in &cmp.resolved {
-            let index = rule_index(&resolved.control);
-            let mut r = match index {
-                Some(i) => result(&report.controls[i], Some(i), &resolved.finding),
-                None => orphan_result(&resolved.control, &resolved.finding),
-            };
+            let rule =
+                rule_index(&resolved.control).map(|i| (i, report.controls[i].control.severity));
+            let mut r = result(&resolved.control, rule, &resolved.finding);
             r["kind"] = "pass".into();
             r["level"] = "none".into();
             r["baselineState"] = "absent".into();
@@ -139,62 +138,64 @@ fn rule(c: &ControlResult) -> Value {
     })
 }
 
-fn result(c: &ControlResult, rule_index: Option<usize>, f: &Finding) -> Value {
-    let mut r = orphan_result(&c.control.id, f);
-    if let Some(i) = rule_index {
-        r["ruleIndex"] = i.into();
-    }
-    r["level"] = level(c.control.severity).into();
-    r
-}
-
-/// A result without its rule's details (a resolved finding of a control
-/// this run did not evaluate has no rule to point at).
-fn orphan_result(control: &str, f: &Finding) -> Value {
+/// A result for `f`; `rule` is the control's rule index and severity,
+/// none for a resolved finding of a control this run did not evaluate.
+fn result(control: &str, rule: Option<(usize, Severity)>, f: &Finding) -> Value {
     let path = f.resource_path();
-    let mut properties = Map::new();
-    properties.insert("cluster".into(), f.cluster.clone().into());
-    if let Some(ns) = &f.namespace {
-        properties.insert("namespace".into(), ns.clone().into());
+    let mut r = Map::new();
+    r.insert("ruleId".into(), control.into());
+    if let Some((index, severity)) = rule {
+        r.insert("ruleIndex".into(), index.into());
+        r.insert("level".into(), level(severity).into());
     }
-    properties.insert("kind".into(), f.kind.clone().into());
-    properties.insert("name".into(), f.name.clone().into());
-    properties.insert("status".into(), f.status.as_str().into());
-    for (k, v) in &f.dimensions {
-        properties.entry(k.clone()).or_insert_with(|| v.clone().into());
-    }
-    let mut r = json!({
-        "ruleId": control,
-        "kind": "fail",
-        "message": { "text": message(f) },
-        "locations": [{
+    r.insert("kind".into(), "fail".into());
+    r.insert("message".into(), json!({ "text": message(f) }));
+    r.insert(
+        "locations".into(),
+        json!([{
             "logicalLocations": [{
                 "name": f.name,
                 "fullyQualifiedName": path,
                 "kind": "resource",
             }],
-        }],
-        "partialFingerprints": { FINGERPRINT: format!("{control}|{path}") },
-    });
+        }]),
+    );
+    r.insert(
+        "partialFingerprints".into(),
+        json!({ FINGERPRINT: format!("{control}|{path}") }),
+    );
     match f.change {
-        Some(Change::New) => r["baselineState"] = "new".into(),
-        Some(Change::Persisting) => r["baselineState"] = "unchanged".into(),
-        None => {}
-    }
+        Some(Change::New) => r.insert("baselineState".into(), "new".into()),
+        Some(Change::Persisting) => r.insert("baselineState".into(), "unchanged".into()),
+        None => None,
+    };
     if let Some(w) = &f.waiver {
-        let mut suppression = json!({
-            "kind": "external",
-            "status": "accepted",
-            "justification": w.reason,
-            "properties": { "resource": w.resource },
-        });
+        let mut properties = json!({ "resource": w.resource });
         if let Some(until) = &w.expires {
-            suppression["properties"]["expires"] = until.clone().into();
+            properties["expires"] = until.clone().into();
         }
-        r["suppressions"] = json!([suppression]);
+        r.insert(
+            "suppressions".into(),
+            json!([{
+                "kind": "external",
+                "status": "accepted",
+                "justification": w.reason,
+                "properties": properties,
+            }]),
+        );
     }
-    r["properties"] = properties.into();
-    r
+    let mut properties = json!({
+        "cluster": f.cluster,
+        "namespace": f.namespace,
+        "kind": f.kind,
+        "name": f.name,
+        "status": f.status,
+    });
+    if !f.dimensions.is_empty() {
+        properties["dimensions"] = json!(f.dimensions);
+    }
+    r.insert("properties".into(), properties);
+    Value::Object(r)
 }
 
 fn message(f: &Finding) -> String {
@@ -202,7 +203,11 @@ fn message(f: &Finding) -> String {
 }
 
 fn non_empty<'a>(text: &'a str, fallback: &'a str) -> &'a str {
-    if text.trim().is_empty() { fallback } else { text }
+    if text.trim().is_empty() {
+        fallback
+    } else {
+        text
+    }
 }
 
 /// `baseline.privileged` → `Privileged`, `cis.default_namespace` →
@@ -251,22 +256,41 @@ mod tests {
     use super::*;
     use crate::{Counts, sample};
 
-    fn validator() -> jsonschema::Validator {
-        let schema: Value = serde_json::from_str(include_str!("../../tests/fixtures/sarif-schema-2.1.0.json"))
-            .expect("the vendored schema is JSON");
-        jsonschema::draft7::options()
-            .should_validate_formats(true)
-            .build(&schema)
-            .expect("the vendored schema compiles")
+    fn schema() -> Value {
+        serde_json::from_str(include_str!("../../tests/fixtures/sarif-schema-2.1.0.json"))
+            .expect("the vendored schema is JSON")
+    }
+
+    /// The schema's complaints about `log`, one line each.
+    fn violations(log: &Value) -> Vec<String> {
+        let schema = schema();
+        let config = jsonschema_valid::Config::from_schema(
+            &schema,
+            Some(jsonschema_valid::schemas::Draft::Draft7),
+        )
+        .expect("the vendored schema compiles");
+        match config.validate(log) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors
+                .map(|e| {
+                    format!(
+                        "{} at /{}",
+                        e.msg,
+                        e.instance_path
+                            .iter()
+                            .rev()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    )
+                })
+                .collect(),
+        }
     }
 
     fn assert_valid(text: &str) -> Value {
         let log: Value = serde_json::from_str(text).expect("SARIF output is JSON");
-        let validator = validator();
-        let errors: Vec<String> = validator
-            .iter_errors(&log)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
+        let errors = violations(&log);
         assert!(errors.is_empty(), "invalid SARIF: {errors:#?}\n{text}");
         log
     }
@@ -284,14 +308,23 @@ mod tests {
         assert_eq!(rules[0]["id"], "baseline.privileged");
         assert_eq!(rules[0]["name"], "Privileged");
         assert_eq!(rules[1]["name"], "DefaultNamespace");
-        assert_eq!(rules[0]["shortDescription"]["text"], "Title of baseline.privileged");
-        assert_eq!(rules[0]["fullDescription"]["text"], "Because <it> matters & more.");
+        assert_eq!(
+            rules[0]["shortDescription"]["text"],
+            "Title of baseline.privileged"
+        );
+        assert_eq!(
+            rules[0]["fullDescription"]["text"],
+            "Because <it> matters & more."
+        );
         assert_eq!(rules[0]["help"]["text"], "Fix it.");
         assert_eq!(rules[0]["defaultConfiguration"]["level"], "error");
         assert_eq!(rules[1]["defaultConfiguration"]["level"], "note");
         assert_eq!(rules[0]["properties"]["security-severity"], "9.5");
         assert_eq!(rules[1]["properties"]["security-severity"], "3.0");
-        assert_eq!(rules[0]["properties"]["tags"], json!(["security", "CIS 5.1.1"]));
+        assert_eq!(
+            rules[0]["properties"]["tags"],
+            json!(["security", "CIS 5.1.1"])
+        );
 
         let results = run["results"].as_array().unwrap();
         assert_eq!(results.len(), 3, "{results:#?}");
@@ -300,34 +333,53 @@ mod tests {
         assert_eq!(alarm["ruleIndex"], 0);
         assert_eq!(alarm["level"], "error");
         assert_eq!(alarm["baselineState"], "new");
-        assert_eq!(alarm["message"]["text"], "prod/shop/Deployment/web<script>: web<script> is alarm");
+        assert_eq!(
+            alarm["message"]["text"],
+            "prod/shop/Deployment/web<script>: web<script> is alarm"
+        );
         let logical = &alarm["locations"][0]["logicalLocations"][0];
-        assert_eq!(logical["fullyQualifiedName"], "prod/shop/Deployment/web<script>");
+        assert_eq!(
+            logical["fullyQualifiedName"],
+            "prod/shop/Deployment/web<script>"
+        );
         assert_eq!(logical["kind"], "resource");
         assert_eq!(
             alarm["partialFingerprints"][FINGERPRINT],
             "baseline.privileged|prod/shop/Deployment/web<script>"
         );
-        assert_eq!(alarm["properties"]["container"], "app");
+        assert_eq!(alarm["properties"]["dimensions"]["container"], "app");
+        assert_eq!(alarm["properties"]["namespace"], "shop");
         assert!(alarm.get("suppressions").is_none());
 
         let waived = &results[1];
         assert_eq!(waived["suppressions"][0]["kind"], "external");
-        assert_eq!(waived["suppressions"][0]["justification"], "system component");
-        assert_eq!(waived["suppressions"][0]["properties"]["expires"], "2027-01-31");
+        assert_eq!(
+            waived["suppressions"][0]["justification"],
+            "system component"
+        );
+        assert_eq!(
+            waived["suppressions"][0]["properties"]["expires"],
+            "2027-01-31"
+        );
 
         let resolved = &results[2];
         assert_eq!(resolved["baselineState"], "absent");
         assert_eq!(resolved["kind"], "pass");
         assert_eq!(resolved["level"], "none");
-        assert_eq!(resolved["partialFingerprints"][FINGERPRINT], "baseline.privileged|dev/shop/Pod/debug");
+        assert_eq!(
+            resolved["partialFingerprints"][FINGERPRINT],
+            "baseline.privileged|dev/shop/Pod/debug"
+        );
 
         let invocation = &run["invocations"][0];
         assert_eq!(invocation["executionSuccessful"], false);
         let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
         assert_eq!(notes.len(), 2);
         assert_eq!(notes[0]["level"], "error");
-        assert_eq!(notes[0]["message"]["text"], "cluster staging: cannot reach the API server");
+        assert_eq!(
+            notes[0]["message"]["text"],
+            "cluster staging: cannot reach the API server"
+        );
         assert_eq!(notes[1]["level"], "warning");
     }
 
@@ -347,20 +399,31 @@ mod tests {
         assert_eq!(run["results"], json!([]));
         assert_eq!(run["tool"]["driver"]["rules"], json!([]));
         assert_eq!(run["invocations"][0]["executionSuccessful"], true);
-        assert!(run["invocations"][0].get("toolExecutionNotifications").is_none());
+        assert!(
+            run["invocations"][0]
+                .get("toolExecutionNotifications")
+                .is_none()
+        );
     }
 
     #[test]
     fn control_errors_and_orphaned_resolutions_are_valid() {
         let mut report = sample::report();
         report.controls[1].error = Some("no such table".into());
-        report.controls[1].findings.push(sample::finding("dev", None, "Node", "n1", Status::Error));
+        report.controls[1]
+            .findings
+            .push(sample::finding("dev", None, "Node", "n1", Status::Error));
         report.comparison.as_mut().unwrap().resolved[0].control = "gone.control".into();
         let log = assert_valid(&render(&report));
         let run = &log["runs"][0];
-        let notes = run["invocations"][0]["toolExecutionNotifications"].as_array().unwrap();
+        let notes = run["invocations"][0]["toolExecutionNotifications"]
+            .as_array()
+            .unwrap();
         assert_eq!(notes.len(), 4, "{notes:#?}");
-        assert_eq!(notes[1]["associatedRule"], json!({ "id": "cis.default_namespace", "index": 1 }));
+        assert_eq!(
+            notes[1]["associatedRule"],
+            json!({ "id": "cis.default_namespace", "index": 1 })
+        );
         let resolved = run["results"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(resolved["ruleId"], "gone.control");
         assert!(resolved.get("ruleIndex").is_none());
@@ -368,13 +431,28 @@ mod tests {
 
     #[test]
     fn the_schema_rejects_a_broken_log() {
+        let schema = schema();
+        let config = jsonschema_valid::Config::from_schema(
+            &schema,
+            Some(jsonschema_valid::schemas::Draft::Draft7),
+        )
+        .unwrap();
+        assert!(
+            config.validate_schema().is_ok(),
+            "the vendored schema is a valid draft-07 schema"
+        );
         let mut log: Value = serde_json::from_str(&render(&sample::report())).unwrap();
         log["runs"][0]["results"][0]["level"] = "fatal".into();
         log["runs"][0]["results"][1]["suppressions"][0]["kind"] = "waiver".into();
-        let validator = validator();
-        assert!(!validator.is_valid(&log));
-        assert_eq!(validator.iter_errors(&log).count(), 2);
-        assert!(!validator.is_valid(&json!({ "version": "2.1.0" })));
+        log["runs"][0]["tool"]["driver"]["informationUri"] = "not a uri".into();
+        let errors = violations(&log);
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(
+            errors.iter().any(|e| e.contains("/runs/0/results/0/level")),
+            "{errors:#?}"
+        );
+        assert!(!violations(&json!({ "version": "2.1.0" })).is_empty());
+        assert!(!violations(&json!({ "version": "2.1.0", "runs": [{}] })).is_empty());
     }
 
     #[test]
