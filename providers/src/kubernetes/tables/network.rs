@@ -41,6 +41,33 @@ pub fn host_matches(a: &str, b: &str) -> bool {
     a == b || wildcard_covers(&a, &b) || wildcard_covers(&b, &a)
 }
 
+#[cfg(test)]
+mod tls_tests {
+    use super::tls_covers;
+
+    #[test]
+    fn tls_coverage_is_directional() {
+        assert!(tls_covers("*.example.com", "a.example.com"));
+        assert!(tls_covers("A.example.com.", "a.example.com"));
+        assert!(!tls_covers("a.example.com", "*.example.com"));
+        assert!(!tls_covers("*.example.com", "a.b.example.com"));
+        assert!(!tls_covers("a.example.com", ""));
+        assert!(!tls_covers("", "a.example.com"));
+        assert!(tls_covers("*.example.com", "*.example.com"));
+    }
+}
+
+/// Whether a TLS entry's host serves a rule's host over TLS. Unlike
+/// [`host_matches`] this is directional: `*.example.com` in `tls` covers
+/// the rule host `a.example.com`, but a certificate for `a.example.com`
+/// does not cover the rule host `*.example.com`, and a rule without a host
+/// (every host) is covered by no named entry.
+pub fn tls_covers(tls_host: &str, rule_host: &str) -> bool {
+    let norm = |s: &str| s.trim().trim_end_matches('.').to_ascii_lowercase();
+    let (tls, rule) = (norm(tls_host), norm(rule_host));
+    !tls.is_empty() && !rule.is_empty() && (tls == rule || wildcard_covers(&tls, &rule))
+}
+
 /// `*.suffix` covers a concrete `label.suffix` (one label, no further dots).
 fn wildcard_covers(pattern: &str, host: &str) -> bool {
     let Some(suffix) = pattern.strip_prefix("*.") else {
@@ -519,14 +546,10 @@ fn ingress_rules() -> TableDef {
         col(
             "tls",
             T::Boolean,
-            "The rule's host is covered by a TLS entry (wildcards honoured)",
+            "The rule's host is covered by a TLS entry (a wildcard entry covers one label; a rule without host is never covered)",
             |r| {
                 let host = r.aux.and_then(|a| a.get("host")).and_then(Value::as_str);
-                Cell::Bool(
-                    host.is_some_and(|h| {
-                        tls_hosts(r.obj).any(|t| !t.is_empty() && host_matches(t, h))
-                    }),
-                )
+                Cell::Bool(host.is_some_and(|h| tls_hosts(r.obj).any(|t| tls_covers(t, h))))
             },
         ),
     ]);
