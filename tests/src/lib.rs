@@ -118,6 +118,15 @@ pub fn kubectl_binary() -> PathBuf {
     required_on_path("kubectl", "this test", "install kubectl")
 }
 
+/// Path of Debian's Chromium (the HTML report test). Fails, never skips, when missing.
+pub fn chromium_binary() -> PathBuf {
+    required_on_path(
+        "chromium",
+        "the HTML report test",
+        ".ci/setup installs it (Debian package chromium)",
+    )
+}
+
 /// A program the tests need, found on PATH; a missing one fails the test
 /// loudly (saying whether this is CI), never skips it.
 fn required_on_path(program: &str, needed_by: &str, remedy: &str) -> PathBuf {

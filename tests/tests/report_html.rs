@@ -8,27 +8,12 @@
 //! GPU, and none of its background network traffic, with a fresh profile
 //! per run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kq_tests::{run_kq_raw, stderr, stdout};
+use kq_tests::{chromium_binary, run_kq_raw, stderr, stdout};
 use serde_json::Value;
-
-/// Path of Chromium. The test fails (never skips) when it is missing.
-fn chromium_binary() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .flat_map(|p| [p.join("chromium"), p.join("chromium-browser")])
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "chromium is required by the HTML report test and was not found on PATH (CI={}); .ci/setup installs it",
-            std::env::var("CI").unwrap_or_default()
-        )
-    })
-}
 
 /// Runs headless Chromium on `page` with `extra` arguments and a fresh
 /// profile; kills it if it takes longer than two minutes.
