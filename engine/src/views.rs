@@ -3,8 +3,9 @@
 //! `template_containers` is the pod-template view compliance controls use:
 //! every container as a person authored it, once. That is the pod template
 //! of each top-level workload (a Job a CronJob created is covered by the
-//! CronJob), plus the containers of pods no known controller owns (bare
-//! pods, static pods, pods of operators). A control over this view covers
+//! CronJob), plus the containers of every pod whose workload is not among
+//! them: bare pods, static pods, pods of operators, and pods whose
+//! ReplicaSet or Job outlived (or never had) the workload it names. A control over this view covers
 //! every workload kind with one query, and reports the workload, not each
 //! of its replicas.
 
@@ -17,12 +18,9 @@ const TEMPLATE_COLUMNS: &str = "container_type, name AS container, image, image_
     startup_probe, command, args, env, env_from, volume_mounts, host_network, host_pid, host_ipc, \
     host_path_volumes, host_ports, service_account, automount_service_account_token";
 
-/// Kinds whose pod template `workload_containers` exposes.
-const TEMPLATE_KINDS: &str = "'Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'";
-
 pub const TEMPLATE_CONTAINERS_DESCRIPTION: &str = "Every container as authored, once: the pod template of each \
     top-level workload (Deployment, StatefulSet, DaemonSet, Job, CronJob) and the containers of pods no such \
-    controller owns; `kind` and `name` name the workload or pod";
+    controller owns or whose workload does not exist; `kind` and `name` name the workload or pod";
 
 /// `(name, CREATE VIEW statement)` of every built-in view.
 ///
@@ -33,6 +31,11 @@ pub const TEMPLATE_CONTAINERS_DESCRIPTION: &str = "Every container as authored, 
 /// the same") as soon as a query groups by them. A computed column has no
 /// metadata, so both halves agree.
 pub fn builtin_views() -> Vec<(&'static str, String)> {
+    let pod_columns = TEMPLATE_COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     vec![(
         "template_containers",
         format!(
@@ -43,11 +46,16 @@ pub fn builtin_views() -> Vec<(&'static str, String)> {
                     {TEMPLATE_COLUMNS} \
              FROM workload_containers WHERE owner_kind IS NULL \
              UNION ALL \
-             SELECT cluster, namespace, 'Pod' || '' AS kind, pod_name || '' AS name, \
-                    map(map_keys(pod_labels), map_values(pod_labels)) AS labels, \
-                    {TEMPLATE_COLUMNS} \
-             FROM containers \
-             WHERE workload_kind IS NULL OR workload_kind NOT IN ({TEMPLATE_KINDS})"
+             SELECT c.cluster, c.namespace, 'Pod' || '' AS kind, c.pod_name || '' AS name, \
+                    map(map_keys(c.pod_labels), map_values(c.pod_labels)) AS labels, \
+                    {pod_columns} \
+             FROM containers c \
+             LEFT JOIN (SELECT DISTINCT cluster AS w_cluster, namespace AS w_namespace, \
+                               workload_kind AS w_kind, workload_name AS w_name \
+                        FROM workload_containers) w \
+               ON w.w_cluster = c.cluster AND w.w_namespace = c.namespace \
+              AND w.w_kind = c.workload_kind AND w.w_name = c.workload_name \
+             WHERE w.w_name IS NULL"
         ),
     )]
 }
