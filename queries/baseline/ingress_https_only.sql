@@ -10,7 +10,7 @@
 -- alarms: Every Ingress is evaluated. It alarms when any of these holds: (1) it has no
 --   spec.tls entry (ingresses.tls is not true); (2) plain HTTP is allowed
 --   (ingresses.allow_http is not false, i.e. the annotation kubernetes.io/ingress.allow-http
---   is not "false"); (3) a rule host (ingress_rules rows that are not the default backend)
+--   is not "false" in any letter case, as ingress-gce's ParseBool reads it); (3) a rule host (ingress_rules rows that are not the default backend)
 --   is not covered by a TLS host of the same Ingress (ingress_tls). A TLS host covers a
 --   rule host when both are equal ignoring case and a trailing dot, or when the TLS host
 --   is a wildcard '*.x' and the rule host is a concrete name one label below x
