@@ -21,8 +21,9 @@
 --   fleet: ordered by the release key of the label (the first match of
 --   N.N[.N][non-digits N], up to four numbers compared numerically, missing
 --   numbers 0, no label or no match lowest), then by the storage version's
---   Kubernetes API-version priority (vN > vNbetaM > vNalphaM, higher N and
---   M first; anything else lowest), then by the greater version string.
+--   Kubernetes API-version priority (every GA vN above every vNbetaM above
+--   every vNalphaM; within a stage higher N, then higher M; anything else
+--   lowest), then by the greater version string.
 --   Newest rather than majority: drift means lagging behind the cluster
 --   upgraded last, and small fleets often have no majority. Status alarm
 --   when the cluster lacks the CRD (the reason lists the clusters that have
@@ -47,9 +48,8 @@ keyed AS (
                    || lpad(coalesce(m[3], '0'), 10, '0') || lpad(coalesce(m[4], '0'), 10, '0') END
          || '/' ||
          CASE WHEN s IS NULL THEN '0'
-              ELSE '1' || lpad(s[1], 10, '0')
-                   || CASE s[2] WHEN 'alpha' THEN '1' WHEN 'beta' THEN '2' ELSE '3' END
-                   || lpad(coalesce(s[3], '0'), 10, '0') END AS version_key
+              ELSE '1' || CASE s[2] WHEN 'alpha' THEN '1' WHEN 'beta' THEN '2' ELSE '3' END
+                   || lpad(s[1], 10, '0') || lpad(coalesce(s[3], '0'), 10, '0') END AS version_key
   FROM crds
 ),
 reference AS (
