@@ -959,10 +959,37 @@ mod tests {
         assert!(out.contains("A CPU quantity in millicores"), "{out}");
     }
 
+    #[tokio::test]
+    async fn starts_with_any_matches_prefixes_and_keeps_nulls() {
+        let ctx = context().await;
+        let out = query(
+            &ctx,
+            "SELECT t, starts_with_any(t, make_array('docker.io/library/', 'registry.k8s.io/')) AS ok, \
+                    starts_with_any(t, make_array(CAST(NULL AS VARCHAR))) AS none \
+             FROM (VALUES ('docker.io/library/nginx:1'), ('ghcr.io/x/y:2'), (NULL)) v(t) ORDER BY t",
+        )
+        .await;
+        let rows = lines(&out);
+        assert!(
+            rows.iter()
+                .any(|r| r == "| docker.io/library/nginx:1 | true | false |"),
+            "{out}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r == "| ghcr.io/x/y:2 | false | false |"),
+            "{out}"
+        );
+        assert!(
+            rows.iter().any(|r| r == "| | | |"),
+            "NULL text gives NULL: {out}"
+        );
+    }
+
     #[test]
     fn every_function_is_documented() {
         let fs = kq_functions();
-        assert_eq!(fs.len(), 10);
+        assert_eq!(fs.len(), 11);
         for f in fs {
             let doc = f.documentation().expect("documented");
             assert!(!doc.description.is_empty());
