@@ -93,13 +93,26 @@ impl Engine {
     }
 
     /// Defines kq's built-in views (see [`views`]). Planning a view reads
-    /// only schemas, so this sends no request to any cluster.
+    /// only the typed tables' schemas, so this sends no request to any
+    /// cluster. The view is registered directly rather than through
+    /// `CREATE VIEW`, which would first look the new name up in the schema
+    /// and so run discovery against every cluster at start-up.
     pub async fn install_views(&self) -> Result<(), EngineError> {
+        use datafusion::catalog::SchemaProvider;
         for (name, sql) in views::builtin_views() {
-            self.ctx
+            let setup = |e: DataFusionError| {
+                EngineError::Setup(format!("view {name}: {}", clean_message(&e)))
+            };
+            let plan = self
+                .ctx
                 .sql(&sql)
                 .await
-                .map_err(|e| EngineError::Setup(format!("view {name}: {}", clean_message(&e))))?;
+                .map_err(setup)?
+                .into_unoptimized_plan();
+            let view = datafusion::datasource::ViewTable::new(plan, Some(sql.clone()));
+            self.kube
+                .register_table(name.to_string(), Arc::new(view))
+                .map_err(setup)?;
         }
         Ok(())
     }

@@ -22,7 +22,7 @@ pub const TEMPLATE_CONTAINERS_DESCRIPTION: &str = "Every container as authored, 
     top-level workload (Deployment, StatefulSet, DaemonSet, Job, CronJob) and the containers of pods no such \
     controller owns or whose workload does not exist; `kind` and `name` name the workload or pod";
 
-/// `(name, CREATE VIEW statement)` of every built-in view.
+/// `(name, SELECT defining it)` of every built-in view.
 ///
 /// The `|| ''` and the rebuilt label maps are not decoration: the two halves'
 /// `kind`, `name` and `labels` carry different column descriptions (Arrow
@@ -39,8 +39,7 @@ pub fn builtin_views() -> Vec<(&'static str, String)> {
     vec![(
         "template_containers",
         format!(
-            "CREATE VIEW template_containers AS \
-             SELECT cluster, namespace, workload_kind || '' AS kind, \
+            "SELECT cluster, namespace, workload_kind || '' AS kind, \
                     workload_name || '' AS name, \
                     map(map_keys(workload_labels), map_values(workload_labels)) AS labels, \
                     {TEMPLATE_COLUMNS} \
