@@ -320,11 +320,12 @@ pub(crate) async fn tables_batch(engine: &Engine) -> RecordBatch {
     let mut rows = Vec::new();
     for name in names {
         use datafusion::catalog::SchemaProvider;
-        let description = match engine.kube().table(&name).await {
-            _ if name == "template_containers" => {
-                kq_engine::views::TEMPLATE_CONTAINERS_DESCRIPTION.to_string()
-            }
-            Ok(Some(table)) => table_description(table.as_ref()),
+        let description = match (
+            kq_engine::views::description(&name),
+            engine.kube().table(&name).await,
+        ) {
+            (Some(view), _) => view.to_string(),
+            (None, Ok(Some(table))) => table_description(table.as_ref()),
             _ => String::new(),
         };
         rows.push(vec![name, description]);

@@ -99,7 +99,7 @@ impl Engine {
     /// and so run discovery against every cluster at start-up.
     pub async fn install_views(&self) -> Result<(), EngineError> {
         use datafusion::catalog::SchemaProvider;
-        for (name, sql) in views::builtin_views() {
+        for views::View { name, sql, .. } in views::builtin_views() {
             let setup = |e: DataFusionError| {
                 EngineError::Setup(format!("view {name}: {}", clean_message(&e)))
             };
@@ -109,7 +109,7 @@ impl Engine {
                 .await
                 .map_err(setup)?
                 .into_unoptimized_plan();
-            let view = datafusion::datasource::ViewTable::new(plan, Some(sql.clone()));
+            let view = datafusion::datasource::ViewTable::new(plan, Some(sql));
             self.kube
                 .register_table(name.to_string(), Arc::new(view))
                 .map_err(setup)?;

@@ -5,9 +5,9 @@
 //! of each top-level workload (a Job a CronJob created is covered by the
 //! CronJob), plus the containers of every pod whose workload is not among
 //! them: bare pods, static pods, pods of operators, and pods whose
-//! ReplicaSet or Job outlived (or never had) the workload it names. A control over this view covers
-//! every workload kind with one query, and reports the workload, not each
-//! of its replicas.
+//! ReplicaSet or Job outlived (or never had) the workload it names. A
+//! control over this view covers every workload kind with one query, and
+//! reports the workload, not each of its replicas.
 
 /// The columns both halves of `template_containers` share, in order.
 const TEMPLATE_COLUMNS: &str = "container_type, name AS container, image, image_ref, registry, \
@@ -18,11 +18,27 @@ const TEMPLATE_COLUMNS: &str = "container_type, name AS container, image, image_
     startup_probe, command, args, env, env_from, volume_mounts, host_network, host_pid, host_ipc, \
     host_path_volumes, host_ports, service_account, automount_service_account_token";
 
-pub const TEMPLATE_CONTAINERS_DESCRIPTION: &str = "Every container as authored, once: the pod template of each \
+const TEMPLATE_CONTAINERS_DESCRIPTION: &str = "Every container as authored, once: the pod template of each \
     top-level workload (Deployment, StatefulSet, DaemonSet, Job, CronJob) and the containers of pods no such \
     controller owns or whose workload does not exist; `kind` and `name` name the workload or pod";
 
-/// `(name, SELECT defining it)` of every built-in view.
+/// A built-in view: its name, the description `kq tables` shows, and the
+/// SELECT defining it.
+pub struct View {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub sql: String,
+}
+
+/// The description of the built-in view `name`, if it is one.
+pub fn description(name: &str) -> Option<&'static str> {
+    builtin_views()
+        .into_iter()
+        .find(|v| v.name == name)
+        .map(|v| v.description)
+}
+
+/// Every built-in view.
 ///
 /// The `|| ''` and the rebuilt label maps are not decoration: the two halves'
 /// `kind`, `name` and `labels` carry different column descriptions (Arrow
@@ -30,15 +46,16 @@ pub const TEMPLATE_CONTAINERS_DESCRIPTION: &str = "Every container as authored, 
 /// schema disagrees with its logical one ("Physical input schema should be
 /// the same") as soon as a query groups by them. A computed column has no
 /// metadata, so both halves agree.
-pub fn builtin_views() -> Vec<(&'static str, String)> {
+pub fn builtin_views() -> Vec<View> {
     let pod_columns = TEMPLATE_COLUMNS
         .split(", ")
         .map(|c| format!("c.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    vec![(
-        "template_containers",
-        format!(
+    vec![View {
+        name: "template_containers",
+        description: TEMPLATE_CONTAINERS_DESCRIPTION,
+        sql: format!(
             "SELECT cluster, namespace, workload_kind || '' AS kind, \
                     workload_name || '' AS name, \
                     map(map_keys(workload_labels), map_values(workload_labels)) AS labels, \
@@ -56,5 +73,5 @@ pub fn builtin_views() -> Vec<(&'static str, String)> {
               AND w.w_kind = c.workload_kind AND w.w_name = c.workload_name \
              WHERE w.w_name IS NULL"
         ),
-    )]
+    }]
 }
