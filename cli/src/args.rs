@@ -136,14 +136,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR", help_heading = "kq report")]
     pub out: Option<PathBuf>,
 
-    /// kq report: exit 1 when a control of at least this severity alarms (info, low, medium, high, critical).
-    #[arg(
-        long,
-        value_name = "SEVERITY",
-        default_value = "low",
-        help_heading = "kq report"
-    )]
-    pub fail_on: String,
+    /// kq report: exit 1 when a control of at least this severity alarms (info, low, medium, high, critical; default low).
+    #[arg(long, value_name = "SEVERITY", help_heading = "kq report")]
+    pub fail_on: Option<String>,
 
     /// kq report: a control parameter, NAME=VALUE (lists as A,B,C); repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE", help_heading = "kq report")]
@@ -183,7 +178,7 @@ impl Args {
             (!self.control.is_empty(), "--control"),
             (!self.format.is_empty(), "--format"),
             (self.out.is_some(), "--out"),
-            (self.fail_on != "low", "--fail-on"),
+            (self.fail_on.is_some(), "--fail-on"),
             (!self.params.is_empty(), "--param"),
             (self.params_file.is_some(), "--params-file"),
             (self.waivers.is_some(), "--waivers"),

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use kq_report::control::{Selection, embedded_packs, select};
+use kq_report::control::{Selection, select};
 use kq_report::formats::Format;
 use kq_report::waivers::Waivers;
 use kq_report::{Report, Severity, history};
@@ -26,7 +26,7 @@ use kq_report::{Report, Severity, history};
 use crate::Failure;
 use crate::args::Args;
 use crate::cron::Cron;
-use crate::oneshot::{print_batch, text_batch};
+use crate::oneshot::{every_cluster_failed, print_batch, text_batch};
 use crate::print::{OutputFormat, PrintOptions};
 use crate::session;
 
@@ -60,12 +60,14 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
         return list(&selection);
     }
     let formats = parse_formats(&args.format)?;
-    let fail_on = Severity::parse(&args.fail_on).ok_or_else(|| {
-        Failure::usage(format!(
-            "--fail-on '{}' is not a severity; use info, low, medium, high or critical",
-            args.fail_on
-        ))
-    })?;
+    let fail_on = match args.fail_on.as_deref() {
+        None => Severity::Low,
+        Some(text) => Severity::parse(text).ok_or_else(|| {
+            Failure::usage(format!(
+                "--fail-on '{text}' is not a severity; use info, low, medium, high or critical"
+            ))
+        })?,
+    };
     let schedule = match (&args.every, &args.cron) {
         (Some(d), _) if d.is_zero() => return Err(Failure::usage("--every must be longer than 0")),
         (Some(d), _) => Schedule::Every(*d),
@@ -90,15 +92,9 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
         return Err(Failure::usage("--keep must be at least 1"));
     }
     let waivers = match &args.waivers {
-        Some(path) => {
-            let mut known: Vec<String> = embedded_packs()
-                .map_err(|e| Failure::usage(e.to_string()))?
-                .iter()
-                .flat_map(|p| p.controls.iter().map(|c| c.info.id.clone()))
-                .collect();
-            known.extend(selection.controls.iter().map(|c| c.info.id.clone()));
-            Some(Waivers::load(path, &known).map_err(|e| Failure::usage(e.to_string()))?)
-        }
+        Some(path) => Some(
+            Waivers::load(path, &selection.known_ids).map_err(|e| Failure::usage(e.to_string()))?,
+        ),
         None => None,
     };
     let plan = Plan {
@@ -168,16 +164,12 @@ struct RunOutcome {
 async fn evaluate(args: &Args, plan: &Plan) -> Result<RunOutcome, Failure> {
     let started = Utc::now();
     let session = session::build(args, true).await?;
+    let mark = session.engine.failures().mark();
     let (results, cluster_failures) =
         kq_engine::report::run_controls(&session.engine, &plan.selection)
             .await
             .map_err(|e| Failure::usage(e.to_string()))?;
-    let unreadable = session
-        .clusters
-        .iter()
-        .filter(|c| cluster_failures.iter().any(|f| &f.cluster == *c))
-        .count();
-    if !session.clusters.is_empty() && unreadable == session.clusters.len() {
+    if every_cluster_failed(&session.engine, mark) {
         let reasons: Vec<String> = cluster_failures
             .iter()
             .map(|f| format!("{}: {}", f.cluster, f.message))

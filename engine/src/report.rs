@@ -158,16 +158,13 @@ async fn evaluate(engine: &Engine, planned: Planned<'_>) -> ControlResult {
     .await;
     let duration_ms = started.elapsed().as_millis() as u64;
     match outcome {
-        Ok(mut findings) => {
-            kq_report::sort_findings(&mut findings);
-            ControlResult {
-                control: info,
-                counts: Counts::of(&findings),
-                findings,
-                error: None,
-                duration_ms,
-            }
-        }
+        Ok(findings) => ControlResult {
+            control: info,
+            counts: Counts::of(&findings),
+            findings,
+            error: None,
+            duration_ms,
+        },
         Err(e) => ControlResult {
             control: info,
             counts: Counts::default(),

@@ -360,6 +360,9 @@ pub struct Selection {
     pub packs: Vec<String>,
     pub controls: Vec<Control>,
     pub params: BTreeMap<String, ParamValue>,
+    /// Every control id kq knows this run (embedded packs and the chosen
+    /// directories), for checking the ids a waiver file names.
+    pub known_ids: Vec<String>,
 }
 
 /// Picks controls: every control of the named packs (names of embedded
@@ -411,6 +414,14 @@ pub fn select(
             controls.push(c.clone());
         }
     }
+    let mut known_ids: Vec<String> = embedded
+        .iter()
+        .flat_map(|p| p.controls.iter())
+        .chain(controls.iter())
+        .map(|c| c.info.id.clone())
+        .collect();
+    known_ids.sort();
+    known_ids.dedup();
     if !ids.is_empty() {
         let all: Vec<&Control> = controls
             .iter()
@@ -441,6 +452,7 @@ pub fn select(
         packs: pack_names,
         controls,
         params,
+        known_ids,
     })
 }
 

@@ -184,7 +184,7 @@ impl Waivers {
     }
 
     /// Marks the alarms a live waiver covers as waived (first matching
-    /// waiver wins) and recounts. Returns warnings for expired waivers and
+    /// waiver wins) and recounts; [`crate::Report::finish`] orders them. Returns warnings for expired waivers and
     /// for waivers of evaluated controls that matched nothing.
     pub fn apply(&self, results: &mut [ControlResult], today: NaiveDate) -> Vec<String> {
         let mut used = vec![false; self.list.len()];
@@ -214,7 +214,6 @@ impl Waivers {
                 }
             }
             result.counts = Counts::of(&result.findings);
-            crate::sort_findings(&mut result.findings);
         }
         for (i, w) in self.list.iter().enumerate() {
             if w.expired(today) {
