@@ -126,6 +126,15 @@ pub enum Change {
     Persisting,
 }
 
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::New => "new",
+            Change::Persisting => "persisting",
+        }
+    }
+}
+
 /// The waiver that turned an alarm into `waived`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedWaiver {
@@ -233,6 +242,11 @@ pub struct ControlResult {
 }
 
 impl ControlResult {
+    /// Whether the control could not be evaluated or returned error rows.
+    pub fn errored(&self) -> bool {
+        self.error.is_some() || self.counts.error > 0
+    }
+
     /// Whether this control alarms at or above `threshold`.
     pub fn fails_at(&self, threshold: Severity) -> bool {
         self.counts.alarm > 0 && self.control.severity >= threshold
@@ -313,7 +327,7 @@ impl Report {
             let rank = |c: &ControlResult| {
                 if c.counts.alarm > 0 {
                     0
-                } else if c.error.is_some() || c.counts.error > 0 {
+                } else if c.errored() {
                     1
                 } else {
                     2
@@ -355,10 +369,17 @@ impl Report {
 
     /// Controls that could not be evaluated, or returned error rows.
     pub fn errors(&self) -> usize {
-        self.controls
-            .iter()
-            .filter(|c| c.error.is_some() || c.counts.error > 0)
-            .count()
+        self.controls.iter().filter(|c| c.errored()).count()
+    }
+
+    /// Controls with at least one alarm.
+    pub fn failing(&self) -> usize {
+        self.controls.iter().filter(|c| c.counts.alarm > 0).count()
+    }
+
+    /// Controls that could not be evaluated at all.
+    pub fn unevaluated(&self) -> usize {
+        self.controls.iter().filter(|c| c.error.is_some()).count()
     }
 
     /// Whether the run should exit 1 under `--fail-on threshold`.

@@ -8,7 +8,7 @@
 //! not be evaluated at all has no findings; it still gets one `error` row
 //! with empty resource columns, so the file never hides it.
 
-use crate::{Change, Finding, Report};
+use crate::{Finding, Report};
 
 const HEADER: [&str; 12] = [
     "control",
@@ -73,7 +73,7 @@ pub fn render(report: &Report) -> String {
                     name,
                     status.as_str(),
                     reason,
-                    change_name(*change),
+                    change.map_or("", |c| c.as_str()),
                     waiver.as_ref().map_or("", |w| w.reason.as_str()),
                     waiver
                         .as_ref()
@@ -84,14 +84,6 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
-}
-
-fn change_name(change: Option<Change>) -> &'static str {
-    match change {
-        Some(Change::New) => "new",
-        Some(Change::Persisting) => "persisting",
-        None => "",
-    }
 }
 
 fn push_row<'a>(out: &mut String, cells: impl IntoIterator<Item = &'a str>) {

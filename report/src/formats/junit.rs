@@ -16,6 +16,7 @@
 
 use std::fmt::Write;
 
+use super::fmt_utc;
 use crate::{Change, ControlResult, Finding, Report, Status};
 
 pub fn render(report: &Report) -> String {
@@ -61,7 +62,8 @@ pub fn render(report: &Report) -> String {
         suites.push(Suite::new("kq", cases, out));
     }
 
-    let time = |suites: &[Suite]| suites.iter().map(|s| s.time_ms).sum::<u64>();
+    // JUnit's schema wants a timestamp without a zone; the report's are UTC.
+    let started = attr(&fmt_utc(&report.started, "%Y-%m-%dT%H:%M:%S"));
     let count = |outcome: Outcome| suites.iter().map(|s| s.count(outcome)).sum::<usize>();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -72,11 +74,11 @@ pub fn render(report: &Report) -> String {
         count(Outcome::Failure),
         count(Outcome::Error),
         count(Outcome::Skipped),
-        seconds(time(&suites)),
-        attr(&timestamp(&report.started)),
+        seconds(suites.iter().map(|s| s.time_ms).sum::<u64>()),
+        started,
     );
     for suite in &suites {
-        suite.write(&mut out, report);
+        suite.write(&mut out, report, &started);
     }
     out.push_str("</testsuites>\n");
     out
@@ -120,7 +122,7 @@ impl Suite {
         self.cases.iter().filter(|c| c.outcome == outcome).count()
     }
 
-    fn write(&self, out: &mut String, report: &Report) {
+    fn write(&self, out: &mut String, report: &Report, started: &str) {
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\" timestamp=\"{}\">",
@@ -130,7 +132,7 @@ impl Suite {
             self.count(Outcome::Error),
             self.count(Outcome::Skipped),
             seconds(self.time_ms),
-            attr(&timestamp(&report.started)),
+            started,
         );
         out.push_str("    <properties>\n");
         let mut property = |name: &str, value: &str| {
@@ -302,15 +304,6 @@ fn details(c: &ControlResult, f: &Finding) -> String {
 
 fn seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
-}
-
-/// JUnit's schema wants a timestamp without a zone (`2026-11-21T06:00:00`);
-/// the report's are UTC.
-fn timestamp(rfc3339: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
-        Ok(t) => t.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string(),
-        Err(_) => rfc3339.to_string(),
-    }
 }
 
 /// Escapes text content. Characters XML 1.0 cannot hold at all (most

@@ -8,6 +8,7 @@
 
 use std::fmt::Write;
 
+use super::{plural, took};
 use crate::{Change, ControlResult, Finding, Report, Status};
 
 pub fn render(report: &Report) -> String {
@@ -62,13 +63,9 @@ fn problems(out: &mut String, report: &Report) {
 
 fn summary(out: &mut String, report: &Report) {
     let t = &report.totals;
-    let failing = report
-        .controls
-        .iter()
-        .filter(|c| c.counts.alarm > 0)
-        .count();
+    let failing = report.failing();
     out.push_str("## Summary\n\n");
-    let broken = report.controls.iter().filter(|c| c.error.is_some()).count();
+    let broken = report.unevaluated();
     let _ = write!(
         out,
         "{}, {failing} failing: {} alarm, {} waived, {} error, {} ok results.",
@@ -169,7 +166,7 @@ fn controls(out: &mut String, report: &Report) {
     let shown: Vec<&ControlResult> = report
         .controls
         .iter()
-        .filter(|c| c.counts.alarm > 0 || c.counts.error > 0 || c.error.is_some())
+        .filter(|c| c.counts.alarm > 0 || c.errored())
         .collect();
     if shown.is_empty() {
         return;
@@ -232,11 +229,7 @@ fn controls(out: &mut String, report: &Report) {
                     .collect();
                 let _ = write!(out, " {} |", text(&dims.join(", ")));
             }
-            let change = match f.change {
-                Some(Change::New) => "new",
-                Some(Change::Persisting) => "persisting",
-                None => "",
-            };
+            let change = f.change.map_or("", |c| c.as_str());
             let waiver = match &f.waiver {
                 Some(w) => match &w.expires {
                     Some(until) => text(&format!("{} (until {until})", w.reason)),
@@ -246,26 +239,6 @@ fn controls(out: &mut String, report: &Report) {
             };
             let _ = writeln!(out, " {change} | {waiver} |");
         }
-    }
-}
-
-/// How long the run took, from its RFC 3339 start and finish.
-pub(super) fn took(report: &Report) -> Option<String> {
-    let start = chrono::DateTime::parse_from_rfc3339(&report.started).ok()?;
-    let end = chrono::DateTime::parse_from_rfc3339(&report.finished).ok()?;
-    let secs = (end - start).num_milliseconds().max(0) as f64 / 1000.0;
-    Some(if secs < 60.0 {
-        format!("{secs:.1} s")
-    } else {
-        format!("{}m {:02}s", secs as u64 / 60, secs as u64 % 60)
-    })
-}
-
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }
 

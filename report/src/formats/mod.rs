@@ -10,6 +10,35 @@ mod sarif;
 
 use crate::Report;
 
+/// How long the run took, from its RFC 3339 start and finish.
+pub(crate) fn took(report: &Report) -> Option<String> {
+    let start = chrono::DateTime::parse_from_rfc3339(&report.started).ok()?;
+    let end = chrono::DateTime::parse_from_rfc3339(&report.finished).ok()?;
+    let secs = (end - start).num_milliseconds().max(0) as f64 / 1000.0;
+    Some(if secs < 60.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{}m {:02}s", secs as u64 / 60, secs as u64 % 60)
+    })
+}
+
+/// An RFC 3339 time in UTC, in `format`; the text unchanged if it does not parse.
+pub(crate) fn fmt_utc(rfc3339: &str, format: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => t.naive_utc().format(format).to_string(),
+        Err(_) => rfc3339.to_string(),
+    }
+}
+
+/// `1 control`, `2 controls`.
+pub(crate) fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A report format, as `--format` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
