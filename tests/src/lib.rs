@@ -195,6 +195,12 @@ pub fn ndjson_rows(output: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The JSON of the newest run `kq report --out OUT` wrote.
+pub fn latest_report_json(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("latest/report.json")).expect("latest report.json");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
 /// Asserts kq succeeded and returns its stdout.
 #[track_caller]
 pub fn ok(output: &Output) -> String {

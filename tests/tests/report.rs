@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use kq_tests::{FleetConfig, KqProcess, TestFleet, kubectl_ok, stderr, stdout};
+use kq_tests::{FleetConfig, KqProcess, TestFleet, kubectl_ok, latest_report_json, stderr, stdout};
 use serde_json::Value;
 
 /// A control whose alarms the test decides: namespaces labelled kq-test=bad.
@@ -62,11 +62,6 @@ async fn apply(fleet: &TestFleet, context: &str, yaml: &str) {
         &["--context", context, "apply", "-f", file.to_str().unwrap()],
     )
     .await;
-}
-
-fn latest_json(out: &Path) -> Value {
-    let text = std::fs::read_to_string(out.join("latest/report.json")).expect("latest report.json");
-    serde_json::from_str(&text).expect("report.json is JSON")
 }
 
 /// `(resource path, status)` of one control's findings in a JSON report.
@@ -179,7 +174,7 @@ async fn waivers_history_and_formats_follow_real_changes() {
         err.contains("waiver 2 (t.* on cluster-0/-/Namespace/kqt-3) expired on 2020-01-01"),
         "{err}"
     );
-    let report = latest_json(&out);
+    let report = latest_report_json(&out);
     assert_eq!(
         statuses(&report, "t.labelled_namespaces"),
         map(&[
@@ -227,7 +222,7 @@ async fn waivers_history_and_formats_follow_real_changes() {
     let second_args = args("json");
     let second = fleet.kq(&as_strs(&second_args)).await;
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
-    let report = latest_json(&out);
+    let report = latest_report_json(&out);
     assert_eq!(
         statuses(&report, "t.labelled_namespaces"),
         map(&[
@@ -462,7 +457,7 @@ async fn a_scheduled_report_survives_a_failing_run() {
         runs.iter().all(|r| !r.starts_with('.')),
         "no half-written run is left: {runs:?}"
     );
-    let report = latest_json(&out);
+    let report = latest_report_json(&out);
     assert_eq!(
         std::fs::read_link(out.join("latest")).unwrap(),
         Path::new("runs").join(runs.last().unwrap())
@@ -497,7 +492,7 @@ async fn a_full_report_lists_each_resource_once_and_only_reads() {
         "the built-in packs run: {}",
         stderr(&output)
     );
-    let report = latest_json(&out);
+    let report = latest_report_json(&out);
     let controls = report["controls"].as_array().unwrap();
     assert!(
         controls.len() >= 30,

@@ -2604,14 +2604,16 @@ fn host_matches(a: &str, b: &str) -> bool {
     if a.is_empty() || b.is_empty() || a == b {
         return true;
     }
-    let wildcard_covers = |w: &str, h: &str| {
-        w.strip_prefix("*.").is_some_and(|suffix| {
-            !h.starts_with("*.")
-                && h.split_once('.')
-                    .is_some_and(|(first, rest)| !first.is_empty() && rest == suffix)
-        })
-    };
     wildcard_covers(&a, &b) || wildcard_covers(&b, &a)
+}
+
+/// `*.suffix` covers a concrete host exactly one label below `suffix`.
+fn wildcard_covers(w: &str, h: &str) -> bool {
+    w.strip_prefix("*.").is_some_and(|suffix| {
+        !h.starts_with("*.")
+            && h.split_once('.')
+                .is_some_and(|(first, rest)| !first.is_empty() && rest == suffix)
+    })
 }
 
 /// The hosts of an Ingress's rules ('' for a rule without host).
@@ -2657,13 +2659,7 @@ fn baseline_ingress_https_only(w: &World) -> Findings {
                 let r = norm_host(rule_host);
                 tls.iter().flat_map(|t| strs(t, "/hosts")).any(|t| {
                     let t = norm_host(t);
-                    t == r
-                        || (!r.starts_with("*.")
-                            && t.strip_prefix("*.").is_some_and(|suffix| {
-                                r.split_once('.').is_some_and(|(first, rest)| {
-                                    !first.is_empty() && rest == suffix
-                                })
-                            }))
+                    t == r || wildcard_covers(&t, &r)
                 })
             };
             let uncovered = rule_hosts(ing).iter().any(|h| !covered(h));

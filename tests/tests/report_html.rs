@@ -12,8 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kq_tests::{chromium_binary, run_kq_raw, stderr, stdout};
-use serde_json::Value;
+use kq_tests::{chromium_binary, latest_report_json, run_kq_raw, stderr, stdout};
 
 /// Runs headless Chromium on `page` with `extra` arguments and a fresh
 /// profile; kills it if it takes longer than two minutes.
@@ -113,10 +112,7 @@ async fn the_html_report_renders_in_chromium() {
         stderr(&run)
     );
     // The JSON is always written beside the other formats (history reads it).
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("latest").join("report.json")).expect("read report.json"),
-    )
-    .expect("report.json is JSON");
+    let report = latest_report_json(&out);
     let alarms = report["totals"]["alarm"].as_u64().expect("totals.alarm");
     assert!(alarms > 0, "the demo fleet fails some baseline controls");
     // Alarms at or above the default --fail-on exit 1; that is expected here.
