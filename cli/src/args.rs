@@ -75,6 +75,24 @@ pub struct Args {
     #[arg(long)]
     pub show_secret_values: bool,
 
+    /// AWS profiles to read, comma-separated (default: AWS_PROFILE, else `default`); tables in schema `aws`.
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        help_heading = "AWS (kq built with --features aws)"
+    )]
+    pub aws_profile: Vec<String>,
+
+    /// AWS regions to read, comma-separated, or `all` for every enabled region (default: each profile's region).
+    #[arg(
+        long,
+        value_name = "REGIONS",
+        value_delimiter = ',',
+        help_heading = "AWS (kq built with --features aws)"
+    )]
+    pub aws_region: Vec<String>,
+
     /// kq watch: print only changes, one JSON object per line.
     #[arg(long, help_heading = "kq watch")]
     pub changes: bool,

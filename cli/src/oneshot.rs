@@ -207,23 +207,19 @@ async fn run_statement(
 /// Whether every cluster asked since `mark` failed with an error: then
 /// there is no answer, only errors.
 pub(crate) fn every_cluster_failed(engine: &Engine, mark: kq_providers::failures::Mark) -> bool {
-    use kq_providers::failures::Severity;
-    let attempted = engine.failures().attempted_since(mark);
-    let failures = engine.failures().since(mark);
-    !attempted.is_empty()
-        && attempted.iter().all(|cluster| {
-            failures
-                .iter()
-                .any(|f| f.severity == Severity::Error && &f.source == cluster)
-        })
+    engine.failures().every_attempt_failed_since(mark)
 }
 
 /// One partial failure, as every mode prints it on stderr.
 pub(crate) fn print_failure(failure: &kq_providers::failures::FailureRecord) {
+    // AWS sources are `aws:ACCOUNT/REGION` (or `aws:profile/NAME`).
+    let (kind, source) = match failure.source.strip_prefix("aws:") {
+        Some(account) => ("aws", account),
+        None => ("cluster", failure.source.as_str()),
+    };
     eprintln!(
-        "kq: {} cluster '{}' ({}): {}",
+        "kq: {} {kind} '{source}' ({}): {}",
         failure.severity.as_str(),
-        failure.source,
         failure.table,
         failure.message
     );
@@ -268,9 +264,15 @@ fn report_failures(
     }
     failures.iter().for_each(print_failure);
     if every_cluster_failed(engine, mark) {
+        let sources = engine.failures().attempted_since(mark);
+        let what = if sources.iter().any(|s| s.starts_with("aws:")) {
+            "no cluster or AWS account/region could be read"
+        } else {
+            "no cluster could be read"
+        };
         return Err(Failure::usage(format!(
-            "no cluster could be read ({}); see the errors above",
-            engine.failures().attempted_since(mark).join(", ")
+            "{what} ({}); see the errors above",
+            sources.join(", ")
         )));
     }
     let any_error = failures.iter().any(|f| f.severity == Severity::Error);
@@ -319,13 +321,12 @@ pub(crate) async fn tables_batch(engine: &Engine) -> RecordBatch {
     let names = engine.table_names().await;
     let mut rows = Vec::new();
     for name in names {
-        use datafusion::catalog::SchemaProvider;
         let description = match (
             kq_engine::views::description(&name),
-            engine.kube().table(&name).await,
+            engine.table(&name).await,
         ) {
             (Some(view), _) => view.to_string(),
-            (None, Ok(Some(table))) => table_description(table.as_ref()),
+            (None, Some(table)) => table_description(table.as_ref()),
             _ => String::new(),
         };
         rows.push(vec![name, description]);
@@ -345,13 +346,16 @@ fn table_description(table: &dyn datafusion::datasource::TableProvider) -> Strin
         return "Partial failures of this session: which cluster, which table, what went wrong"
             .to_string();
     }
+    #[cfg(feature = "aws")]
+    if let Some(aws) = any.downcast_ref::<kq_providers::aws::table::AwsTable>() {
+        return aws.description().to_string();
+    }
     String::new()
 }
 
 pub(crate) async fn describe_batch(engine: &Engine, table: &str) -> Result<RecordBatch, Failure> {
-    use datafusion::catalog::SchemaProvider;
-    let provider = match engine.kube().table(table).await {
-        Ok(Some(provider)) => provider,
+    let provider = match engine.table(table).await {
+        Some(provider) => provider,
         _ => {
             let names = engine.table_names().await;
             let hint = kq_engine::closest(table, &names)

@@ -7,8 +7,8 @@ use kq_engine::Engine;
 use kq_providers::failures::FailureLog;
 use kq_providers::kubernetes::KubeSchema;
 use kq_providers::kubernetes::config::{
-    ConnectOptions, ContextSelector, KubeconfigSource, connect_loaded, load_kubeconfig,
-    select_contexts,
+    ConfigError, ConnectOptions, ContextSelector, KubeconfigSource, connect_loaded,
+    load_kubeconfig, select_contexts,
 };
 use kq_providers::kubernetes::scan::ScanOptions;
 use kq_providers::kubernetes::tables::TableOptions;
@@ -67,9 +67,18 @@ pub async fn build_reusing(
         timeout: Duration::from_secs(args.timeout.max(1)),
     };
     let loaded = load_kubeconfig(&source).map_err(|e| Failure::usage(e.to_string()))?;
-    let conns = connect_loaded(&loaded, &selector, &options)
-        .await
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    // Someone asking only about AWS need not have a kubeconfig: without
+    // one, the Kubernetes tables are empty (no cluster selected).
+    let aws_only = cfg!(feature = "aws")
+        && (!args.aws_profile.is_empty() || !args.aws_region.is_empty())
+        && args.kubeconfig.is_none()
+        && args.context.is_none()
+        && !args.all_contexts;
+    let conns = match connect_loaded(&loaded, &selector, &options).await {
+        Ok(conns) => conns,
+        Err(ConfigError::NoKubeconfig) if aws_only => Vec::new(),
+        Err(e) => return Err(Failure::usage(e.to_string())),
+    };
     let clusters: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
     let contexts = loaded
         .config
@@ -90,8 +99,8 @@ pub async fn build_reusing(
             show_secret_values: args.show_secret_values,
         },
     );
-    let engine =
-        Engine::new(schema, failures, Vec::new()).map_err(|e| Failure::usage(e.to_string()))?;
+    let extra = aws_schemas(args, &failures).await?;
+    let engine = Engine::new(schema, failures, extra).map_err(|e| Failure::usage(e.to_string()))?;
     engine
         .install_views()
         .await
@@ -102,4 +111,66 @@ pub async fn build_reusing(
         contexts,
         demo,
     })
+}
+
+/// Schema `aws`. With AWS flags the accounts are resolved now, so a bad
+/// profile or region is the command's error; otherwise on first use.
+#[cfg(feature = "aws")]
+async fn aws_schemas(
+    args: &Args,
+    failures: &FailureLog,
+) -> Result<Vec<(String, Arc<dyn datafusion::catalog::SchemaProvider>)>, Failure> {
+    use kq_providers::aws::{AwsOptions, AwsSchema, SCHEMA};
+    let options = AwsOptions {
+        profiles: args.aws_profile.clone(),
+        regions: args.aws_region.clone(),
+        timeout: Duration::from_secs(args.timeout.max(1)),
+    };
+    let schema = AwsSchema::new(options, failures.clone());
+    if !args.aws_profile.is_empty() || !args.aws_region.is_empty() {
+        schema
+            .connect()
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    Ok(vec![(SCHEMA.to_string(), Arc::new(schema))])
+}
+
+/// Without the `aws` feature: AWS flags are an error, and schema `aws`
+/// answers every table with how to get a kq that has it.
+#[cfg(not(feature = "aws"))]
+async fn aws_schemas(
+    args: &Args,
+    _failures: &FailureLog,
+) -> Result<Vec<(String, Arc<dyn datafusion::catalog::SchemaProvider>)>, Failure> {
+    if !args.aws_profile.is_empty() || !args.aws_region.is_empty() {
+        return Err(Failure::usage(NO_AWS.to_string()));
+    }
+    Ok(vec![("aws".to_string(), Arc::new(NoAwsSchema))])
+}
+
+#[cfg(not(feature = "aws"))]
+const NO_AWS: &str = "this kq was built without AWS support; build it with `cargo build --release -p kq-cli --features aws` to query schema aws and use --aws-profile/--aws-region";
+
+#[cfg(not(feature = "aws"))]
+#[derive(Debug)]
+struct NoAwsSchema;
+
+#[cfg(not(feature = "aws"))]
+#[async_trait::async_trait]
+impl datafusion::catalog::SchemaProvider for NoAwsSchema {
+    fn table_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn table(
+        &self,
+        _name: &str,
+    ) -> datafusion::error::Result<Option<Arc<dyn datafusion::datasource::TableProvider>>> {
+        Err(datafusion::error::DataFusionError::Plan(NO_AWS.to_string()))
+    }
+
+    fn table_exist(&self, _name: &str) -> bool {
+        false
+    }
 }

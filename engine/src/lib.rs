@@ -54,6 +54,8 @@ pub struct Engine {
     ctx: SessionContext,
     kube: Arc<KubeSchema>,
     failures: FailureLog,
+    /// Other providers' schemas (`aws`), by name.
+    extra: Vec<(String, Arc<dyn SchemaProvider>)>,
 }
 
 impl Engine {
@@ -74,9 +76,9 @@ impl Engine {
         catalog
             .register_schema(DEFAULT_SCHEMA, kube.clone())
             .map_err(|e| EngineError::Setup(e.to_string()))?;
-        for (name, schema) in extra_schemas {
+        for (name, schema) in &extra_schemas {
             catalog
-                .register_schema(&name, schema)
+                .register_schema(name, schema.clone())
                 .map_err(|e| EngineError::Setup(e.to_string()))?;
         }
         ctx.register_catalog(CATALOG, Arc::new(catalog));
@@ -89,6 +91,7 @@ impl Engine {
             ctx,
             kube,
             failures,
+            extra: extra_schemas,
         })
     }
 
@@ -130,10 +133,33 @@ impl Engine {
         self.kube.clone()
     }
 
-    /// Every table name, discovered resources included.
+    /// Every table name, discovered resources included; other schemas'
+    /// tables qualified (`aws.ec2_instances`).
     pub async fn table_names(&self) -> Vec<String> {
         self.kube.discover().await;
-        self.kube.table_names()
+        let mut names = self.kube.table_names();
+        for (schema, provider) in &self.extra {
+            names.extend(
+                provider
+                    .table_names()
+                    .into_iter()
+                    .map(|table| format!("{schema}.{table}")),
+            );
+        }
+        names
+    }
+
+    /// The table a name resolves to: a Kubernetes table, or `schema.table`.
+    pub async fn table(
+        &self,
+        name: &str,
+    ) -> Option<Arc<dyn datafusion::datasource::TableProvider>> {
+        if let Some((schema, table)) = name.split_once('.')
+            && let Some((_, provider)) = self.extra.iter().find(|(s, _)| s == schema)
+        {
+            return provider.table(table).await.ok().flatten();
+        }
+        self.kube.table(name).await.ok().flatten()
     }
 
     /// Names of every SQL function the session knows (for completion).

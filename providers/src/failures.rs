@@ -51,7 +51,9 @@ pub struct FailureRecord {
 #[derive(Default)]
 struct Inner {
     records: Vec<FailureRecord>,
-    attempted: Vec<String>,
+    /// Sources asked for data, with the table when a source's tables fail
+    /// independently (an AWS account/region denied one service only).
+    attempted: Vec<(String, Option<String>)>,
 }
 
 /// Shared, append-only failure log of one session.
@@ -90,7 +92,31 @@ impl FailureLog {
     /// Notes that a source was asked for data, so callers can tell
     /// "every source failed" from "some did".
     pub fn attempted(&self, source: &str) {
-        self.lock().attempted.push(source.to_string());
+        self.lock().attempted.push((source.to_string(), None));
+    }
+
+    /// Like [`attempted`](Self::attempted) for a source whose tables fail
+    /// independently: only an error of this table counts against it.
+    pub fn attempted_table(&self, source: &str, table: &str) {
+        self.lock()
+            .attempted
+            .push((source.to_string(), Some(table.to_string())));
+    }
+
+    /// Whether something was asked after `mark` and every attempt failed
+    /// (no rows at all could be read).
+    pub fn every_attempt_failed_since(&self, mark: Mark) -> bool {
+        let inner = self.lock();
+        let records = &inner.records[mark.records..];
+        let attempted = &inner.attempted[mark.attempted..];
+        !attempted.is_empty()
+            && attempted.iter().all(|(source, table)| {
+                records.iter().any(|r| {
+                    r.severity == Severity::Error
+                        && &r.source == source
+                        && table.as_ref().is_none_or(|t| &r.table == t)
+                })
+            })
     }
 
     pub fn mark(&self) -> Mark {
@@ -109,7 +135,10 @@ impl FailureLog {
     /// Distinct sources attempted after `mark`.
     pub fn attempted_since(&self, mark: Mark) -> Vec<String> {
         let inner = self.lock();
-        let mut sources: Vec<String> = inner.attempted[mark.attempted..].to_vec();
+        let mut sources: Vec<String> = inner.attempted[mark.attempted..]
+            .iter()
+            .map(|(source, _)| source.clone())
+            .collect();
         sources.sort();
         sources.dedup();
         sources
@@ -233,5 +262,18 @@ mod tests {
         assert_eq!(log.since(mark).len(), 1);
         assert_eq!(log.attempted_since(mark), ["b"]);
         assert_eq!(log.batch().unwrap().num_rows(), 2);
+        assert!(!log.every_attempt_failed_since(mark));
+    }
+
+    #[test]
+    fn a_source_failing_one_table_still_answered_another() {
+        let log = FailureLog::new();
+        let mark = log.mark();
+        log.attempted_table("aws:1/r", "aws.a");
+        log.attempted_table("aws:1/r", "aws.b");
+        log.record("aws:1/r", "aws.b", Severity::Error, "denied".into());
+        assert!(!log.every_attempt_failed_since(mark));
+        log.record("aws:1/r", "aws.a", Severity::Error, "denied".into());
+        assert!(log.every_attempt_failed_since(mark));
     }
 }

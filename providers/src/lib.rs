@@ -6,6 +6,8 @@
 //! the engine knowing anything about them. Partial failures of any provider
 //! go to the session's [`failures::FailureLog`].
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod failures;
 pub mod image;
 pub mod kubernetes;

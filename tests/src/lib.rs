@@ -4,6 +4,8 @@
 //! Tests here drive kq exactly as a user would: a separate process, a
 //! kubeconfig file, TLS and bearer tokens to the sim.
 
+pub mod aws;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -64,8 +66,15 @@ pub fn kq_binary() -> &'static Path {
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
         let binary = target.join("debug").join("kq");
+        // With the `aws` feature the tests need (and `cargo test
+        // --all-features` built) a kq with AWS support; building it without
+        // would replace that binary.
+        let mut build = vec!["build", "--quiet", "-p", "kq-cli", "--bin", "kq"];
+        if cfg!(feature = "aws") {
+            build.extend(["--features", "kq-cli/aws"]);
+        }
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "kq-cli", "--bin", "kq"])
+            .args(&build)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("run cargo build for the kq binary");
@@ -101,6 +110,15 @@ pub async fn run_kq_env(args: Vec<String>, env: Vec<(String, String)>) -> Output
             .args(&args)
             .env_remove("KUBECONFIG")
             .env_remove("KQ_KUBECONFIG")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_CONFIG_FILE")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
             .env("HOME", home.path())
             .env("RUST_BACKTRACE", "1")
             .envs(env)
@@ -129,7 +147,7 @@ pub fn chromium_binary() -> PathBuf {
 
 /// A program the tests need, found on PATH; a missing one fails the test
 /// loudly (saying whether this is CI), never skips it.
-fn required_on_path(program: &str, needed_by: &str, remedy: &str) -> PathBuf {
+pub(crate) fn required_on_path(program: &str, needed_by: &str, remedy: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(program))

@@ -12,7 +12,7 @@ mod common;
 mod containers;
 mod core;
 mod generic;
-mod model;
+pub(crate) mod model;
 mod network;
 mod rbac;
 mod workloads;

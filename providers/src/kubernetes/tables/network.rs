@@ -191,6 +191,15 @@ fn services() -> TableDef {
                 |r| Cell::List(lb_ingress(r.obj, "hostname")),
             ),
             col(
+                "load_balancer_hostname",
+                T::Utf8,
+                "First load balancer hostname; on AWS the load balancer's DNS name (joins aws.elbv2_load_balancers.dns_name)",
+                |r| match lb_ingress(r.obj, "hostname").into_iter().next() {
+                    Some(host) => Cell::Str(host),
+                    None => Cell::Null,
+                },
+            ),
+            col(
                 "load_balancer_ips",
                 T::List,
                 "IPs of the provisioned load balancer",
@@ -447,6 +456,15 @@ fn ingresses() -> TableDef {
                 T::List,
                 "Hostnames of the provisioned load balancer",
                 |r| Cell::List(lb_ingress(r.obj, "hostname")),
+            ),
+            col(
+                "load_balancer_hostname",
+                T::Utf8,
+                "First load balancer hostname; on AWS the load balancer's DNS name (joins aws.elbv2_load_balancers.dns_name)",
+                |r| match lb_ingress(r.obj, "hostname").into_iter().next() {
+                    Some(host) => Cell::Str(host),
+                    None => Cell::Null,
+                },
             ),
             col(
                 "load_balancer_ips",

@@ -1,0 +1,87 @@
+//! The AWS provider: AWS resources as tables in schema `aws`.
+//!
+//! Each table is listed, per scan, from every selected account and region
+//! concurrently through the official SDK. Filters on `account_id` and
+//! `region` prune targets before any call, id filters go to the API's own
+//! filters, and projected-away columns skip the detail calls that fill
+//! them. A failing account or region (AccessDenied, throttling after the
+//! SDK's retries, an unreachable endpoint) is recorded in the session's
+//! failure log and never hides the others' rows.
+
+pub mod connect;
+pub mod table;
+mod tables;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::SchemaProvider;
+use datafusion::datasource::TableProvider;
+use datafusion::error::Result as DfResult;
+
+use connect::AwsContext;
+pub use connect::{AwsError, AwsOptions, SharedAwsError};
+use table::{AwsTable, AwsTableDef};
+
+use crate::failures::FailureLog;
+
+/// Name of the schema AWS tables live in.
+pub const SCHEMA: &str = "aws";
+
+/// Schema `aws` of a session.
+pub struct AwsSchema {
+    context: Arc<AwsContext>,
+    tables: BTreeMap<&'static str, Arc<dyn AwsTableDef>>,
+}
+
+impl std::fmt::Debug for AwsSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsSchema")
+            .field("tables", &self.tables.len())
+            .finish()
+    }
+}
+
+impl AwsSchema {
+    pub fn new(options: AwsOptions, failures: FailureLog) -> Self {
+        Self {
+            context: Arc::new(AwsContext::new(options, failures)),
+            tables: tables::builtin_tables()
+                .into_iter()
+                .map(|t| (t.name(), t))
+                .collect(),
+        }
+    }
+
+    /// Resolves accounts and regions now (otherwise the first query of an
+    /// AWS table does): a configuration error is the session's error.
+    pub async fn connect(&self) -> Result<(), SharedAwsError> {
+        self.context.accounts().await.map(|_| ())
+    }
+
+    /// (table, description) of every AWS table, in name order.
+    pub fn descriptions(&self) -> Vec<(&'static str, &'static str)> {
+        self.tables
+            .values()
+            .map(|t| (t.name(), t.description()))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for AwsSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().map(|n| n.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(self.tables.get(name).map(|def| {
+            Arc::new(AwsTable::new(def.clone(), self.context.clone())) as Arc<dyn TableProvider>
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
+    }
+}

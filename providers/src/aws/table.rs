@@ -1,0 +1,686 @@
+//! One AWS table: its columns, how it is fetched, and the DataFusion
+//! `TableProvider` that fans a scan out over accounts and regions.
+//!
+//! A table is a [`Spec`] over the SDK's own item type: columns are
+//! (name, type, description, extractor) like the Kubernetes tables, so an
+//! item is read where it is described and a projected-away column costs
+//! nothing. Fetching returns items, not rows, so a detail call a column
+//! needs (an S3 bucket's encryption, an IAM role's attached policies) is
+//! made only when that column is projected.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use async_trait::async_trait;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+
+use super::connect::{Account, AwsContext};
+use crate::failures::Severity;
+use crate::kubernetes::tables::model::{Cell, ColBuilder, ColType};
+
+/// How many (account, region) fetches of one scan run at once.
+const TARGET_CONCURRENCY: usize = 16;
+/// How many per-item detail calls (one per bucket, role, cluster) run at once.
+pub(crate) const DETAIL_CONCURRENCY: usize = 8;
+
+/// Where a table's items live, which decides how a scan fans out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Listed in every selected region.
+    Regional,
+    /// One list per account; rows carry region `global` (IAM).
+    Global,
+    /// One list per account whose items each live in a region (S3 buckets):
+    /// rows outside the selected regions are dropped.
+    PerAccount,
+}
+
+/// The region value of a global table's rows.
+pub const GLOBAL_REGION: &str = "global";
+
+/// One column of a table over items of type `T`.
+pub(crate) struct Col<T> {
+    pub name: &'static str,
+    pub ty: ColType,
+    pub description: &'static str,
+    pub get: fn(&T) -> Cell<'_>,
+}
+
+pub(crate) fn col<T>(
+    name: &'static str,
+    ty: ColType,
+    description: &'static str,
+    get: fn(&T) -> Cell<'_>,
+) -> Col<T> {
+    Col {
+        name,
+        ty,
+        description,
+        get,
+    }
+}
+
+/// What one fetch is asked for: ids to hand to the API, and the projected
+/// columns (so detail calls are made only for columns someone reads).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Request {
+    ids: HashMap<&'static str, Vec<String>>,
+    projected: HashSet<&'static str>,
+}
+
+impl Request {
+    /// Values the query pins `column` to, when it does.
+    pub(crate) fn ids(&self, column: &str) -> Option<&[String]> {
+        self.ids.get(column).map(Vec::as_slice)
+    }
+
+    /// Whether the query reads `column`.
+    pub(crate) fn wants(&self, column: &str) -> bool {
+        self.projected.contains(column)
+    }
+}
+
+/// Where a fetch goes: one account, and one region of it (or its home
+/// region for global and per-account tables).
+pub(crate) struct Target<'a> {
+    pub account: &'a Account,
+    pub config: aws_config::SdkConfig,
+    pub region: String,
+}
+
+/// Items of one fetch, plus what could not be read about some of them.
+pub(crate) struct Fetched<T> {
+    pub items: Vec<T>,
+    /// Detail calls that failed: the row is there with NULLs in the
+    /// columns those calls fill (e.g. AccessDenied on one bucket's policy).
+    pub warnings: Vec<CallError>,
+}
+
+impl<T> From<Vec<T>> for Fetched<T> {
+    fn from(items: Vec<T>) -> Self {
+        Self {
+            items,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+pub(crate) type FetchFn<T> =
+    for<'a> fn(&'a Target<'a>, &'a Request) -> BoxFuture<'a, Result<Fetched<T>, CallError>>;
+
+/// A table over items of type `T`.
+pub(crate) struct Spec<T> {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub scope: Scope,
+    /// Columns after `account_id` and `region`.
+    pub columns: Vec<Col<T>>,
+    /// Columns whose `=`/`IN` values the fetch hands to the API.
+    pub id_columns: &'static [&'static str],
+    pub fetch: FetchFn<T>,
+    /// The region of an item of a [`Scope::PerAccount`] table.
+    pub region_of: Option<fn(&T) -> Option<String>>,
+}
+
+/// A failed AWS call: the operation, the service's error code, its message.
+#[derive(Clone, Debug)]
+pub struct CallError {
+    pub operation: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl CallError {
+    /// From any SDK error, keeping the service's code (AccessDenied,
+    /// Throttling, …) when there is one.
+    pub(crate) fn from_sdk<E>(operation: &'static str, error: E) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error,
+    {
+        let code = error.code().map(str::to_string);
+        let message = match error.message() {
+            Some(message) => message.to_string(),
+            None => DisplayErrorContext(&error).to_string(),
+        };
+        Self {
+            operation,
+            code,
+            message,
+        }
+    }
+
+    /// Whether the service said the thing asked for does not exist
+    /// (an id filter naming a missing resource).
+    pub(crate) fn is_not_found(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|code| code.contains("NotFound") || code.starts_with("NoSuch"))
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{}: {code}: {}", self.operation, self.message),
+            None => write!(f, "{}: {}", self.operation, self.message),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The type-erased face of a [`Spec`], so the schema can hold every table.
+pub(crate) trait AwsTableDef: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn description(&self) -> &'static str;
+    fn scope(&self) -> Scope;
+    fn id_columns(&self) -> &'static [&'static str];
+    fn schema(&self) -> SchemaRef;
+    /// Column names in schema order.
+    fn column_names(&self) -> Vec<&'static str>;
+    /// Fetches one target into a batch of the projected columns, with the
+    /// warnings of detail calls that failed. `regions` restricts the rows
+    /// of a per-account table.
+    fn fetch<'a>(
+        &'a self,
+        target: &'a Target<'a>,
+        request: &'a Request,
+        projection: &'a [usize],
+        regions: &'a [String],
+    ) -> BoxFuture<'a, Result<(RecordBatch, Vec<CallError>), CallError>>;
+}
+
+fn field(name: &str, ty: ColType, nullable: bool, description: &str) -> Field {
+    let mut metadata = HashMap::from([("description".to_string(), description.to_string())]);
+    if ty == ColType::Json {
+        metadata.insert("kq.json".to_string(), "true".to_string());
+    }
+    Field::new(name, ty.data_type(), nullable).with_metadata(metadata)
+}
+
+impl<T: Send + Sync + 'static> AwsTableDef for Spec<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn description(&self) -> &'static str {
+        self.description
+    }
+
+    fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    fn id_columns(&self) -> &'static [&'static str] {
+        self.id_columns
+    }
+
+    fn schema(&self) -> SchemaRef {
+        let mut fields = vec![
+            field(
+                "account_id",
+                ColType::Utf8,
+                false,
+                "AWS account id (12 digits)",
+            ),
+            field(
+                "region",
+                ColType::Utf8,
+                false,
+                "AWS region (`global` for account-wide services such as IAM)",
+            ),
+        ];
+        fields.extend(
+            self.columns
+                .iter()
+                .map(|c| field(c.name, c.ty, true, c.description)),
+        );
+        Arc::new(Schema::new(fields))
+    }
+
+    fn column_names(&self) -> Vec<&'static str> {
+        let mut names = vec!["account_id", "region"];
+        names.extend(self.columns.iter().map(|c| c.name));
+        names
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        target: &'a Target<'a>,
+        request: &'a Request,
+        projection: &'a [usize],
+        regions: &'a [String],
+    ) -> BoxFuture<'a, Result<(RecordBatch, Vec<CallError>), CallError>> {
+        Box::pin(async move {
+            let fetched = (self.fetch)(target, request).await?;
+            let items: Vec<(String, &T)> = fetched
+                .items
+                .iter()
+                .filter_map(|item| match (self.scope, self.region_of) {
+                    (Scope::PerAccount, Some(region_of)) => {
+                        let region = region_of(item)?;
+                        regions.contains(&region).then_some((region, item))
+                    }
+                    _ => Some((target.region.clone(), item)),
+                })
+                .collect();
+            let schema = self.schema();
+            let projected = Arc::new(schema.project(projection).map_err(|e| CallError {
+                operation: "project",
+                code: None,
+                message: e.to_string(),
+            })?);
+            let columns: Vec<ArrayRef> = projection
+                .iter()
+                .map(|&index| {
+                    let ty = match index {
+                        0 | 1 => ColType::Utf8,
+                        _ => self.columns[index - 2].ty,
+                    };
+                    let mut builder = ColBuilder::new(ty, items.len());
+                    for (region, item) in &items {
+                        let cell = match index {
+                            0 => Cell::str(Some(&target.account.id)),
+                            1 => Cell::str(Some(region)),
+                            _ => (self.columns[index - 2].get)(item),
+                        };
+                        builder.append(ty, cell);
+                    }
+                    builder.finish()
+                })
+                .collect();
+            let options = RecordBatchOptions::new().with_row_count(Some(items.len()));
+            let batch =
+                RecordBatch::try_new_with_options(projected, columns, &options).map_err(|e| {
+                    CallError {
+                        operation: "build rows",
+                        code: None,
+                        message: e.to_string(),
+                    }
+                })?;
+            Ok((batch, fetched.warnings))
+        })
+    }
+}
+
+/// An AWS table as DataFusion sees it.
+pub struct AwsTable {
+    def: Arc<dyn AwsTableDef>,
+    context: Arc<AwsContext>,
+}
+
+impl fmt::Debug for AwsTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsTable")
+            .field("name", &self.def.name())
+            .finish()
+    }
+}
+
+impl AwsTable {
+    /// One line saying what the table holds.
+    pub fn description(&self) -> &'static str {
+        self.def.description()
+    }
+
+    pub(crate) fn new(def: Arc<dyn AwsTableDef>, context: Arc<AwsContext>) -> Self {
+        Self { def, context }
+    }
+
+    /// Whether kq can use `filter` to prune accounts, regions or ids.
+    fn usable(&self, filter: &Expr) -> bool {
+        let Some((column, _)) = equality_set(filter) else {
+            return false;
+        };
+        column == "account_id" || column == "region" || self.def.id_columns().contains(&column)
+    }
+}
+
+/// `col = 'v'`, `col IN ('a', 'b')` and `col = 'a' OR col = 'b'`, as the
+/// column and its value set.
+pub(crate) fn equality_set(filter: &Expr) -> Option<(&str, Vec<String>)> {
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Eq => {
+            match (column_name(left), string_literal(right)) {
+                (Some(c), Some(v)) => Some((c, vec![v])),
+                _ => Some((column_name(right)?, vec![string_literal(left)?])),
+            }
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Or => {
+            let (l, mut lv) = equality_set(left)?;
+            let (r, rv) = equality_set(right)?;
+            if l != r {
+                return None;
+            }
+            lv.extend(rv);
+            Some((l, lv))
+        }
+        Expr::InList(list) if !list.negated => {
+            let column = column_name(&list.expr)?;
+            let values = list
+                .list
+                .iter()
+                .map(string_literal)
+                .collect::<Option<Vec<_>>>()?;
+            Some((column, values))
+        }
+        _ => None,
+    }
+}
+
+fn column_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Column(c) => Some(c.name.as_str()),
+        Expr::Cast(cast) => column_name(&cast.expr),
+        _ => None,
+    }
+}
+
+fn string_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(v))
+            | ScalarValue::Utf8View(Some(v))
+            | ScalarValue::LargeUtf8(Some(v)),
+            _,
+        ) => Some(v.clone()),
+        Expr::Cast(cast) => string_literal(&cast.expr),
+        _ => None,
+    }
+}
+
+/// Intersects a column's allowed values with another conjunct's.
+fn restrict(allowed: &mut Option<Vec<String>>, values: Vec<String>) {
+    *allowed = Some(match allowed.take() {
+        None => values,
+        Some(previous) => previous
+            .into_iter()
+            .filter(|v| values.contains(v))
+            .collect(),
+    });
+}
+
+#[async_trait]
+impl TableProvider for AwsTable {
+    fn schema(&self) -> SchemaRef {
+        self.def.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Filters only prune what kq asks AWS for; DataFusion re-checks every
+    /// one (an API's id filter may match more loosely than SQL's `=`).
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.usable(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let resolved = self
+            .context
+            .accounts()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let table = format!("aws.{}", self.def.name());
+        for (source, message) in &resolved.failed {
+            self.context.failures.attempted_table(source, &table);
+            self.context
+                .failures
+                .record(source, &table, Severity::Error, message.clone());
+        }
+        let accounts = &resolved.accounts;
+        let schema = self.def.schema();
+        let projection: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..schema.fields().len()).collect(),
+        };
+        let mut account_ids: Option<Vec<String>> = None;
+        let mut region_names: Option<Vec<String>> = None;
+        let mut request = Request::default();
+        for filter in filters {
+            let Some((column, values)) = equality_set(filter) else {
+                continue;
+            };
+            match column {
+                "account_id" => restrict(&mut account_ids, values),
+                "region" => restrict(&mut region_names, values),
+                _ => {
+                    if let Some(&id) = self.def.id_columns().iter().find(|c| **c == column) {
+                        let mut ids = request.ids.remove(id);
+                        restrict(&mut ids, values);
+                        request.ids.insert(id, ids.unwrap_or_default());
+                    }
+                }
+            }
+        }
+        let names = self.def.column_names();
+        request.projected = projection.iter().map(|&i| names[i]).collect();
+        let mut jobs = Vec::new();
+        for account in accounts.iter() {
+            if let Some(ids) = &account_ids
+                && !ids.contains(&account.id)
+            {
+                continue;
+            }
+            let allowed = |region: &String| {
+                region_names
+                    .as_ref()
+                    .is_none_or(|names| names.contains(region))
+            };
+            match self.def.scope() {
+                Scope::Regional => {
+                    for region in account.regions.iter().filter(|r| allowed(r)) {
+                        jobs.push(Job {
+                            account: account.clone(),
+                            region: region.clone(),
+                            regions: Vec::new(),
+                        });
+                    }
+                }
+                Scope::Global => {
+                    if allowed(&GLOBAL_REGION.to_string()) {
+                        jobs.push(Job {
+                            account: account.clone(),
+                            region: GLOBAL_REGION.to_string(),
+                            regions: Vec::new(),
+                        });
+                    }
+                }
+                Scope::PerAccount => {
+                    let regions: Vec<String> = account
+                        .regions
+                        .iter()
+                        .filter(|r| allowed(r))
+                        .cloned()
+                        .collect();
+                    if !regions.is_empty() {
+                        jobs.push(Job {
+                            account: account.clone(),
+                            region: account.home_region.clone(),
+                            regions,
+                        });
+                    }
+                }
+            }
+        }
+        let projected = Arc::new(schema.project(&projection)?);
+        let stream = AwsStream {
+            def: self.def.clone(),
+            context: self.context.clone(),
+            jobs: Arc::new(jobs),
+            request: Arc::new(request),
+            projection: Arc::new(projection),
+            schema: projected.clone(),
+        };
+        Ok(Arc::new(StreamingTableExec::try_new(
+            projected,
+            vec![Arc::new(stream) as Arc<dyn PartitionStream>],
+            None,
+            Vec::new(),
+            false,
+            None,
+        )?))
+    }
+}
+
+/// One (account, region) fetch of a scan.
+#[derive(Clone)]
+struct Job {
+    account: Arc<Account>,
+    /// The region called; the home region for global and per-account tables.
+    region: String,
+    /// The rows a per-account table keeps.
+    regions: Vec<String>,
+}
+
+impl Job {
+    /// The failure log's name for this fetch.
+    fn source(&self, scope: Scope) -> String {
+        let region = match scope {
+            Scope::Regional => self.region.as_str(),
+            Scope::Global => GLOBAL_REGION,
+            Scope::PerAccount => "all selected regions",
+        };
+        format!("aws:{}/{region}", self.account.id)
+    }
+}
+
+/// The scan's one partition: every job, concurrently, in a stable order.
+struct AwsStream {
+    def: Arc<dyn AwsTableDef>,
+    context: Arc<AwsContext>,
+    jobs: Arc<Vec<Job>>,
+    request: Arc<Request>,
+    projection: Arc<Vec<usize>>,
+    schema: SchemaRef,
+}
+
+impl fmt::Debug for AwsStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsFetch")
+            .field("table", &self.def.name())
+            .field("targets", &self.jobs.len())
+            .field("ids", &self.request.ids)
+            .finish()
+    }
+}
+
+impl PartitionStream for AwsStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let def = self.def.clone();
+        let context = self.context.clone();
+        let request = self.request.clone();
+        let projection = self.projection.clone();
+        let table = format!("aws.{}", def.name());
+        let jobs = (0..self.jobs.len()).map({
+            let jobs = self.jobs.clone();
+            move |i| jobs[i].clone()
+        });
+        let batches = futures::stream::iter(jobs)
+            .map(move |job| {
+                let def = def.clone();
+                let context = context.clone();
+                let request = request.clone();
+                let projection = projection.clone();
+                let table = table.clone();
+                async move {
+                    let source = job.source(def.scope());
+                    context.failures.attempted_table(&source, &table);
+                    let target = Target {
+                        account: &job.account,
+                        config: job.account.config_for(&job.region),
+                        region: job.region.clone(),
+                    };
+                    match def
+                        .fetch(&target, &request, &projection, &job.regions)
+                        .await
+                    {
+                        Ok((batch, warnings)) => {
+                            for (warning, count) in summarize(warnings) {
+                                let resources = if count == 1 {
+                                    String::new()
+                                } else {
+                                    format!(" ({count} resources)")
+                                };
+                                context.failures.record(
+                                    &source,
+                                    &table,
+                                    Severity::Warning,
+                                    format!("some columns are NULL: {warning}{resources}"),
+                                );
+                            }
+                            Some(batch)
+                        }
+                        Err(error) => {
+                            context.failures.record(
+                                &source,
+                                &table,
+                                Severity::Error,
+                                error.to_string(),
+                            );
+                            None
+                        }
+                    }
+                }
+            })
+            .buffered(TARGET_CONCURRENCY)
+            .filter_map(|batch| async move { batch.map(Ok::<_, DataFusionError>) });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
+    }
+}
+
+/// Detail-call failures grouped by operation and code, so AccessDenied on
+/// every bucket is one line, not one per bucket.
+fn summarize(warnings: Vec<CallError>) -> Vec<(CallError, usize)> {
+    let mut groups: Vec<(CallError, usize)> = Vec::new();
+    for warning in warnings {
+        match groups
+            .iter_mut()
+            .find(|(g, _)| g.operation == warning.operation && g.code == warning.code)
+        {
+            Some((_, count)) => *count += 1,
+            None => groups.push((warning, 1)),
+        }
+    }
+    groups
+}
