@@ -683,7 +683,9 @@ async fn configuration_errors_are_one_sentence_and_exit_2() {
     let moto = moto();
     let sim = small_sim().await;
     let k = sim.kubeconfig.as_path();
-    let cases: Vec<(Vec<&str>, Vec<(String, String)>, &str)> = vec![
+    /// (flags, environment, what the one line must say)
+    type Case<'a> = (Vec<&'a str>, Vec<(String, String)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["--aws-profile", "nope"],
             moto.env(),

@@ -12,6 +12,14 @@ use super::{describe_each, pairs, ts};
 use crate::aws::table::{CallError, Col, Fetched, Request, Scope, Spec, Target, col};
 use crate::kubernetes::tables::model::{Cell, ColType::*};
 
+/// A bucket's default encryption: algorithm, KMS key, bucket key.
+#[derive(Default)]
+struct Encryption {
+    algorithm: String,
+    kms_key_id: Option<String>,
+    bucket_key_enabled: Option<bool>,
+}
+
 /// A bucket and what its detail calls found.
 #[derive(Default)]
 pub(crate) struct BucketRow {
@@ -21,8 +29,8 @@ pub(crate) struct BucketRow {
     /// block_public_acls, ignore_public_acls, block_public_policy,
     /// restrict_public_buckets; all false when the bucket has no block.
     public_access_block: Option<[bool; 4]>,
-    /// (algorithm, KMS key, bucket key), or `Some(None)` without default encryption.
-    encryption: Option<Option<(String, Option<String>, Option<bool>)>>,
+    /// `Some(None)` when the bucket has no default encryption.
+    encryption: Option<Option<Encryption>>,
     versioning: Option<(Option<String>, Option<String>)>,
     tags: Option<Vec<(String, String)>>,
 }
@@ -89,7 +97,7 @@ pub(crate) fn buckets() -> Spec<BucketRow> {
                     b.encryption
                         .as_ref()
                         .and_then(|e| e.as_ref())
-                        .map(|e| e.0.as_str()),
+                        .map(|e| e.algorithm.as_str()),
                 )
             },
         ),
@@ -98,7 +106,7 @@ pub(crate) fn buckets() -> Spec<BucketRow> {
                 b.encryption
                     .as_ref()
                     .and_then(|e| e.as_ref())
-                    .and_then(|e| e.1.as_deref()),
+                    .and_then(|e| e.kms_key_id.as_deref()),
             )
         }),
         col(
@@ -110,7 +118,7 @@ pub(crate) fn buckets() -> Spec<BucketRow> {
                     b.encryption
                         .as_ref()
                         .and_then(|e| e.as_ref())
-                        .and_then(|e| e.2),
+                        .and_then(|e| e.bucket_key_enabled),
                 )
             },
         ),
@@ -256,11 +264,11 @@ fn fetch_buckets<'a>(
                                 .and_then(|c| c.rules().first());
                             row.encryption = Some(rule.and_then(|rule| {
                                 let default = rule.apply_server_side_encryption_by_default()?;
-                                Some((
-                                    default.sse_algorithm().as_str().to_string(),
-                                    default.kms_master_key_id().map(str::to_string),
-                                    rule.bucket_key_enabled(),
-                                ))
+                                Some(Encryption {
+                                    algorithm: default.sse_algorithm().as_str().to_string(),
+                                    kms_key_id: default.kms_master_key_id().map(str::to_string),
+                                    bucket_key_enabled: rule.bucket_key_enabled(),
+                                })
                             }));
                         }
                         Err(e) => {
