@@ -572,10 +572,10 @@ struct Job {
 impl Job {
     /// The failure log's name for this fetch.
     fn source(&self, scope: Scope) -> String {
+        // A per-account list (S3) is one global call, like IAM's.
         let region = match scope {
             Scope::Regional => self.region.as_str(),
-            Scope::Global => GLOBAL_REGION,
-            Scope::PerAccount => "all selected regions",
+            Scope::Global | Scope::PerAccount => GLOBAL_REGION,
         };
         format!("aws:{}/{region}", self.account.id)
     }
