@@ -238,19 +238,7 @@ class _Middleware:
                 return self._fix_versioning_root(environ, start_response)
             if not self._is_json_protocol(environ):
                 return self.app(environ, start_response)
-            captured = {}
-
-            def capture(status, headers, exc_info=None):
-                captured["status"], captured["headers"] = status, headers
-                return lambda data: None  # moto never uses write()
-
-            chunks = self.app(environ, capture)
-            try:
-                payload = b"".join(chunks)
-            finally:
-                if hasattr(chunks, "close"):
-                    chunks.close()
-            status, headers = captured["status"], captured["headers"]
+            status, headers, payload = self._call(environ)
             if int(status.split()[0]) >= 400 and payload.lstrip().startswith(b"<"):
                 payload, headers = self._as_json(payload, headers)
             start_response(status, headers)
@@ -290,11 +278,21 @@ class _Middleware:
         """moto 5.2.1 answers GetBucketVersioning with root element
         <GetBucketVersioningResponse>; S3 (and the Rust SDK's strict parser)
         use <VersioningConfiguration>. boto3 does not check the root."""
+        status, headers, payload = self._call(environ)
+        payload = payload.replace(b"GetBucketVersioningResponse", b"VersioningConfiguration")
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(status, headers)
+        return [payload]
+
+    def _call(self, environ):
+        """Runs moto on the request; (status, headers, whole body), so a
+        response can be rewritten before it is sent."""
         captured = {}
 
         def capture(status, headers, exc_info=None):
             captured["status"], captured["headers"] = status, headers
-            return lambda data: None
+            return lambda data: None  # moto never uses write()
 
         chunks = self.app(environ, capture)
         try:
@@ -302,11 +300,7 @@ class _Middleware:
         finally:
             if hasattr(chunks, "close"):
                 chunks.close()
-        payload = payload.replace(b"GetBucketVersioningResponse", b"VersioningConfiguration")
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        headers.append(("Content-Length", str(len(payload))))
-        start_response(captured["status"], headers)
-        return [payload]
+        return captured["status"], captured["headers"], payload
 
     def _is_json_protocol(self, environ):
         if environ.get("HTTP_X_AMZ_TARGET"):

@@ -147,6 +147,20 @@ fn lb_ingress<'a>(v: &'a Value, field: &str) -> Vec<Cow<'a, str>> {
         .collect()
 }
 
+/// The first load balancer hostname of a Service or Ingress: a plain
+/// column, so it equi-joins with `aws.elbv2_load_balancers.dns_name`.
+fn load_balancer_hostname() -> Col {
+    col(
+        "load_balancer_hostname",
+        T::Utf8,
+        "First load balancer hostname; on AWS the load balancer's DNS name (joins aws.elbv2_load_balancers.dns_name)",
+        |r| match lb_ingress(r.obj, "hostname").into_iter().next() {
+            Some(host) => Cell::Str(host),
+            None => Cell::Null,
+        },
+    )
+}
+
 fn services() -> TableDef {
     TableDef::new(
         "services",
@@ -190,15 +204,7 @@ fn services() -> TableDef {
                 "Hostnames of the provisioned load balancer",
                 |r| Cell::List(lb_ingress(r.obj, "hostname")),
             ),
-            col(
-                "load_balancer_hostname",
-                T::Utf8,
-                "First load balancer hostname; on AWS the load balancer's DNS name (joins aws.elbv2_load_balancers.dns_name)",
-                |r| match lb_ingress(r.obj, "hostname").into_iter().next() {
-                    Some(host) => Cell::Str(host),
-                    None => Cell::Null,
-                },
-            ),
+            load_balancer_hostname(),
             col(
                 "load_balancer_ips",
                 T::List,
@@ -457,15 +463,7 @@ fn ingresses() -> TableDef {
                 "Hostnames of the provisioned load balancer",
                 |r| Cell::List(lb_ingress(r.obj, "hostname")),
             ),
-            col(
-                "load_balancer_hostname",
-                T::Utf8,
-                "First load balancer hostname; on AWS the load balancer's DNS name (joins aws.elbv2_load_balancers.dns_name)",
-                |r| match lb_ingress(r.obj, "hostname").into_iter().next() {
-                    Some(host) => Cell::Str(host),
-                    None => Cell::Null,
-                },
-            ),
+            load_balancer_hostname(),
             col(
                 "load_balancer_ips",
                 T::List,
