@@ -57,6 +57,7 @@ pub enum AwsError {
 }
 
 /// One account as the session reads it.
+#[derive(Clone)]
 pub struct Account {
     /// The 12-digit account id STS reported.
     pub id: String,
@@ -219,12 +220,20 @@ async fn resolve(options: &AwsOptions) -> Result<Resolved, AwsError> {
     };
     for result in futures::future::join_all(loads).await {
         match result? {
-            // Two profiles of one account are read once.
-            Ok(account) => {
-                if !resolved.accounts.iter().any(|a| a.id == account.id) {
-                    resolved.accounts.push(Arc::new(account));
+            // Two profiles of one account are read once, in the union of
+            // their regions.
+            Ok(account) => match resolved.accounts.iter_mut().find(|a| a.id == account.id) {
+                Some(existing) => {
+                    let mut merged = (**existing).clone();
+                    for region in account.regions {
+                        if !merged.regions.contains(&region) {
+                            merged.regions.push(region);
+                        }
+                    }
+                    *existing = Arc::new(merged);
                 }
-            }
+                None => resolved.accounts.push(Arc::new(account)),
+            },
             Err(failure) => resolved.failed.push(failure),
         }
     }
@@ -294,8 +303,12 @@ async fn connect_profile(
     } else if options.regions.is_empty() {
         vec![home_region.clone()]
     } else {
-        let mut regions = options.regions.clone();
-        regions.dedup();
+        let mut regions: Vec<String> = Vec::new();
+        for region in &options.regions {
+            if !regions.contains(region) {
+                regions.push(region.clone());
+            }
+        }
         regions
     };
     Ok(Ok(Account {

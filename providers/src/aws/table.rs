@@ -492,7 +492,11 @@ impl TableProvider for AwsTable {
         let names = self.def.column_names();
         request.projected = projection.iter().map(|&i| names[i]).collect();
         let mut jobs = Vec::new();
-        for account in accounts.iter() {
+        // Contradictory filters (`id = 'a' AND id = 'b'`): nothing to ask.
+        let contradictory = request.ids.values().any(Vec::is_empty)
+            || account_ids.as_ref().is_some_and(Vec::is_empty)
+            || region_names.as_ref().is_some_and(Vec::is_empty);
+        for account in accounts.iter().filter(|_| !contradictory) {
             if let Some(ids) = &account_ids
                 && !ids.contains(&account.id)
             {

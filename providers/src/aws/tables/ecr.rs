@@ -80,7 +80,11 @@ pub(crate) fn repositories() -> Spec<Repo> {
                 let client = Client::new(&target.config);
                 let mut pages = client
                     .describe_repositories()
-                    .set_repository_names(request.ids("repository_name").map(<[String]>::to_vec))
+                    // One missing name fails the whole call: pin only one.
+                    .set_repository_names(match request.ids("repository_name") {
+                        Some([name]) => Some(vec![name.clone()]),
+                        _ => None,
+                    })
                     .into_paginator()
                     .send();
                 let mut repos = Vec::new();

@@ -17,14 +17,16 @@ pub(crate) struct Balancer {
     tags: Option<Vec<Tag>>,
 }
 
-/// DescribeLoadBalancers, narrowed to the ARNs or names the query pins.
-/// Naming a balancer that does not exist is an empty answer, not an error.
+/// DescribeLoadBalancers, narrowed to the ARN or name the query pins.
+/// Naming a balancer that does not exist is an empty answer, not an error;
+/// several names are listed unfiltered, since one missing name fails the
+/// whole call.
 async fn describe(client: &Client, request: &Request) -> Result<Vec<LoadBalancer>, CallError> {
     let mut call = client.describe_load_balancers();
-    if let Some(arns) = request.ids("load_balancer_arn") {
-        call = call.set_load_balancer_arns(Some(arns.to_vec()));
-    } else if let Some(names) = request.ids("name") {
-        call = call.set_names(Some(names.to_vec()));
+    match (request.ids("load_balancer_arn"), request.ids("name")) {
+        (Some([arn]), _) => call = call.load_balancer_arns(arn),
+        (_, Some([name])) => call = call.names(name),
+        _ => {}
     }
     let mut pages = call.into_paginator().send();
     let mut items = Vec::new();

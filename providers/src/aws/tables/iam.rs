@@ -185,11 +185,24 @@ pub(crate) fn roles() -> Spec<RoleRow> {
                     request.wants("inline_policy_names"),
                     request.wants("tags"),
                 );
-                let details = describe_each(roles, |role| {
+                // ListRoles leaves out permissions boundaries; GetRole has them.
+                let want_boundary =
+                    request.wants("permissions_boundary_arn") && request.ids("role_name").is_none();
+                let details = describe_each(roles, |mut role| {
                     let client = client.clone();
                     async move {
                         let name = role.role_name().to_string();
                         let mut warnings = Vec::new();
+                        if want_boundary {
+                            match client.get_role().role_name(&name).send().await {
+                                Ok(output) => {
+                                    if let Some(full) = output.role() {
+                                        role = full.clone();
+                                    }
+                                }
+                                Err(e) => warnings.push(CallError::from_sdk("iam GetRole", e)),
+                            }
+                        }
                         let attached = if want_attached {
                             let mut pages = client
                                 .list_attached_role_policies()

@@ -228,8 +228,9 @@ fn fetch_buckets<'a>(
                             if error.is_not_found() {
                                 return Ok(None);
                             }
-                            // Without its region the bucket cannot be placed: the fetch fails.
-                            return Err(error);
+                            // Without its region the bucket cannot be placed:
+                            // it is left out, and the warning says so.
+                            return Ok(Some((None, vec![error])));
                         }
                     }
                 }
@@ -313,13 +314,13 @@ fn fetch_buckets<'a>(
                         }
                     }
                 }
-                Ok(Some((row, warnings)))
+                Ok(Some((Some(row), warnings)))
             }
         })
         .await?;
         let mut fetched = Fetched::from(Vec::new());
         for (row, warnings) in rows {
-            fetched.items.push(row);
+            fetched.items.extend(row);
             fetched.warnings.extend(warnings);
         }
         Ok(fetched)
