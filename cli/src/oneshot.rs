@@ -212,11 +212,7 @@ pub(crate) fn every_cluster_failed(engine: &Engine, mark: kq_providers::failures
 
 /// One partial failure, as every mode prints it on stderr.
 pub(crate) fn print_failure(failure: &kq_providers::failures::FailureRecord) {
-    // AWS sources are `aws:ACCOUNT/REGION` (or `aws:profile/NAME`).
-    let (kind, source) = match failure.source.strip_prefix("aws:") {
-        Some(account) => ("aws", account),
-        None => ("cluster", failure.source.as_str()),
-    };
+    let (kind, source) = kq_providers::failures::source_kind(&failure.source);
     eprintln!(
         "kq: {} {kind} '{source}' ({}): {}",
         failure.severity.as_str(),
@@ -265,7 +261,10 @@ fn report_failures(
     failures.iter().for_each(print_failure);
     if every_cluster_failed(engine, mark) {
         let sources = engine.failures().attempted_since(mark);
-        let what = if sources.iter().any(|s| s.starts_with("aws:")) {
+        let what = if sources
+            .iter()
+            .any(|s| kq_providers::failures::source_kind(s).0 == "aws")
+        {
             "no cluster or AWS account/region could be read"
         } else {
             "no cluster could be read"

@@ -18,6 +18,19 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
+/// Sources of AWS failures are `aws:ACCOUNT/REGION` (or `aws:profile/NAME`
+/// before the account is known); every other source is a cluster.
+pub const AWS_SOURCE_PREFIX: &str = "aws:";
+
+/// What kind of source a failure's source is, and its name within that
+/// kind: `("cluster", "prod")` or `("aws", "123456789012/us-east-1")`.
+pub fn source_kind(source: &str) -> (&'static str, &str) {
+    match source.strip_prefix(AWS_SOURCE_PREFIX) {
+        Some(account) => ("aws", account),
+        None => ("cluster", source),
+    }
+}
+
 /// How bad a recorded failure is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {

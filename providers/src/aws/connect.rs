@@ -19,7 +19,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use tokio::sync::OnceCell;
 
 use super::table::CallError;
-use crate::failures::FailureLog;
+use crate::failures::{AWS_SOURCE_PREFIX, FailureLog};
 
 /// What the user selected on the command line.
 #[derive(Clone, Debug, Default)]
@@ -281,7 +281,7 @@ async fn connect_profile(
         .to_builder()
         .region(Region::new(home_region.clone()))
         .build();
-    let source = format!("aws:profile/{label}");
+    let source = format!("{AWS_SOURCE_PREFIX}profile/{label}");
     let sts = aws_sdk_sts::Client::new(&config);
     let id = match sts.get_caller_identity().send().await {
         Ok(identity) => identity.account().unwrap_or_default().to_string(),
@@ -295,7 +295,7 @@ async fn connect_profile(
             Ok(regions) => regions,
             Err(error) => {
                 return Ok(Err((
-                    format!("aws:{id}/{home_region}"),
+                    format!("{AWS_SOURCE_PREFIX}{id}/{home_region}"),
                     format!("cannot list the account's regions for --aws-region all: {error}"),
                 )));
             }

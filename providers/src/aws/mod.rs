@@ -22,7 +22,7 @@ use datafusion::error::Result as DfResult;
 
 use connect::AwsContext;
 pub use connect::{AwsError, AwsOptions, SharedAwsError};
-use table::{AwsTable, AwsTableDef};
+use table::AwsTable;
 
 use crate::failures::FailureLog;
 
@@ -32,7 +32,8 @@ pub const SCHEMA: &str = "aws";
 /// Schema `aws` of a session.
 pub struct AwsSchema {
     context: Arc<AwsContext>,
-    tables: BTreeMap<&'static str, Arc<dyn AwsTableDef>>,
+    /// Every table, built once (schemas included) per session.
+    tables: BTreeMap<&'static str, Arc<AwsTable>>,
 }
 
 impl std::fmt::Debug for AwsSchema {
@@ -45,13 +46,12 @@ impl std::fmt::Debug for AwsSchema {
 
 impl AwsSchema {
     pub fn new(options: AwsOptions, failures: FailureLog) -> Self {
-        Self {
-            context: Arc::new(AwsContext::new(options, failures)),
-            tables: tables::builtin_tables()
-                .into_iter()
-                .map(|t| (t.name(), t))
-                .collect(),
-        }
+        let context = Arc::new(AwsContext::new(options, failures));
+        let tables = tables::builtin_tables()
+            .into_iter()
+            .map(|def| (def.name(), Arc::new(AwsTable::new(def, context.clone()))))
+            .collect();
+        Self { context, tables }
     }
 
     /// Resolves accounts and regions now (otherwise the first query of an
@@ -63,8 +63,8 @@ impl AwsSchema {
     /// (table, description) of every AWS table, in name order.
     pub fn descriptions(&self) -> Vec<(&'static str, &'static str)> {
         self.tables
-            .values()
-            .map(|t| (t.name(), t.description()))
+            .iter()
+            .map(|(name, t)| (*name, t.description()))
             .collect()
     }
 }
@@ -76,9 +76,10 @@ impl SchemaProvider for AwsSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        Ok(self.tables.get(name).map(|def| {
-            Arc::new(AwsTable::new(def.clone(), self.context.clone())) as Arc<dyn TableProvider>
-        }))
+        Ok(self
+            .tables
+            .get(name)
+            .map(|table| table.clone() as Arc<dyn TableProvider>))
     }
 
     fn table_exist(&self, name: &str) -> bool {

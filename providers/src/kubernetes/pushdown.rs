@@ -293,14 +293,14 @@ fn push_term(selector: &mut Option<String>, term: String) {
     }
 }
 
-fn column_name(expr: &Expr) -> Option<&str> {
+pub(crate) fn column_name(expr: &Expr) -> Option<&str> {
     match expr {
         Expr::Column(column) => Some(column.name.as_str()),
         _ => None,
     }
 }
 
-fn string_literal(expr: &Expr) -> Option<String> {
+pub(crate) fn string_literal(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Literal(
             ScalarValue::Utf8(Some(s))

@@ -25,7 +25,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::kubernetes::resource::ResourceRef;
-use model::{Col, RowSource, build_columns, field_metadata};
+use model::{Col, RowSource, build_columns};
 
 pub use generic::generic_table;
 pub use network::host_matches;
@@ -111,9 +111,7 @@ impl TableDef {
     ) -> Self {
         let fields: Vec<Field> = columns
             .iter()
-            .map(|c| {
-                Field::new(c.name, c.ty.data_type(), c.nullable).with_metadata(field_metadata(c))
-            })
+            .map(|c| model::field(c.name, c.ty, c.nullable, c.description))
             .collect();
         let has = |n: &str| columns.iter().any(|c| c.name == n);
         let one_row_per_object = matches!(rows, RowSource::Object);

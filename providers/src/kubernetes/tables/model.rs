@@ -517,11 +517,12 @@ pub(crate) fn build_columns(
     (arrays, count)
 }
 
-/// Field metadata for a column: its description, and the JSON marker.
-pub(crate) fn field_metadata(c: &Col) -> HashMap<String, String> {
-    let mut m = HashMap::from([("description".to_string(), c.description.to_string())]);
-    if c.ty == ColType::Json {
-        m.insert("kq.json".to_string(), "true".to_string());
+/// The Arrow field of a column, with kq's metadata: its description, and
+/// the JSON marker on JSON text columns.
+pub(crate) fn field(name: &str, ty: ColType, nullable: bool, description: &str) -> Field {
+    let mut metadata = HashMap::from([("description".to_string(), description.to_string())]);
+    if ty == ColType::Json {
+        metadata.insert("kq.json".to_string(), "true".to_string());
     }
-    m
+    Field::new(name, ty.data_type(), nullable).with_metadata(metadata)
 }
