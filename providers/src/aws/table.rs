@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use async_trait::async_trait;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -27,13 +27,13 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::scalar::ScalarValue;
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 
 use super::connect::{Account, AwsContext};
-use crate::failures::Severity;
-use crate::kubernetes::tables::model::{Cell, ColBuilder, ColType};
+use crate::failures::{AWS_SOURCE_PREFIX, Severity};
+use crate::kubernetes::pushdown::{column_name, string_literal};
+use crate::kubernetes::tables::model::{self, Cell, ColBuilder, ColType};
 
 /// How many (account, region) fetches of one scan run at once.
 const TARGET_CONCURRENCY: usize = 16;
@@ -103,6 +103,9 @@ pub(crate) struct Target<'a> {
     pub account: &'a Account,
     pub config: aws_config::SdkConfig,
     pub region: String,
+    /// The regions whose items become rows: a per-account table's fetch
+    /// can skip detail calls for the others.
+    pub regions: &'a [String],
 }
 
 /// Items of one fetch, plus what could not be read about some of them.
@@ -119,6 +122,19 @@ impl<T> From<Vec<T>> for Fetched<T> {
             items,
             warnings: Vec::new(),
         }
+    }
+}
+
+/// Per-item results of detail calls: the item (none when it has to be
+/// left out) and the calls about it that failed.
+impl<T> FromIterator<(Option<T>, Vec<CallError>)> for Fetched<T> {
+    fn from_iter<I: IntoIterator<Item = (Option<T>, Vec<CallError>)>>(results: I) -> Self {
+        let mut fetched = Fetched::from(Vec::new());
+        for (item, warnings) in results {
+            fetched.items.extend(item);
+            fetched.warnings.extend(warnings);
+        }
+        fetched
     }
 }
 
@@ -175,6 +191,17 @@ impl CallError {
     }
 }
 
+/// A list call whose "not found" answer means no rows: naming a resource
+/// that does not exist (in this region) is an empty answer, not a failure.
+pub(crate) fn empty_if_not_found<T>(
+    result: Result<Vec<T>, CallError>,
+) -> Result<Vec<T>, CallError> {
+    match result {
+        Err(error) if error.is_not_found() => Ok(Vec::new()),
+        other => other,
+    }
+}
+
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.code {
@@ -192,27 +219,19 @@ pub(crate) trait AwsTableDef: Send + Sync {
     fn description(&self) -> &'static str;
     fn scope(&self) -> Scope;
     fn id_columns(&self) -> &'static [&'static str];
+    /// Built once per table, by [`AwsTable::new`].
     fn schema(&self) -> SchemaRef;
     /// Column names in schema order.
     fn column_names(&self) -> Vec<&'static str>;
-    /// Fetches one target into a batch of the projected columns, with the
-    /// warnings of detail calls that failed. `regions` restricts the rows
-    /// of a per-account table.
+    /// Fetches one target into a batch of the projected columns (`schema`
+    /// is their schema), with the warnings of detail calls that failed.
     fn fetch<'a>(
         &'a self,
         target: &'a Target<'a>,
         request: &'a Request,
         projection: &'a [usize],
-        regions: &'a [String],
+        schema: SchemaRef,
     ) -> BoxFuture<'a, Result<(RecordBatch, Vec<CallError>), CallError>>;
-}
-
-fn field(name: &str, ty: ColType, nullable: bool, description: &str) -> Field {
-    let mut metadata = HashMap::from([("description".to_string(), description.to_string())]);
-    if ty == ColType::Json {
-        metadata.insert("kq.json".to_string(), "true".to_string());
-    }
-    Field::new(name, ty.data_type(), nullable).with_metadata(metadata)
 }
 
 impl<T: Send + Sync + 'static> AwsTableDef for Spec<T> {
@@ -234,13 +253,13 @@ impl<T: Send + Sync + 'static> AwsTableDef for Spec<T> {
 
     fn schema(&self) -> SchemaRef {
         let mut fields = vec![
-            field(
+            model::field(
                 "account_id",
                 ColType::Utf8,
                 false,
                 "AWS account id (12 digits)",
             ),
-            field(
+            model::field(
                 "region",
                 ColType::Utf8,
                 false,
@@ -250,7 +269,7 @@ impl<T: Send + Sync + 'static> AwsTableDef for Spec<T> {
         fields.extend(
             self.columns
                 .iter()
-                .map(|c| field(c.name, c.ty, true, c.description)),
+                .map(|c| model::field(c.name, c.ty, true, c.description)),
         );
         Arc::new(Schema::new(fields))
     }
@@ -266,7 +285,7 @@ impl<T: Send + Sync + 'static> AwsTableDef for Spec<T> {
         target: &'a Target<'a>,
         request: &'a Request,
         projection: &'a [usize],
-        regions: &'a [String],
+        schema: SchemaRef,
     ) -> BoxFuture<'a, Result<(RecordBatch, Vec<CallError>), CallError>> {
         Box::pin(async move {
             let fetched = (self.fetch)(target, request).await?;
@@ -276,17 +295,11 @@ impl<T: Send + Sync + 'static> AwsTableDef for Spec<T> {
                 .filter_map(|item| match (self.scope, self.region_of) {
                     (Scope::PerAccount, Some(region_of)) => {
                         let region = region_of(item)?;
-                        regions.contains(&region).then_some((region, item))
+                        target.regions.contains(&region).then_some((region, item))
                     }
                     _ => Some((target.region.clone(), item)),
                 })
                 .collect();
-            let schema = self.schema();
-            let projected = Arc::new(schema.project(projection).map_err(|e| CallError {
-                operation: "project",
-                code: None,
-                message: e.to_string(),
-            })?);
             let columns: Vec<ArrayRef> = projection
                 .iter()
                 .map(|&index| {
@@ -308,7 +321,7 @@ impl<T: Send + Sync + 'static> AwsTableDef for Spec<T> {
                 .collect();
             let options = RecordBatchOptions::new().with_row_count(Some(items.len()));
             let batch =
-                RecordBatch::try_new_with_options(projected, columns, &options).map_err(|e| {
+                RecordBatch::try_new_with_options(schema, columns, &options).map_err(|e| {
                     CallError {
                         operation: "build rows",
                         code: None,
@@ -324,6 +337,7 @@ impl<T: Send + Sync + 'static> AwsTableDef for Spec<T> {
 pub struct AwsTable {
     def: Arc<dyn AwsTableDef>,
     context: Arc<AwsContext>,
+    schema: SchemaRef,
 }
 
 impl fmt::Debug for AwsTable {
@@ -341,7 +355,12 @@ impl AwsTable {
     }
 
     pub(crate) fn new(def: Arc<dyn AwsTableDef>, context: Arc<AwsContext>) -> Self {
-        Self { def, context }
+        let schema = def.schema();
+        Self {
+            def,
+            context,
+            schema,
+        }
     }
 
     /// Whether kq can use `filter` to prune accounts, regions or ids.
@@ -385,27 +404,6 @@ pub(crate) fn equality_set(filter: &Expr) -> Option<(&str, Vec<String>)> {
     }
 }
 
-fn column_name(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Column(c) => Some(c.name.as_str()),
-        Expr::Cast(cast) => column_name(&cast.expr),
-        _ => None,
-    }
-}
-
-fn string_literal(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(v))
-            | ScalarValue::Utf8View(Some(v))
-            | ScalarValue::LargeUtf8(Some(v)),
-            _,
-        ) => Some(v.clone()),
-        Expr::Cast(cast) => string_literal(&cast.expr),
-        _ => None,
-    }
-}
-
 /// Intersects a column's allowed values with another conjunct's.
 fn restrict(allowed: &mut Option<Vec<String>>, values: Vec<String>) {
     *allowed = Some(match allowed.take() {
@@ -420,7 +418,7 @@ fn restrict(allowed: &mut Option<Vec<String>>, values: Vec<String>) {
 #[async_trait]
 impl TableProvider for AwsTable {
     fn schema(&self) -> SchemaRef {
-        self.def.schema()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -465,7 +463,7 @@ impl TableProvider for AwsTable {
                 .record(source, &table, Severity::Error, message.clone());
         }
         let accounts = &resolved.accounts;
-        let schema = self.def.schema();
+        let schema = self.schema.clone();
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..schema.fields().len()).collect(),
@@ -513,7 +511,7 @@ impl TableProvider for AwsTable {
                         jobs.push(Job {
                             account: account.clone(),
                             region: region.clone(),
-                            regions: Vec::new(),
+                            regions: vec![region.clone()],
                         });
                     }
                 }
@@ -522,7 +520,7 @@ impl TableProvider for AwsTable {
                         jobs.push(Job {
                             account: account.clone(),
                             region: GLOBAL_REGION.to_string(),
-                            regions: Vec::new(),
+                            regions: vec![GLOBAL_REGION.to_string()],
                         });
                     }
                 }
@@ -569,7 +567,7 @@ struct Job {
     account: Arc<Account>,
     /// The region called; the home region for global and per-account tables.
     region: String,
-    /// The rows a per-account table keeps.
+    /// The regions whose items become rows.
     regions: Vec<String>,
 }
 
@@ -581,7 +579,7 @@ impl Job {
             Scope::Regional => self.region.as_str(),
             Scope::Global | Scope::PerAccount => GLOBAL_REGION,
         };
-        format!("aws:{}/{region}", self.account.id)
+        format!("{AWS_SOURCE_PREFIX}{}/{region}", self.account.id)
     }
 }
 
@@ -616,6 +614,7 @@ impl PartitionStream for AwsStream {
         let request = self.request.clone();
         let projection = self.projection.clone();
         let table = format!("aws.{}", def.name());
+        let schema = self.schema.clone();
         let jobs = (0..self.jobs.len()).map({
             let jobs = self.jobs.clone();
             move |i| jobs[i].clone()
@@ -627,6 +626,7 @@ impl PartitionStream for AwsStream {
                 let request = request.clone();
                 let projection = projection.clone();
                 let table = table.clone();
+                let schema = schema.clone();
                 async move {
                     let source = job.source(def.scope());
                     context.failures.attempted_table(&source, &table);
@@ -634,9 +634,10 @@ impl PartitionStream for AwsStream {
                         account: &job.account,
                         config: job.account.config_for(&job.region),
                         region: job.region.clone(),
+                        regions: &job.regions,
                     };
                     match def
-                        .fetch(&target, &request, &projection, &job.regions)
+                        .fetch(&target, &request, &projection, schema.clone())
                         .await
                     {
                         Ok((batch, warnings)) => {

@@ -128,8 +128,7 @@ fn fetch_instances<'a>(
     request: &'a Request,
 ) -> BoxFuture<'a, Result<Fetched<Instance>, CallError>> {
     Box::pin(async move {
-        let client = aws_sdk_ec2::Client::new(&target.config);
-        let mut pages = client
+        let reservations = aws_sdk_ec2::Client::new(&target.config)
             .describe_instances()
             .set_filters(filters(
                 request,
@@ -140,15 +139,16 @@ fn fetch_instances<'a>(
                 ],
             ))
             .into_paginator()
-            .send();
-        let mut items = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| CallError::from_sdk("ec2 DescribeInstances", e))?;
-            for reservation in page.reservations() {
-                items.extend(reservation.instances().iter().cloned());
-            }
-        }
-        Ok(items.into())
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| CallError::from_sdk("ec2 DescribeInstances", e))?;
+        Ok(reservations
+            .into_iter()
+            .flat_map(|r| r.instances.unwrap_or_default())
+            .collect::<Vec<_>>()
+            .into())
     })
 }
 
@@ -156,21 +156,18 @@ async fn describe_security_groups(
     target: &Target<'_>,
     request: &Request,
 ) -> Result<Vec<SecurityGroup>, CallError> {
-    let client = aws_sdk_ec2::Client::new(&target.config);
-    let mut pages = client
+    aws_sdk_ec2::Client::new(&target.config)
         .describe_security_groups()
         .set_filters(filters(
             request,
             &[("group_id", "group-id"), ("vpc_id", "vpc-id")],
         ))
         .into_paginator()
-        .send();
-    let mut items = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| CallError::from_sdk("ec2 DescribeSecurityGroups", e))?;
-        items.extend(page.security_groups().iter().cloned());
-    }
-    Ok(items)
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CallError::from_sdk("ec2 DescribeSecurityGroups", e))
 }
 
 pub(crate) fn security_groups() -> Spec<SecurityGroup> {
@@ -223,11 +220,12 @@ fn sources(p: &IpPermission) -> i64 {
         + p.prefix_list_ids().len()) as i64
 }
 
-/// One security-group rule: one permission and one of its sources.
+/// One security-group rule: one permission (by position in its group's
+/// list, so rows of one permission share it) and one of its sources.
 pub(crate) struct Rule {
     group: Arc<SecurityGroup>,
     direction: &'static str,
-    permission: IpPermission,
+    permission: usize,
     source: RuleSource,
 }
 
@@ -240,8 +238,12 @@ enum RuleSource {
 
 impl Rule {
     /// The protocol by name: AWS says `-1` for all and may give numbers.
+    fn permission(&self) -> &IpPermission {
+        &permissions(&self.group, self.direction)[self.permission]
+    }
+
     fn protocol(&self) -> Option<&str> {
-        Some(match self.permission.ip_protocol()? {
+        Some(match self.permission().ip_protocol()? {
             "-1" => "all",
             "6" => "tcp",
             "17" => "udp",
@@ -257,7 +259,7 @@ impl Rule {
         if self.protocol() == Some("all") {
             return (Some(0), Some(65535));
         }
-        (self.permission.from_port(), self.permission.to_port())
+        (self.permission().from_port(), self.permission().to_port())
     }
 
     fn cidr_ipv4(&self) -> Option<&str> {
@@ -284,19 +286,23 @@ impl Rule {
     }
 }
 
-fn explode(group: &Arc<SecurityGroup>, direction: &'static str, rules: &mut Vec<Rule>) {
-    let permissions = if direction == "ingress" {
+/// A group's ingress or egress permissions.
+fn permissions<'a>(group: &'a SecurityGroup, direction: &str) -> &'a [IpPermission] {
+    if direction == "ingress" {
         group.ip_permissions()
     } else {
         group.ip_permissions_egress()
-    };
-    for permission in permissions {
+    }
+}
+
+fn explode(group: &Arc<SecurityGroup>, direction: &'static str, rules: &mut Vec<Rule>) {
+    for (index, permission) in permissions(group, direction).iter().enumerate() {
         let owned = |s: Option<&str>| s.map(str::to_string);
         let mut push = |source| {
             rules.push(Rule {
                 group: group.clone(),
                 direction,
-                permission: permission.clone(),
+                permission: index,
                 source,
             })
         };
@@ -484,17 +490,15 @@ pub(crate) fn vpcs() -> Spec<Vpc> {
         id_columns: &["vpc_id"],
         fetch: |target, request| {
             Box::pin(async move {
-                let client = aws_sdk_ec2::Client::new(&target.config);
-                let mut pages = client
+                let items: Vec<_> = aws_sdk_ec2::Client::new(&target.config)
                     .describe_vpcs()
                     .set_filters(filters(request, &[("vpc_id", "vpc-id")]))
                     .into_paginator()
-                    .send();
-                let mut items = Vec::new();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| CallError::from_sdk("ec2 DescribeVpcs", e))?;
-                    items.extend(page.vpcs().iter().cloned());
-                }
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|e| CallError::from_sdk("ec2 DescribeVpcs", e))?;
                 Ok(items.into())
             })
         },
@@ -562,20 +566,18 @@ pub(crate) fn subnets() -> Spec<Subnet> {
         id_columns: &["subnet_id", "vpc_id"],
         fetch: |target, request| {
             Box::pin(async move {
-                let client = aws_sdk_ec2::Client::new(&target.config);
-                let mut pages = client
+                let items: Vec<_> = aws_sdk_ec2::Client::new(&target.config)
                     .describe_subnets()
                     .set_filters(filters(
                         request,
                         &[("subnet_id", "subnet-id"), ("vpc_id", "vpc-id")],
                     ))
                     .into_paginator()
-                    .send();
-                let mut items = Vec::new();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| CallError::from_sdk("ec2 DescribeSubnets", e))?;
-                    items.extend(page.subnets().iter().cloned());
-                }
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|e| CallError::from_sdk("ec2 DescribeSubnets", e))?;
                 Ok(items.into())
             })
         },

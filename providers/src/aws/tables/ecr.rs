@@ -4,7 +4,7 @@ use aws_sdk_ecr::Client;
 use aws_sdk_ecr::types::{Repository, Tag};
 
 use super::{describe_each, name_of, pairs, ts};
-use crate::aws::table::{CallError, Col, Fetched, Scope, Spec, col};
+use crate::aws::table::{CallError, Col, Scope, Spec, col, empty_if_not_found};
 use crate::kubernetes::tables::model::{Cell, ColType::*};
 
 /// A repository and, when the query reads them, its tags.
@@ -78,68 +78,46 @@ pub(crate) fn repositories() -> Spec<Repo> {
         fetch: |target, request| {
             Box::pin(async move {
                 let client = Client::new(&target.config);
-                let mut pages = client
-                    .describe_repositories()
-                    // One missing name fails the whole call: pin only one.
-                    .set_repository_names(match request.ids("repository_name") {
-                        Some([name]) => Some(vec![name.clone()]),
-                        _ => None,
-                    })
-                    .into_paginator()
-                    .send();
-                let mut repos = Vec::new();
-                while let Some(page) = pages.next().await {
-                    match page {
-                        Ok(page) => repos.extend(page.repositories().iter().cloned()),
-                        Err(e) => {
-                            let error = CallError::from_sdk("ecr DescribeRepositories", e);
-                            // A pinned name that does not exist: no rows.
-                            if error.is_not_found() {
-                                return Ok(Vec::new().into());
-                            }
-                            return Err(error);
-                        }
-                    }
-                }
-                if !request.wants("tags") {
-                    let items: Vec<Repo> = repos
-                        .into_iter()
-                        .map(|repo| Repo { repo, tags: None })
-                        .collect();
-                    return Ok(items.into());
-                }
-                let mut warnings = Vec::new();
+                let repos = empty_if_not_found(
+                    client
+                        .describe_repositories()
+                        // One missing name fails the whole call: pin only one.
+                        .set_repository_names(match request.ids("repository_name") {
+                            Some([name]) => Some(vec![name.clone()]),
+                            _ => None,
+                        })
+                        .into_paginator()
+                        .items()
+                        .send()
+                        .try_collect()
+                        .await
+                        .map_err(|e| CallError::from_sdk("ecr DescribeRepositories", e)),
+                )?;
+                let want_tags = request.wants("tags");
                 let tagged = describe_each(repos, |repo| {
                     let client = client.clone();
                     async move {
-                        let tags = match repo.repository_arn() {
-                            Some(arn) => client
+                        let (tags, warnings) = match (want_tags, repo.repository_arn()) {
+                            (false, _) => (None, Vec::new()),
+                            (true, None) => (Some(Vec::new()), Vec::new()),
+                            (true, Some(arn)) => match client
                                 .list_tags_for_resource()
                                 .resource_arn(arn)
                                 .send()
                                 .await
-                                .map(|o| o.tags().to_vec())
-                                .map_err(|e| CallError::from_sdk("ecr ListTagsForResource", e)),
-                            None => Ok(Vec::new()),
+                            {
+                                Ok(output) => (Some(output.tags().to_vec()), Vec::new()),
+                                Err(e) => (
+                                    None,
+                                    vec![CallError::from_sdk("ecr ListTagsForResource", e)],
+                                ),
+                            },
                         };
-                        Ok(Some((repo, tags)))
+                        Ok(Some((Some(Repo { repo, tags }), warnings)))
                     }
                 })
                 .await?;
-                let items = tagged
-                    .into_iter()
-                    .map(|(repo, tags)| match tags {
-                        Ok(tags) => Repo {
-                            repo,
-                            tags: Some(tags),
-                        },
-                        Err(e) => {
-                            warnings.push(e);
-                            Repo { repo, tags: None }
-                        }
-                    })
-                    .collect();
-                Ok(Fetched { items, warnings })
+                Ok(tagged.into_iter().collect())
             })
         },
         region_of: None,

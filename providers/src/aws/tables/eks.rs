@@ -6,7 +6,7 @@ use aws_sdk_eks::Client;
 use aws_sdk_eks::types::{Cluster, Nodegroup};
 
 use super::{describe_each, int, list, name_of, pairs, ts};
-use crate::aws::table::{CallError, Col, Request, Scope, Spec, col};
+use crate::aws::table::{CallError, Col, Request, Scope, Spec, col, empty_if_not_found};
 use crate::kubernetes::tables::model::{Cell, ColType::*};
 
 fn map(m: Option<&HashMap<String, String>>) -> Cell<'_> {
@@ -25,13 +25,14 @@ async fn cluster_names(
     if let Some(names) = request.ids(column) {
         return Ok(names.to_vec());
     }
-    let mut pages = client.list_clusters().into_paginator().send();
-    let mut names = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| CallError::from_sdk("eks ListClusters", e))?;
-        names.extend(page.clusters().iter().cloned());
-    }
-    Ok(names)
+    client
+        .list_clusters()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| CallError::from_sdk("eks ListClusters", e))
 }
 
 pub(crate) fn clusters() -> Spec<Cluster> {
@@ -277,27 +278,20 @@ pub(crate) fn nodegroups() -> Spec<Nodegroup> {
                 let client = Client::new(&target.config);
                 let mut pairs = Vec::new();
                 for cluster in cluster_names(&client, request, "cluster_name").await? {
-                    let mut pages = client
+                    let nodegroups = client
                         .list_nodegroups()
                         .cluster_name(&cluster)
                         .into_paginator()
-                        .send();
-                    while let Some(page) = pages.next().await {
-                        match page {
-                            Ok(page) => pairs.extend(
-                                page.nodegroups()
-                                    .iter()
-                                    .map(|n| (cluster.clone(), n.clone())),
-                            ),
-                            Err(e) => {
-                                let error = CallError::from_sdk("eks ListNodegroups", e);
-                                if error.is_not_found() {
-                                    break;
-                                }
-                                return Err(error);
-                            }
-                        }
-                    }
+                        .items()
+                        .send()
+                        .try_collect()
+                        .await
+                        .map_err(|e| CallError::from_sdk("eks ListNodegroups", e));
+                    pairs.extend(
+                        empty_if_not_found(nodegroups)?
+                            .into_iter()
+                            .map(|n| (cluster.clone(), n)),
+                    );
                 }
                 let items = describe_each(pairs, |(cluster, nodegroup)| {
                     let client = client.clone();

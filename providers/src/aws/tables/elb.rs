@@ -5,10 +5,9 @@ use std::collections::HashMap;
 
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{Listener, LoadBalancer, Tag};
-use futures::StreamExt as _;
 
-use super::{int, list, name_of, pairs, ts};
-use crate::aws::table::{CallError, Col, DETAIL_CONCURRENCY, Fetched, Request, Scope, Spec, col};
+use super::{describe_each, int, list, name_of, pairs, ts};
+use crate::aws::table::{CallError, Col, Fetched, Request, Scope, Spec, col, empty_if_not_found};
 use crate::kubernetes::tables::model::{Cell, ColType::*};
 
 /// A load balancer and, when the query reads them, its tags.
@@ -28,21 +27,14 @@ async fn describe(client: &Client, request: &Request) -> Result<Vec<LoadBalancer
         (_, Some([name])) => call = call.names(name),
         _ => {}
     }
-    let mut pages = call.into_paginator().send();
-    let mut items = Vec::new();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => items.extend(page.load_balancers().iter().cloned()),
-            Err(e) => {
-                let error = CallError::from_sdk("elbv2 DescribeLoadBalancers", e);
-                if error.is_not_found() {
-                    return Ok(Vec::new());
-                }
-                return Err(error);
-            }
-        }
-    }
-    Ok(items)
+    empty_if_not_found(
+        call.into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| CallError::from_sdk("elbv2 DescribeLoadBalancers", e)),
+    )
 }
 
 /// Tags of these ARNs, 20 per call (the API's limit).
@@ -235,39 +227,24 @@ pub(crate) fn listeners() -> Spec<Listener> {
                         .filter_map(|lb| lb.load_balancer_arn().map(str::to_string))
                         .collect(),
                 };
-                let per_lb = futures::stream::iter(arns)
-                    .map(|arn| {
-                        let client = client.clone();
-                        async move {
-                            let mut pages = client
-                                .describe_listeners()
-                                .load_balancer_arn(arn)
-                                .into_paginator()
-                                .send();
-                            let mut items = Vec::new();
-                            while let Some(page) = pages.next().await {
-                                match page {
-                                    Ok(page) => items.extend(page.listeners().iter().cloned()),
-                                    Err(e) => {
-                                        let error =
-                                            CallError::from_sdk("elbv2 DescribeListeners", e);
-                                        if error.is_not_found() {
-                                            break;
-                                        }
-                                        return Err(error);
-                                    }
-                                }
-                            }
-                            Ok(items)
-                        }
-                    })
-                    .buffered(DETAIL_CONCURRENCY)
-                    .collect::<Vec<_>>()
-                    .await;
-                let mut items = Vec::new();
-                for listeners in per_lb {
-                    items.extend(listeners?);
-                }
+                // A balancer deleted since it was listed has no listeners.
+                let per_lb = describe_each(arns, |arn| {
+                    let client = client.clone();
+                    async move {
+                        client
+                            .describe_listeners()
+                            .load_balancer_arn(arn)
+                            .into_paginator()
+                            .items()
+                            .send()
+                            .try_collect()
+                            .await
+                            .map(Some)
+                            .map_err(|e| CallError::from_sdk("elbv2 DescribeListeners", e))
+                    }
+                })
+                .await?;
+                let items: Vec<Listener> = per_lb.into_iter().flatten().collect();
                 Ok(items.into())
             })
         },

@@ -4,8 +4,8 @@
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Role;
 
-use super::{describe_each, int, list, pairs, ts};
-use crate::aws::table::{CallError, Col, Fetched, Scope, Spec, col};
+use super::{describe_each, int, list, noted, pairs, ts};
+use crate::aws::table::{CallError, Col, Scope, Spec, col};
 use crate::kubernetes::tables::model::{Cell, ColType::*};
 
 /// A role and the details the query reads (each is one more call per role).
@@ -170,15 +170,14 @@ pub(crate) fn roles() -> Spec<RoleRow> {
                         })
                         .await?
                     }
-                    None => {
-                        let mut pages = client.list_roles().into_paginator().send();
-                        let mut roles = Vec::new();
-                        while let Some(page) = pages.next().await {
-                            let page = page.map_err(|e| CallError::from_sdk("iam ListRoles", e))?;
-                            roles.extend(page.roles().iter().cloned());
-                        }
-                        roles
-                    }
+                    None => client
+                        .list_roles()
+                        .into_paginator()
+                        .items()
+                        .send()
+                        .try_collect()
+                        .await
+                        .map_err(|e| CallError::from_sdk("iam ListRoles", e))?,
                 };
                 let (want_attached, want_inline, want_tags) = (
                     request.wants("attached_policy_arns"),
@@ -194,81 +193,62 @@ pub(crate) fn roles() -> Spec<RoleRow> {
                         let name = role.role_name().to_string();
                         let mut warnings = Vec::new();
                         if want_boundary {
-                            match client.get_role().role_name(&name).send().await {
-                                Ok(output) => {
-                                    if let Some(full) = output.role() {
-                                        role = full.clone();
-                                    }
-                                }
-                                Err(e) => warnings.push(CallError::from_sdk("iam GetRole", e)),
+                            let full = client
+                                .get_role()
+                                .role_name(&name)
+                                .send()
+                                .await
+                                .map_err(|e| CallError::from_sdk("iam GetRole", e));
+                            if let Some(full) = noted(full, &mut warnings).and_then(|o| o.role) {
+                                role = full;
                             }
                         }
                         let attached = if want_attached {
-                            let mut pages = client
+                            let policies = client
                                 .list_attached_role_policies()
                                 .role_name(&name)
                                 .into_paginator()
-                                .send();
-                            let mut arns = Some(Vec::new());
-                            while let Some(page) = pages.next().await {
-                                match page {
-                                    Ok(page) => arns.get_or_insert_with(Vec::new).extend(
-                                        page.attached_policies()
-                                            .iter()
-                                            .filter_map(|p| p.policy_arn().map(str::to_string)),
-                                    ),
-                                    Err(e) => {
-                                        warnings.push(CallError::from_sdk(
-                                            "iam ListAttachedRolePolicies",
-                                            e,
-                                        ));
-                                        arns = None;
-                                        break;
-                                    }
-                                }
-                            }
-                            arns
+                                .items()
+                                .send()
+                                .try_collect()
+                                .await
+                                .map_err(|e| {
+                                    CallError::from_sdk("iam ListAttachedRolePolicies", e)
+                                });
+                            noted(policies, &mut warnings).map(|policies| {
+                                policies.into_iter().filter_map(|p| p.policy_arn).collect()
+                            })
                         } else {
                             None
                         };
                         let inline = if want_inline {
-                            let mut pages = client
+                            let names = client
                                 .list_role_policies()
                                 .role_name(&name)
                                 .into_paginator()
-                                .send();
-                            let mut names = Some(Vec::new());
-                            while let Some(page) = pages.next().await {
-                                match page {
-                                    Ok(page) => names
-                                        .get_or_insert_with(Vec::new)
-                                        .extend(page.policy_names().iter().cloned()),
-                                    Err(e) => {
-                                        warnings
-                                            .push(CallError::from_sdk("iam ListRolePolicies", e));
-                                        names = None;
-                                        break;
-                                    }
-                                }
-                            }
-                            names
+                                .items()
+                                .send()
+                                .try_collect()
+                                .await
+                                .map_err(|e| CallError::from_sdk("iam ListRolePolicies", e));
+                            noted(names, &mut warnings)
                         } else {
                             None
                         };
                         let tags = if want_tags {
-                            match client.list_role_tags().role_name(&name).send().await {
-                                Ok(output) => Some(
-                                    output
-                                        .tags()
-                                        .iter()
-                                        .map(|t| (t.key().to_string(), t.value().to_string()))
-                                        .collect(),
-                                ),
-                                Err(e) => {
-                                    warnings.push(CallError::from_sdk("iam ListRoleTags", e));
-                                    None
-                                }
-                            }
+                            let tags = client
+                                .list_role_tags()
+                                .role_name(&name)
+                                .send()
+                                .await
+                                .map_err(|e| CallError::from_sdk("iam ListRoleTags", e));
+                            noted(tags, &mut warnings).map(|output| {
+                                output
+                                    .tags()
+                                    .iter()
+                                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                                    .collect()
+                            })
                         } else {
                             None
                         };
@@ -286,16 +266,11 @@ pub(crate) fn roles() -> Spec<RoleRow> {
                             inline,
                             tags,
                         };
-                        Ok(Some((row, warnings)))
+                        Ok(Some((Some(row), warnings)))
                     }
                 })
                 .await?;
-                let mut fetched = Fetched::from(Vec::new());
-                for (row, warnings) in details {
-                    fetched.items.push(row);
-                    fetched.warnings.extend(warnings);
-                }
-                Ok(fetched)
+                Ok(details.into_iter().collect())
             })
         },
         region_of: None,

@@ -117,3 +117,15 @@ where
     }
     Ok(items)
 }
+
+/// A detail call's answer, or `None` with its failure kept among the
+/// fetch's warnings (the row stays, with NULLs in the columns it fills).
+pub(crate) fn noted<T>(result: Result<T, CallError>, warnings: &mut Vec<CallError>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(error) => {
+            warnings.push(error);
+            None
+        }
+    }
+}

@@ -124,17 +124,15 @@ pub(crate) fn db_instances() -> Spec<DbInstance> {
                             .build(),
                     ]
                 });
-                let mut pages = client
+                let items: Vec<_> = client
                     .describe_db_instances()
                     .set_filters(filters)
                     .into_paginator()
-                    .send();
-                let mut items = Vec::new();
-                while let Some(page) = pages.next().await {
-                    let page =
-                        page.map_err(|e| CallError::from_sdk("rds DescribeDBInstances", e))?;
-                    items.extend(page.db_instances().iter().cloned());
-                }
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|e| CallError::from_sdk("rds DescribeDBInstances", e))?;
                 Ok(items.into())
             })
         },

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::Bucket;
 
-use super::{describe_each, pairs, ts};
+use super::{describe_each, noted, pairs, ts};
 use crate::aws::table::{CallError, Col, Fetched, Request, Scope, Spec, Target, col};
 use crate::kubernetes::tables::model::{Cell, ColType::*};
 
@@ -43,6 +43,17 @@ pub(crate) fn location_region(constraint: Option<&str>) -> String {
         Some("EU") => "eu-west-1".to_string(),
         Some(other) => other.to_string(),
     }
+}
+
+/// A bucket setting's answer: `Some(None)` when the bucket has none (S3
+/// says so with a "not found" code), `None` when it could not be read.
+fn setting<T>(result: Result<T, CallError>, warnings: &mut Vec<CallError>) -> Option<Option<T>> {
+    let result = match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(error),
+    };
+    noted(result, warnings)
 }
 
 fn block(b: &BucketRow, i: usize) -> Cell<'_> {
@@ -176,12 +187,14 @@ fn fetch_buckets<'a>(
 ) -> futures::future::BoxFuture<'a, Result<Fetched<BucketRow>, CallError>> {
     Box::pin(async move {
         let home = client_for(target, &target.region);
-        let mut pages = home.list_buckets().into_paginator().send();
-        let mut buckets: Vec<Bucket> = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| CallError::from_sdk("s3 ListBuckets", e))?;
-            buckets.extend(page.buckets().iter().cloned());
-        }
+        let mut buckets: Vec<Bucket> = home
+            .list_buckets()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| CallError::from_sdk("s3 ListBuckets", e))?;
         if let Some(names) = request.ids("name") {
             buckets.retain(|b| b.name().is_some_and(|n| names.iter().any(|x| x == n)));
         }
@@ -234,96 +247,86 @@ fn fetch_buckets<'a>(
                         }
                     }
                 }
-                let client = client_in(row.region.as_deref().unwrap_or("us-east-1"));
+                let region = row.region.as_deref().unwrap_or("us-east-1");
+                // Buckets of other regions are no rows: ask nothing more.
+                if !target.regions.iter().any(|r| r == region) {
+                    return Ok(None);
+                }
+                let client = client_in(region);
                 if want_block {
-                    match client.get_public_access_block().bucket(&name).send().await {
-                        Ok(output) => {
-                            let c = output.public_access_block_configuration();
-                            let flag = |f: Option<bool>| f.unwrap_or(false);
-                            row.public_access_block = Some([
-                                flag(c.and_then(|c| c.block_public_acls())),
-                                flag(c.and_then(|c| c.ignore_public_acls())),
-                                flag(c.and_then(|c| c.block_public_policy())),
-                                flag(c.and_then(|c| c.restrict_public_buckets())),
-                            ]);
-                        }
-                        Err(e) => {
-                            let error = CallError::from_sdk("s3 GetPublicAccessBlock", e);
-                            if error.is_not_found() {
-                                row.public_access_block = Some([false; 4]);
-                            } else {
-                                warnings.push(error);
-                            }
-                        }
-                    }
+                    let block = client
+                        .get_public_access_block()
+                        .bucket(&name)
+                        .send()
+                        .await
+                        .map_err(|e| CallError::from_sdk("s3 GetPublicAccessBlock", e));
+                    row.public_access_block = setting(block, &mut warnings).map(|block| {
+                        let c = block
+                            .as_ref()
+                            .and_then(|b| b.public_access_block_configuration());
+                        let flag = |f: Option<bool>| f.unwrap_or(false);
+                        [
+                            flag(c.and_then(|c| c.block_public_acls())),
+                            flag(c.and_then(|c| c.ignore_public_acls())),
+                            flag(c.and_then(|c| c.block_public_policy())),
+                            flag(c.and_then(|c| c.restrict_public_buckets())),
+                        ]
+                    });
                 }
                 if want_encryption {
-                    match client.get_bucket_encryption().bucket(&name).send().await {
-                        Ok(output) => {
-                            let rule = output
-                                .server_side_encryption_configuration()
-                                .and_then(|c| c.rules().first());
-                            row.encryption = Some(rule.and_then(|rule| {
-                                let default = rule.apply_server_side_encryption_by_default()?;
-                                Some(Encryption {
-                                    algorithm: default.sse_algorithm().as_str().to_string(),
-                                    kms_key_id: default.kms_master_key_id().map(str::to_string),
-                                    bucket_key_enabled: rule.bucket_key_enabled(),
-                                })
-                            }));
-                        }
-                        Err(e) => {
-                            let error = CallError::from_sdk("s3 GetBucketEncryption", e);
-                            if error.is_not_found() {
-                                row.encryption = Some(None);
-                            } else {
-                                warnings.push(error);
-                            }
-                        }
-                    }
+                    let encryption = client
+                        .get_bucket_encryption()
+                        .bucket(&name)
+                        .send()
+                        .await
+                        .map_err(|e| CallError::from_sdk("s3 GetBucketEncryption", e));
+                    row.encryption = setting(encryption, &mut warnings).map(|output| {
+                        let rule = output
+                            .as_ref()
+                            .and_then(|o| o.server_side_encryption_configuration())
+                            .and_then(|c| c.rules().first())?;
+                        let default = rule.apply_server_side_encryption_by_default()?;
+                        Some(Encryption {
+                            algorithm: default.sse_algorithm().as_str().to_string(),
+                            kms_key_id: default.kms_master_key_id().map(str::to_string),
+                            bucket_key_enabled: rule.bucket_key_enabled(),
+                        })
+                    });
                 }
                 if want_versioning {
-                    match client.get_bucket_versioning().bucket(&name).send().await {
-                        Ok(output) => {
-                            row.versioning = Some((
-                                output.status().map(|s| s.as_str().to_string()),
-                                output.mfa_delete().map(|s| s.as_str().to_string()),
-                            ))
-                        }
-                        Err(e) => warnings.push(CallError::from_sdk("s3 GetBucketVersioning", e)),
-                    }
+                    let versioning = client
+                        .get_bucket_versioning()
+                        .bucket(&name)
+                        .send()
+                        .await
+                        .map_err(|e| CallError::from_sdk("s3 GetBucketVersioning", e));
+                    row.versioning = noted(versioning, &mut warnings).map(|output| {
+                        (
+                            output.status().map(|s| s.as_str().to_string()),
+                            output.mfa_delete().map(|s| s.as_str().to_string()),
+                        )
+                    });
                 }
                 if want_tags {
-                    match client.get_bucket_tagging().bucket(&name).send().await {
-                        Ok(output) => {
-                            row.tags = Some(
-                                output
-                                    .tag_set()
-                                    .iter()
-                                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                                    .collect(),
-                            )
-                        }
-                        Err(e) => {
-                            let error = CallError::from_sdk("s3 GetBucketTagging", e);
-                            if error.is_not_found() {
-                                row.tags = Some(Vec::new());
-                            } else {
-                                warnings.push(error);
-                            }
-                        }
-                    }
+                    let tagging = client
+                        .get_bucket_tagging()
+                        .bucket(&name)
+                        .send()
+                        .await
+                        .map_err(|e| CallError::from_sdk("s3 GetBucketTagging", e));
+                    row.tags = setting(tagging, &mut warnings).map(|output| {
+                        output
+                            .iter()
+                            .flat_map(|o| o.tag_set())
+                            .map(|t| (t.key().to_string(), t.value().to_string()))
+                            .collect()
+                    });
                 }
                 Ok(Some((Some(row), warnings)))
             }
         })
         .await?;
-        let mut fetched = Fetched::from(Vec::new());
-        for (row, warnings) in rows {
-            fetched.items.extend(row);
-            fetched.warnings.extend(warnings);
-        }
-        Ok(fetched)
+        Ok(rows.into_iter().collect())
     })
 }
 
