@@ -68,6 +68,11 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+/// Sorts expected rows by a text column, as the queries' ORDER BY does.
+fn sort_by(rows: &mut [Value], column: &str) {
+    rows.sort_by_key(|v| v[column].as_str().unwrap_or_default().to_string());
+}
+
 /// Seeded items of `key` that belong to the main account.
 fn seeded<'a>(moto: &'a MotoFleet, key: &str) -> Vec<&'a Value> {
     moto.list(key)
@@ -100,7 +105,7 @@ async fn every_table_answers_from_the_seeded_estate() {
             })
         })
         .collect();
-    want.sort_by_key(|v| v["instance_id"].as_str().unwrap_or_default().to_string());
+    sort_by(&mut want, "instance_id");
     assert_eq!(got.len(), 5, "{got:?}");
     for (g, w) in got.iter().zip(&want) {
         let mut g = g.clone();
@@ -152,14 +157,14 @@ async fn every_table_answers_from_the_seeded_estate() {
         .iter()
         .map(|v| json!({"region": v["region"], "vpc_id": v["vpc_id"], "cidr_block": v["cidr_block"], "is_default": v["is_default"]}))
         .collect();
-    want.sort_by_key(|v| v["vpc_id"].as_str().unwrap_or_default().to_string());
+    sort_by(&mut want, "vpc_id");
     assert_eq!(got, want);
     let got = rows(moto, k, &[region[0], region[1], "SELECT subnet_id, vpc_id, cidr_block, map_public_ip_on_launch FROM aws.ec2_subnets WHERE name LIKE 'fleet-%' ORDER BY subnet_id"]).await;
     let mut want: Vec<Value> = seeded(moto, "subnets")
         .iter()
         .map(|s| json!({"subnet_id": s["subnet_id"], "vpc_id": s["vpc_id"], "cidr_block": s["cidr_block"], "map_public_ip_on_launch": s["map_public_ip_on_launch"]}))
         .collect();
-    want.sort_by_key(|v| v["subnet_id"].as_str().unwrap_or_default().to_string());
+    sort_by(&mut want, "subnet_id");
     assert_eq!(got, want);
 
     // Load balancers and their listeners.
@@ -168,7 +173,7 @@ async fn every_table_answers_from_the_seeded_estate() {
         .iter()
         .map(|l| json!({"region": l["region"], "name": l["name"], "scheme": l["scheme"], "type": l["type"], "dns_name": l["dns_name"], "vpc_id": l["vpc_id"], "security_groups": l["security_groups"], "tags": l["tags"]}))
         .collect();
-    want.sort_by_key(|v| v["name"].as_str().unwrap_or_default().to_string());
+    sort_by(&mut want, "name");
     assert_eq!(got, want);
     let got = rows(moto, k, &[region[0], region[1], "SELECT load_balancer_arn, port, protocol FROM aws.elbv2_listeners ORDER BY load_balancer_arn, port"]).await;
     let mut want: Vec<Value> = seeded(moto, "load_balancers")
@@ -197,7 +202,7 @@ async fn every_table_answers_from_the_seeded_estate() {
         .iter()
         .map(|c| json!({"region": c["region"], "name": c["name"], "version": c["version"], "endpoint_public_access": c["endpoint_public_access"], "endpoint_private_access": c["endpoint_private_access"], "public_access_cidrs": if c["public_access_cidrs"].is_null() { json!([]) } else { c["public_access_cidrs"].clone() }, "enabled_log_types": c["logging_enabled_types"], "tags": c["tags"]}))
         .collect();
-    want.sort_by_key(|v| v["name"].as_str().unwrap_or_default().to_string());
+    sort_by(&mut want, "name");
     assert_eq!(got, want);
     let got = rows(moto, k, &[region[0], region[1], "SELECT cluster_name, nodegroup_name, instance_types, desired_size FROM aws.eks_nodegroups ORDER BY nodegroup_name"]).await;
     let mut want: Vec<Value> = seeded(moto, "eks_clusters")
@@ -211,7 +216,7 @@ async fn every_table_answers_from_the_seeded_estate() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    want.sort_by_key(|v| v["nodegroup_name"].as_str().unwrap_or_default().to_string());
+    sort_by(&mut want, "nodegroup_name");
     assert_eq!(got, want);
 
     // ECR repositories.
@@ -220,12 +225,7 @@ async fn every_table_answers_from_the_seeded_estate() {
         .iter()
         .map(|r| json!({"region": r["region"], "repository_name": r["name"], "repository_uri": r["uri"], "scan_on_push": r["scan_on_push"], "image_tag_mutability": r["image_tag_mutability"], "encryption_type": r["encryption_type"], "tags": r["tags"]}))
         .collect();
-    want.sort_by_key(|v| {
-        v["repository_name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    });
+    sort_by(&mut want, "repository_name");
     assert_eq!(got, want);
 
     // Names in two regions, each missing from the other: both found (one
@@ -260,7 +260,7 @@ async fn every_table_answers_from_the_seeded_estate() {
             json!({"account_id": ACCOUNT, "region": "global", "role_name": r["name"], "path": r["path"], "trusted_principals": principals, "attached_policy_arns": r["attached_policies"], "inline_policy_names": r["inline_policies"], "tags": r["tags"]})
         })
         .collect();
-    want.sort_by_key(|v| v["role_name"].as_str().unwrap_or_default().to_string());
+    sort_by(&mut want, "role_name");
     assert_eq!(got, want);
 
     // S3: listed once per account, each bucket in its own region.
@@ -274,7 +274,7 @@ async fn every_table_answers_from_the_seeded_estate() {
             json!({"region": b["region"], "name": b["name"], "public_access_blocked": blocked, "encryption_algorithm": b["encryption"], "versioning": b["versioning"].as_str().unwrap_or("Disabled"), "tags": b["tags"]})
         })
         .collect();
-    want.sort_by_key(|v| v["name"].as_str().unwrap_or_default().to_string());
+    sort_by(&mut want, "name");
     assert_eq!(got, want);
     // Only the selected regions' buckets are rows.
     let got = rows(
@@ -300,12 +300,7 @@ async fn every_table_answers_from_the_seeded_estate() {
         .iter()
         .map(|d| json!({"region": d["region"], "db_instance_identifier": d["identifier"], "engine": d["engine"], "publicly_accessible": d["publicly_accessible"], "storage_encrypted": d["storage_encrypted"], "security_group_ids": d["vpc_security_groups"], "tags": d["tags"]}))
         .collect();
-    want.sort_by_key(|v| {
-        v["db_instance_identifier"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    });
+    sort_by(&mut want, "db_instance_identifier");
     assert_eq!(got, want);
 
     // The default region is the profile's: us-east-1 only.
