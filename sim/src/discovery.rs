@@ -11,12 +11,14 @@
 use serde_json::{Value, json};
 
 use crate::registry::{Registry, ResourceType};
+use crate::version::ServerVersion;
 
-pub(crate) fn version() -> Value {
+/// `/version`, for the release the cluster claims to be.
+pub(crate) fn version(v: ServerVersion) -> Value {
     json!({
-        "major": "1",
-        "minor": "33",
-        "gitVersion": "v1.33.1-kqsim",
+        "major": v.major().to_string(),
+        "minor": v.minor().to_string(),
+        "gitVersion": v.git_version(),
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2025-05-15T00:00:00Z",
@@ -108,6 +110,57 @@ pub(crate) fn api_group_doc(registry: &Registry, group: &str) -> Option<Value> {
         })
 }
 
+/// `group/version` pairs of unavailable APIServices, split.
+fn split_group_versions(group_versions: &[String]) -> Vec<(&str, &str)> {
+    group_versions
+        .iter()
+        .filter_map(|gv| gv.split_once('/'))
+        .collect()
+}
+
+/// Lists unavailable APIService groups in `/apis` (legacy), as the real
+/// server does: the aggregator lists a group whatever its backend's health.
+pub(crate) fn add_listed_groups(doc: &mut Value, unavailable: &[String]) {
+    let Some(groups) = doc.get_mut("groups").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for (group, version) in split_group_versions(unavailable) {
+        if !groups.iter().any(|g| g["name"] == group) {
+            groups.push(api_group(group, &[version.to_string()]));
+        }
+    }
+}
+
+/// `/apis/<group>` of an unavailable APIService: still answered.
+pub(crate) fn unavailable_group_doc(unavailable: &[String], group: &str) -> Option<Value> {
+    let (group, version) = split_group_versions(unavailable)
+        .into_iter()
+        .find(|(g, _)| *g == group)?;
+    let mut doc = api_group(group, &[version.to_string()]);
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("kind".into(), json!("APIGroup"));
+        o.insert("apiVersion".into(), json!("v1"));
+    }
+    Some(doc)
+}
+
+/// Aggregated discovery of an unavailable APIService: the version is
+/// listed as `Stale`, with no resources (what the real server answers
+/// while the backend has never been reachable).
+pub(crate) fn add_stale_groups(doc: &mut Value, unavailable: &[String]) {
+    let Some(items) = doc.get_mut("items").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for (group, version) in split_group_versions(unavailable) {
+        if !items.iter().any(|i| i["metadata"]["name"] == group) {
+            items.push(json!({
+                "metadata": {"name": group, "creationTimestamp": null},
+                "versions": [{"version": version, "freshness": "Stale"}],
+            }));
+        }
+    }
+}
+
 fn aggregated_resource(t: &ResourceType) -> Value {
     let mut r = json!({
         "resource": t.plural,
@@ -174,11 +227,11 @@ fn openapi_path_key(group: &str, version: &str) -> String {
 }
 
 /// `/openapi/v3`: one entry per served group/version.
-pub(crate) fn openapi_v3_index(registry: &Registry) -> Value {
+pub(crate) fn openapi_v3_index(registry: &Registry, release: &str) -> Value {
     let mut paths = serde_json::Map::new();
     for (g, vs) in registry.groups() {
         for v in vs {
-            let doc = openapi_v3_doc(registry, &g, &v);
+            let doc = openapi_v3_doc(registry, &g, &v, release);
             let hash = fnv(doc.to_string().as_bytes());
             let key = openapi_path_key(&g, &v);
             paths.insert(
@@ -191,7 +244,12 @@ pub(crate) fn openapi_v3_index(registry: &Registry) -> Value {
 }
 
 /// `/openapi/v3/api/v1`, `/openapi/v3/apis/{g}/{v}`.
-pub(crate) fn openapi_v3_doc(registry: &Registry, group: &str, version: &str) -> Value {
+pub(crate) fn openapi_v3_doc(
+    registry: &Registry,
+    group: &str,
+    version: &str,
+    release: &str,
+) -> Value {
     let mut paths = serde_json::Map::new();
     let prefix = if group.is_empty() {
         format!("/api/{version}")
@@ -225,7 +283,7 @@ pub(crate) fn openapi_v3_doc(registry: &Registry, group: &str, version: &str) ->
     }
     json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.33.1-kqsim"},
+        "info": {"title": "Kubernetes", "version": release},
         "paths": paths,
         "components": {"schemas": {}}
     })
@@ -234,6 +292,16 @@ pub(crate) fn openapi_v3_doc(registry: &Registry, group: &str, version: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_follows_the_release() {
+        let v = version("1.27".parse().unwrap());
+        assert_eq!(
+            (v["major"].as_str(), v["minor"].as_str()),
+            (Some("1"), Some("27"))
+        );
+        assert_eq!(v["gitVersion"], "v1.27.16");
+    }
 
     #[test]
     fn aggregated_splits_core_and_groups() {
@@ -262,14 +330,14 @@ mod tests {
     #[test]
     fn openapi_index_points_at_every_group_version() {
         let r = Registry::builtins();
-        let idx = openapi_v3_index(&r);
+        let idx = openapi_v3_index(&r, "v1.33.1");
         assert!(
             idx["paths"]["api/v1"]["serverRelativeURL"]
                 .as_str()
                 .unwrap()
                 .starts_with("/openapi/v3/api/v1?hash=")
         );
-        let doc = openapi_v3_doc(&r, "apps", "v1");
+        let doc = openapi_v3_doc(&r, "apps", "v1", "v1.33.1");
         let p = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(p["x-kubernetes-group-version-kind"]["kind"], "Deployment");
     }

@@ -25,4 +25,12 @@ pub enum SimError {
     Store(String),
     #[error("fleet configuration is invalid: {0}")]
     Config(String),
+    #[error(
+        "invalid server version {0:?}: expected MAJOR.MINOR from {oldest} to {newest}",
+        oldest = crate::version::ServerVersion::OLDEST,
+        newest = crate::version::ServerVersion::DEFAULT
+    )]
+    ServerVersion(String),
+    #[error("issuing a client certificate on cluster {cluster}: {message}")]
+    ClientCert { cluster: String, message: String },
 }

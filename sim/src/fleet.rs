@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use base64::Engine;
 use rand::{Rng, SeedableRng};
@@ -16,6 +16,8 @@ use crate::error::SimError;
 use crate::generate::{ClusterProfile, Flavor, generate_cluster_with};
 use crate::rbac::SimUser;
 use crate::store::Store;
+use crate::tls::{ClientAuth, TlsShape};
+use crate::version::ServerVersion;
 
 /// What fleet to start.
 #[derive(Clone, Debug)]
@@ -26,6 +28,10 @@ pub struct FleetConfig {
     pub faults: Faults,
     /// Serve plain HTTP instead of HTTPS (kubectl then sends no token: tests only).
     pub plain_http: bool,
+    /// The shape of every cluster's serving certificate.
+    pub tls: TlsShape,
+    /// The Kubernetes release every cluster claims to be (and behaves like).
+    pub server_version: ServerVersion,
 }
 
 impl FleetConfig {
@@ -45,6 +51,8 @@ impl FleetConfig {
             seed: 42,
             faults: Faults::default(),
             plain_http: false,
+            tls: TlsShape::default(),
+            server_version: ServerVersion::default(),
         }
     }
 
@@ -61,7 +69,21 @@ impl FleetConfig {
             seed,
             faults: Faults::default(),
             plain_http: false,
+            tls: TlsShape::default(),
+            server_version: ServerVersion::default(),
         }
+    }
+
+    /// The same fleet, serving certificates of `shape`.
+    pub fn with_tls(mut self, shape: TlsShape) -> Self {
+        self.tls = shape;
+        self
+    }
+
+    /// The same fleet, claiming to be (and behaving like) Kubernetes `version`.
+    pub fn with_server_version(mut self, version: ServerVersion) -> Self {
+        self.server_version = version;
+        self
     }
 }
 
@@ -85,6 +107,12 @@ pub struct Faults {
     pub watch_drop_after_secs: Option<u64>,
     /// The cluster drops every connection, like a dead API server.
     pub down: bool,
+    /// Aggregated API group versions (`metrics.k8s.io/v1beta1`) registered
+    /// by an APIService whose backend is down, answered as the real server
+    /// answers them: listed in `/apis`, `Stale` with no resources in
+    /// aggregated discovery, and 503 `service unavailable` (plain text) for
+    /// the group version's documents and resources.
+    pub unavailable_api_groups: Vec<String>,
 }
 
 /// One served API request, as counted by the sim.
@@ -122,8 +150,13 @@ pub(crate) struct ClusterState {
     pub name: String,
     pub addr: SocketAddr,
     pub plain_http: bool,
-    pub tokens: Vec<(SimUser, String)>,
+    /// Bearer tokens, one per user; rotation replaces a user's token.
+    tokens: RwLock<Vec<(SimUser, String)>>,
     pub ca_pem: String,
+    pub serving_cert_pem: String,
+    /// The client CA (None when serving plain HTTP).
+    pub client_auth: Option<Arc<ClientAuth>>,
+    pub server_version: ServerVersion,
     pub store: Store,
     faults: Mutex<Faults>,
     rng: Mutex<ChaCha8Rng>,
@@ -157,9 +190,30 @@ impl ClusterState {
 
     pub fn user_for_token(&self, token: &str) -> Option<SimUser> {
         self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .find(|(_, t)| t == token)
             .map(|(u, _)| *u)
+    }
+
+    /// The user a verified client certificate's subject CN names, as the
+    /// real API server maps CN to the user name.
+    pub fn user_for_common_name(&self, common_name: &str) -> Option<SimUser> {
+        SimUser::ALL
+            .into_iter()
+            .find(|u| u.username() == common_name)
+    }
+
+    /// Replaces `user`'s token with a fresh one; the old one stops working.
+    pub fn rotate_token(&self, user: SimUser) -> String {
+        let token = new_token(user, crate::tls::random_u128());
+        let mut tokens = self.tokens.write().unwrap_or_else(|p| p.into_inner());
+        match tokens.iter_mut().find(|(u, _)| *u == user) {
+            Some(entry) => entry.1 = token.clone(),
+            None => tokens.push((user, token.clone())),
+        }
+        token
     }
 
     pub fn record(&self, rec: RequestRecord) {
@@ -198,6 +252,8 @@ impl ClusterState {
 
     pub fn token(&self, user: SimUser) -> String {
         self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .find(|(u, _)| *u == user)
             .map(|(_, t)| t.clone())
@@ -236,9 +292,60 @@ impl ClusterHandle {
         self.state.token(user)
     }
 
-    /// The PEM of the CA that signed this cluster's serving certificate.
+    /// The trust anchor a kubeconfig carries (`certificate-authority-data`, PEM):
+    /// the CA that signed the serving certificate, the root of an
+    /// [`TlsShape::Intermediate`] chain, or the serving certificate itself for
+    /// [`TlsShape::SelfSignedCa`]. Empty with `plain_http`.
     pub fn ca_pem(&self) -> String {
         self.state.ca_pem.clone()
+    }
+
+    /// The leaf certificate the server presents (PEM), for tests that pin it
+    /// in `certificate-authority-data`. Empty with `plain_http`.
+    pub fn serving_cert_pem(&self) -> String {
+        self.state.serving_cert_pem.clone()
+    }
+
+    /// The CA that client certificates must chain to (PEM). Empty with `plain_http`.
+    pub fn client_ca_pem(&self) -> String {
+        self.state
+            .client_auth
+            .as_ref()
+            .map(|c| c.ca_pem())
+            .unwrap_or_default()
+    }
+
+    /// A client certificate (PEM) that authenticates as `user` (subject CN =
+    /// `user.username()`, extended key usage clientAuth, signed by the client
+    /// CA, valid from an hour ago for a year) for the public key of
+    /// `subject_key_pem`, a PKCS#8 (`PRIVATE KEY`) PEM of an RSA or EC P-256 key.
+    pub fn issue_client_cert(
+        &self,
+        user: SimUser,
+        subject_key_pem: &str,
+    ) -> Result<String, SimError> {
+        let fail = |message: String| SimError::ClientCert {
+            cluster: self.state.name.clone(),
+            message,
+        };
+        let auth = self
+            .state
+            .client_auth
+            .as_ref()
+            .ok_or_else(|| fail("the cluster serves plain HTTP, without TLS".into()))?;
+        auth.issue(user.username(), subject_key_pem).map_err(fail)
+    }
+
+    /// Issues a new bearer token for `user` and revokes the old one: later
+    /// requests with it get 401 Unauthorized. Requests already being served
+    /// (open watches) are not cut.
+    pub fn rotate_token(&self, user: SimUser) -> String {
+        self.state.rotate_token(user)
+    }
+
+    /// The Kubernetes release this cluster claims to be.
+    pub fn server_version(&self) -> ServerVersion {
+        self.state.server_version
     }
 
     pub fn counters(&self) -> Counters {
@@ -326,14 +433,15 @@ impl std::fmt::Debug for Fleet {
     }
 }
 
+fn new_token(user: SimUser, secret: u128) -> String {
+    format!("kqsim-{}-{secret:032x}", user.slug())
+}
+
 fn tokens_for(seed: u64, index: usize) -> Vec<(SimUser, String)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(31).wrapping_add(index as u64 + 7));
     SimUser::ALL
         .iter()
-        .map(|u| {
-            let secret: u128 = rng.random();
-            (*u, format!("kqsim-{}-{secret:032x}", u.slug()))
-        })
+        .map(|u| (*u, new_token(*u, rng.random())))
         .collect()
 }
 
@@ -375,6 +483,7 @@ pub async fn start(config: FleetConfig) -> Result<Fleet, SimError> {
     for (i, profile) in config.clusters.iter().cloned().enumerate() {
         let seed = config.seed;
         let plain = config.plain_http;
+        let shape = config.tls.clone();
         loads.push(tokio::task::spawn_blocking(move || {
             let cluster_seed = seed.wrapping_add(i as u64);
             let store = Store::new(cluster_seed);
@@ -386,9 +495,11 @@ pub async fn start(config: FleetConfig) -> Result<Fleet, SimError> {
                 None
             } else {
                 Some(
-                    crate::tls::generate(&profile.name).map_err(|message| SimError::Tls {
-                        cluster: profile.name.clone(),
-                        message,
+                    crate::tls::generate(&profile.name, &shape).map_err(|message| {
+                        SimError::Tls {
+                            cluster: profile.name.clone(),
+                            message,
+                        }
                     })?,
                 )
             };
@@ -412,20 +523,25 @@ pub async fn start(config: FleetConfig) -> Result<Fleet, SimError> {
             cluster: profile.name.clone(),
             source,
         })?;
-        let (ca_pem, acceptor) = match &tls {
+        let (ca_pem, serving_cert_pem, client_auth, acceptor) = match &tls {
             Some(t) => (
                 t.ca_pem.clone(),
+                t.serving_cert_pem.clone(),
+                Some(t.client_auth.clone()),
                 Some(tokio_rustls::TlsAcceptor::from(t.server_config.clone())),
             ),
-            None => (String::new(), None),
+            None => (String::new(), String::new(), None, None),
         };
         let (fault_changes, _) = tokio::sync::watch::channel(0);
         let state = Arc::new(ClusterState {
             name: profile.name.clone(),
             addr,
             plain_http: config.plain_http,
-            tokens: tokens_for(config.seed, i),
+            tokens: RwLock::new(tokens_for(config.seed, i)),
             ca_pem,
+            serving_cert_pem,
+            client_auth,
+            server_version: config.server_version,
             store,
             faults: Mutex::new(config.faults.clone()),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(

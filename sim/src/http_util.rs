@@ -96,8 +96,10 @@ pub(crate) struct Accept {
 }
 
 impl Accept {
-    /// Takes the first alternative the sim can serve, in the client's order.
-    pub fn parse(header: Option<&str>) -> Self {
+    /// Takes the first alternative the sim can serve, in the client's order;
+    /// aggregated discovery only in the versions `serves_aggregated` allows
+    /// (older releases skip those alternatives, as their negotiation does).
+    pub fn parse(header: Option<&str>, serves_aggregated: impl Fn(&str) -> bool) -> Self {
         let mut out = Accept::default();
         let Some(h) = header else {
             return out;
@@ -121,11 +123,9 @@ impl Accept {
                     out.table = Some(v.to_string());
                     return out;
                 }
-                (
-                    Some("APIGroupDiscoveryList"),
-                    Some("apidiscovery.k8s.io"),
-                    Some(v @ ("v2" | "v2beta1")),
-                ) => {
+                (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some(v))
+                    if serves_aggregated(v) =>
+                {
                     out.aggregated = Some(v.to_string());
                     return out;
                 }
@@ -194,20 +194,40 @@ mod tests {
     }
 
     #[test]
+    fn aggregated_discovery_skips_versions_the_release_lacks() {
+        let header = Some(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+        );
+        let a = Accept::parse(header, |v| v == "v2beta1");
+        assert_eq!(a.aggregated.as_deref(), Some("v2beta1"));
+        assert_eq!(Accept::parse(header, |_| false), Accept::default());
+    }
+
+    #[test]
     fn accept_negotiation_follows_client_order() {
-        let a = Accept::parse(Some(
-            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json",
-        ));
+        let all = |_: &str| true;
+        let a = Accept::parse(
+            Some(
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json",
+            ),
+            all,
+        );
         assert_eq!(a.table.as_deref(), Some("v1"));
-        let a = Accept::parse(Some(
-            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
-        ));
+        let a = Accept::parse(
+            Some(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+            ),
+            all,
+        );
         assert_eq!(a.aggregated.as_deref(), Some("v2"));
-        let a = Accept::parse(Some("application/json, */*"));
+        let a = Accept::parse(Some("application/json, */*"), all);
         assert_eq!(a, Accept::default());
-        let a = Accept::parse(Some(
-            "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json",
-        ));
+        let a = Accept::parse(
+            Some(
+                "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json",
+            ),
+            all,
+        );
         assert_eq!(a, Accept::default());
     }
 }

@@ -3,7 +3,9 @@
 //! Tests, benchmarks and `kq --demo` need real-looking clusters and none can
 //! run on our machines, so this crate serves the Kubernetes API (HTTPS,
 //! bearer tokens, discovery, list/watch, selectors, CRUD, RBAC, faults) over
-//! a seeded, deterministic fleet of objects.
+//! a seeded, deterministic fleet of objects. Clusters can serve several
+//! certificate shapes ([`TlsShape`]), authenticate client certificates, rotate
+//! tokens, and imitate older Kubernetes releases ([`ServerVersion`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kq_sim::SimError> {
@@ -23,6 +25,14 @@
 //!   the real 410 Expired.
 //! - When a cluster is `down`, its `/sim/` admin endpoint is unreachable too;
 //!   use [`ClusterHandle::set_faults`] to bring it back.
+//! - A bearer token, when sent, decides who the caller is (an unknown one is
+//!   401 even with a valid client certificate); without one, a client
+//!   certificate that chains to the cluster's client CA authenticates as the
+//!   [`SimUser`] named by its subject CN. The real API server tries the
+//!   certificate first; the two differ only for a request carrying both.
+//! - An older [`ServerVersion`] changes `/version`, aggregated discovery and
+//!   the accepted field selectors; it does not change which API groups and
+//!   versions are served.
 
 mod discovery;
 mod error;
@@ -39,8 +49,11 @@ mod status;
 mod store;
 mod table;
 mod tls;
+mod version;
 
 pub use error::SimError;
 pub use fleet::{ClusterHandle, Counters, Faults, Fleet, FleetConfig, RequestRecord, start};
 pub use generate::{ClusterProfile, Flavor};
 pub use rbac::{SimUser, TEAM_A_NAMESPACE};
+pub use tls::TlsShape;
+pub use version::ServerVersion;

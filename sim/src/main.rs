@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kq_sim::{Faults, FleetConfig};
+use kq_sim::{Faults, FleetConfig, ServerVersion, TlsShape};
 
 /// Serve a fleet of simulated Kubernetes clusters (HTTPS on 127.0.0.1
 /// ephemeral ports) and write a kubeconfig with one context per cluster.
@@ -64,9 +64,36 @@ struct Args {
     #[arg(long, value_name = "SECS")]
     watch_drop_after_secs: Option<u64>,
 
+    /// Aggregated API group versions (e.g. metrics.k8s.io/v1beta1) every cluster serves as
+    /// an APIService whose backend is down (503 for the group, Stale in discovery).
+    #[arg(long, value_name = "GROUP/VERSION", value_delimiter = ',')]
+    unavailable_api_group: Vec<String>,
+
     /// Comma-separated cluster names that start down (they drop every connection).
     #[arg(long, value_name = "CLUSTER,...", value_delimiter = ',')]
     down: Vec<String>,
+
+    /// The Kubernetes release every cluster imitates (1.20 up to the default, 1.33):
+    /// /version, aggregated discovery and field selectors follow it.
+    #[arg(long, value_name = "MAJOR.MINOR")]
+    server_version: Option<String>,
+
+    /// The shape of the serving certificates: ca-signed (default), intermediate,
+    /// self-signed-ca or expired.
+    #[arg(long, value_name = "SHAPE")]
+    tls_shape: Option<String>,
+}
+
+const TLS_SHAPES: &str = "ca-signed, intermediate, self-signed-ca, expired";
+
+fn tls_shape(name: &str) -> Option<TlsShape> {
+    match name {
+        "ca-signed" => Some(TlsShape::CaSigned),
+        "intermediate" => Some(TlsShape::Intermediate),
+        "self-signed-ca" => Some(TlsShape::SelfSignedCa),
+        "expired" => Some(TlsShape::Expired),
+        _ => None,
+    }
 }
 
 fn config(args: &Args) -> FleetConfig {
@@ -93,6 +120,7 @@ fn config(args: &Args) -> FleetConfig {
         watch_drop_after_events: args.watch_drop_after_events,
         watch_drop_after_secs: args.watch_drop_after_secs,
         down: false,
+        unavailable_api_groups: args.unavailable_api_group.clone(),
     };
     config
 }
@@ -128,7 +156,25 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let config = config(&args);
+    let mut config = config(&args);
+    if let Some(v) = &args.server_version {
+        match v.parse::<ServerVersion>() {
+            Ok(v) => config.server_version = v,
+            Err(e) => {
+                eprintln!("kq-sim: --server-version: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(name) = &args.tls_shape {
+        match tls_shape(name) {
+            Some(shape) => config.tls = shape,
+            None => {
+                eprintln!("kq-sim: --tls-shape must be one of {TLS_SHAPES} (got {name:?})");
+                return ExitCode::from(2);
+            }
+        }
+    }
     for d in &args.down {
         if !config.clusters.iter().any(|c| &c.name == d) {
             eprintln!("kq-sim: --down names an unknown cluster {d:?}");

@@ -1,10 +1,17 @@
 //! Label and field selectors, parsed and evaluated with the real API
 //! server's grammar and error messages, plus the per-kind selectable fields.
+//!
+//! Which field labels a resource accepts, and how a rejection is worded,
+//! follow the kube-apiserver's field-label conversion functions for that
+//! kind and release (see [`FieldSelector::validate`]): kq drops a pushed-down
+//! selector the server rejects, so the sim must reject exactly what a real
+//! server of the claimed [`ServerVersion`] rejects.
 
 use serde_json::Value;
 
-use crate::registry::ResKey;
+use crate::registry::{ResKey, ResourceType};
 use crate::status::ApiError;
+use crate::version::ServerVersion;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum LabelOp {
@@ -361,18 +368,17 @@ impl FieldSelector {
         self.terms.is_empty()
     }
 
-    /// Rejects fields the resource does not support, as the server does.
-    pub fn validate(&self, key: &ResKey) -> Result<(), ApiError> {
-        let specs = field_specs(key);
-        for t in &self.terms {
-            let known = t.field == "metadata.name"
-                || t.field == "metadata.namespace"
-                || specs.iter().any(|s| s.0 == t.field);
-            if !known {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {}",
-                    t.field
-                )));
+    /// Rejects field labels the resource does not support on `version`,
+    /// with the real server's message, and resolves label aliases.
+    pub fn validate(&mut self, rt: &ResourceType, version: ServerVersion) -> Result<(), ApiError> {
+        let labels = FieldLabels::of(rt, version);
+        for t in &mut self.terms {
+            if let Some(target) = labels.alias(&t.field) {
+                t.field = target.to_string();
+                continue;
+            }
+            if !labels.accepts(&t.field) {
+                return Err(ApiError::bad_request(labels.rejection(&t.field)));
             }
         }
         Ok(())
@@ -395,78 +401,209 @@ impl FieldSelector {
     }
 }
 
-/// (field, JSON path, value when absent)
-type FieldSpec = (&'static str, &'static [&'static str], &'static str);
+/// A selectable field: its label, where its value sits in the (v1) object,
+/// the value when absent, and the first minor release that accepts it.
+struct FieldSpec {
+    field: &'static str,
+    path: &'static [&'static str],
+    absent: &'static str,
+    since_minor: u32,
+}
 
+const fn spec(
+    field: &'static str,
+    path: &'static [&'static str],
+    absent: &'static str,
+) -> FieldSpec {
+    FieldSpec {
+        field,
+        path,
+        absent,
+        since_minor: 0,
+    }
+}
+
+const fn spec_since(
+    field: &'static str,
+    path: &'static [&'static str],
+    absent: &'static str,
+    since_minor: u32,
+) -> FieldSpec {
+    FieldSpec {
+        field,
+        path,
+        absent,
+        since_minor,
+    }
+}
+
+// Sources (kubernetes/kubernetes): pkg/apis/core/v1/conversion.go (the
+// accepted labels per kind), pkg/registry/core/*/strategy.go (the values),
+// pkg/apis/batch/v1/conversion.go; release notes for when a label arrived.
 const POD_FIELDS: &[FieldSpec] = &[
-    ("spec.nodeName", &["spec", "nodeName"], ""),
-    ("spec.restartPolicy", &["spec", "restartPolicy"], ""),
-    ("spec.schedulerName", &["spec", "schedulerName"], ""),
-    (
+    spec("spec.nodeName", &["spec", "nodeName"], ""),
+    spec("spec.restartPolicy", &["spec", "restartPolicy"], ""),
+    spec("spec.schedulerName", &["spec", "schedulerName"], ""),
+    spec(
         "spec.serviceAccountName",
         &["spec", "serviceAccountName"],
         "",
     ),
-    ("spec.hostNetwork", &["spec", "hostNetwork"], "false"),
-    ("status.phase", &["status", "phase"], ""),
-    ("status.podIP", &["status", "podIP"], ""),
-    (
+    // kubernetes PR 110477, in v1.28.0 ("Added support for pod hostNetwork field selector").
+    spec_since("spec.hostNetwork", &["spec", "hostNetwork"], "false", 28),
+    spec("status.phase", &["status", "phase"], ""),
+    spec("status.podIP", &["status", "podIP"], ""),
+    spec(
         "status.nominatedNodeName",
         &["status", "nominatedNodeName"],
         "",
     ),
 ];
-const SECRET_FIELDS: &[FieldSpec] = &[("type", &["type"], "")];
+/// Accepted by the Pod label conversion (since 1.17, for the downward API)
+/// but absent from the pod's selectable field set, so it only ever equals "".
+const POD_ACCEPTED_EMPTY: &[&str] = &["status.podIPs"];
+const SECRET_FIELDS: &[FieldSpec] = &[spec("type", &["type"], "")];
 const EVENT_FIELDS: &[FieldSpec] = &[
-    ("involvedObject.kind", &["involvedObject", "kind"], ""),
-    (
+    spec("involvedObject.kind", &["involvedObject", "kind"], ""),
+    spec(
         "involvedObject.namespace",
         &["involvedObject", "namespace"],
         "",
     ),
-    ("involvedObject.name", &["involvedObject", "name"], ""),
-    ("involvedObject.uid", &["involvedObject", "uid"], ""),
-    (
+    spec("involvedObject.name", &["involvedObject", "name"], ""),
+    spec("involvedObject.uid", &["involvedObject", "uid"], ""),
+    spec(
         "involvedObject.apiVersion",
         &["involvedObject", "apiVersion"],
         "",
     ),
-    (
+    spec(
         "involvedObject.resourceVersion",
         &["involvedObject", "resourceVersion"],
         "",
     ),
-    (
+    spec(
         "involvedObject.fieldPath",
         &["involvedObject", "fieldPath"],
         "",
     ),
-    ("reason", &["reason"], ""),
-    ("reportingComponent", &["reportingComponent"], ""),
-    ("source", &["source", "component"], ""),
-    ("type", &["type"], ""),
+    spec("reason", &["reason"], ""),
+    spec("reportingComponent", &["reportingComponent"], ""),
+    spec("source", &["source", "component"], ""),
+    spec("type", &["type"], ""),
 ];
-const NODE_FIELDS: &[FieldSpec] = &[("spec.unschedulable", &["spec", "unschedulable"], "false")];
-const NAMESPACE_FIELDS: &[FieldSpec] = &[("status.phase", &["status", "phase"], "")];
-const REPLICAS_FIELDS: &[FieldSpec] = &[("status.replicas", &["status", "replicas"], "0")];
-const JOB_FIELDS: &[FieldSpec] = &[("status.successful", &["status", "succeeded"], "0")];
+const NODE_FIELDS: &[FieldSpec] = &[spec(
+    "spec.unschedulable",
+    &["spec", "unschedulable"],
+    "false",
+)];
+const NAMESPACE_FIELDS: &[FieldSpec] = &[spec("status.phase", &["status", "phase"], "")];
+const RC_FIELDS: &[FieldSpec] = &[spec("status.replicas", &["status", "replicas"], "0")];
+const JOB_FIELDS: &[FieldSpec] = &[spec("status.successful", &["status", "succeeded"], "0")];
+/// kubernetes PR 123905, in v1.31.0 ("Services implement a field selector for
+/// the ClusterIP and Type fields"); before it Service had no label conversion.
+const SERVICE_SINCE_MINOR: u32 = 31;
 const SERVICE_FIELDS: &[FieldSpec] = &[
-    ("spec.clusterIP", &["spec", "clusterIP"], ""),
-    ("spec.type", &["spec", "type"], ""),
+    spec_since(
+        "spec.clusterIP",
+        &["spec", "clusterIP"],
+        "",
+        SERVICE_SINCE_MINOR,
+    ),
+    spec_since("spec.type", &["spec", "type"], "", SERVICE_SINCE_MINOR),
 ];
 
-/// The kind-specific selectable fields (metadata.name/namespace are universal).
-pub(crate) fn field_specs(key: &ResKey) -> &'static [FieldSpec] {
+/// The kind-specific selectable fields, in every release (metadata.name/namespace are universal).
+fn field_specs(key: &ResKey) -> &'static [FieldSpec] {
     match (key.group.as_str(), key.plural.as_str()) {
         ("", "pods") => POD_FIELDS,
         ("", "secrets") => SECRET_FIELDS,
         ("", "events") => EVENT_FIELDS,
         ("", "nodes") => NODE_FIELDS,
         ("", "namespaces") => NAMESPACE_FIELDS,
-        ("", "replicationcontrollers") | ("apps", "replicasets") => REPLICAS_FIELDS,
+        ("", "replicationcontrollers") => RC_FIELDS,
         ("batch", "jobs") => JOB_FIELDS,
         ("", "services") => SERVICE_FIELDS,
         _ => &[],
+    }
+}
+
+/// How the real server words a rejected field label: each kind's
+/// conversion function has its own message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rejection {
+    /// core/v1 kinds with a conversion function, and custom resources.
+    NotSupported,
+    /// batch/v1 Job.
+    BatchJob,
+    /// Kinds without a conversion function (`DefaultMetaV1FieldSelectorConversion`).
+    NotKnown,
+}
+
+/// The field labels one resource accepts on one release.
+struct FieldLabels {
+    namespace: bool,
+    fields: Vec<&'static str>,
+    accepted_empty: &'static [&'static str],
+    pod_aliases: bool,
+    rejection: Rejection,
+}
+
+impl FieldLabels {
+    fn of(rt: &ResourceType, version: ServerVersion) -> Self {
+        let key = rt.key();
+        let fields: Vec<&'static str> = field_specs(&key)
+            .iter()
+            .filter(|s| version.at_least(s.since_minor))
+            .map(|s| s.field)
+            .collect();
+        let (namespace, rejection) = if rt.crd.is_some() {
+            // apiextensions' converter: metadata.namespace only for namespaced resources.
+            (rt.namespaced, Rejection::NotSupported)
+        } else {
+            match (key.group.as_str(), key.plural.as_str()) {
+                // The Node and Namespace conversions accept metadata.name but not metadata.namespace.
+                ("", "nodes" | "namespaces") => (false, Rejection::NotSupported),
+                ("", "pods" | "secrets" | "events" | "replicationcontrollers") => {
+                    (true, Rejection::NotSupported)
+                }
+                ("", "services") if version.at_least(SERVICE_SINCE_MINOR) => {
+                    (true, Rejection::NotSupported)
+                }
+                ("batch", "jobs") => (true, Rejection::BatchJob),
+                _ => (true, Rejection::NotKnown),
+            }
+        };
+        let pods = key.group.is_empty() && key.plural == "pods";
+        FieldLabels {
+            namespace,
+            fields,
+            accepted_empty: if pods { POD_ACCEPTED_EMPTY } else { &[] },
+            pod_aliases: pods,
+            rejection,
+        }
+    }
+
+    /// The label a legacy label stands for (`spec.host` is the pre-1.0 name of `spec.nodeName`).
+    fn alias(&self, label: &str) -> Option<&'static str> {
+        (self.pod_aliases && label == "spec.host").then_some("spec.nodeName")
+    }
+
+    fn accepts(&self, label: &str) -> bool {
+        label == "metadata.name"
+            || (self.namespace && label == "metadata.namespace")
+            || self.fields.contains(&label)
+            || self.accepted_empty.contains(&label)
+    }
+
+    fn rejection(&self, label: &str) -> String {
+        match self.rejection {
+            Rejection::NotSupported => format!("field label not supported: {label}"),
+            Rejection::BatchJob => format!("field label {label:?} not supported for batchv1.Job"),
+            Rejection::NotKnown => format!(
+                "{label:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+            ),
+        }
     }
 }
 
@@ -474,18 +611,18 @@ pub(crate) fn field_specs(key: &ResKey) -> &'static [FieldSpec] {
 pub(crate) fn extract_fields(key: &ResKey, obj: &Value) -> Vec<(&'static str, String)> {
     field_specs(key)
         .iter()
-        .map(|(field, path, default)| {
+        .map(|spec| {
             let mut cur = Some(obj);
-            for p in *path {
+            for p in spec.path {
                 cur = cur.and_then(|c| c.get(p));
             }
             let v = match cur {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Bool(b)) => b.to_string(),
                 Some(Value::Number(n)) => n.to_string(),
-                _ => default.to_string(),
+                _ => spec.absent.to_string(),
             };
-            (*field, v)
+            (spec.field, v)
         })
         .collect()
 }
@@ -556,8 +693,10 @@ mod tests {
         };
         let pod = json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
         let fields = extract_fields(&key, &pod);
-        let fs = FieldSelector::parse("spec.nodeName=n1,status.phase!=Pending").unwrap();
-        fs.validate(&key).unwrap();
+        let pods = rt("", "pods");
+        let v = ServerVersion::default();
+        let mut fs = FieldSelector::parse("spec.nodeName=n1,status.phase!=Pending").unwrap();
+        fs.validate(&pods, v).unwrap();
         assert!(fs.matches("default", "p", &fields));
         let fs = FieldSelector::parse("spec.hostNetwork=false").unwrap();
         assert!(fs.matches("default", "p", &fields));
@@ -565,12 +704,87 @@ mod tests {
         assert!(fs.matches("default", "p", &fields));
         let e = FieldSelector::parse("spec.bogus=1")
             .unwrap()
-            .validate(&key)
+            .validate(&pods, v)
             .unwrap_err();
         assert_eq!(e.message, "field label not supported: spec.bogus");
         assert_eq!(FieldSelector::parse("novalue").unwrap_err().code, 400);
         let fs = FieldSelector::parse(r"metadata.name=a\,b").unwrap();
         assert!(fs.matches("", "a,b", &[]));
+    }
+
+    fn rt(group: &str, plural: &str) -> ResourceType {
+        crate::registry::Registry::builtins()
+            .types()
+            .iter()
+            .find(|t| t.group == group && t.plural == plural)
+            .cloned()
+            .unwrap()
+    }
+
+    fn rejected(group: &str, plural: &str, selector: &str, minor: u32) -> Option<String> {
+        let v = ServerVersion::new(1, minor).unwrap();
+        FieldSelector::parse(selector)
+            .unwrap()
+            .validate(&rt(group, plural), v)
+            .err()
+            .map(|e| e.message)
+    }
+
+    #[test]
+    fn accepted_labels_follow_the_kind_and_release() {
+        assert_eq!(rejected("", "services", "spec.type=LoadBalancer", 33), None);
+        assert_eq!(rejected("", "services", "spec.clusterIP=None", 31), None);
+        assert_eq!(
+            rejected("", "services", "spec.type=LoadBalancer", 30).as_deref(),
+            Some(
+                r#""spec.type" is not a known field selector: only "metadata.name", "metadata.namespace""#
+            )
+        );
+        assert_eq!(rejected("", "services", "metadata.name=x", 27), None);
+        assert_eq!(
+            rejected("", "services", "spec.bogus=1", 33).as_deref(),
+            Some("field label not supported: spec.bogus")
+        );
+        assert_eq!(rejected("", "pods", "spec.hostNetwork=true", 28), None);
+        assert_eq!(
+            rejected("", "pods", "spec.hostNetwork=true", 27).as_deref(),
+            Some("field label not supported: spec.hostNetwork")
+        );
+        assert_eq!(rejected("", "pods", "status.podIPs=10.0.0.1", 20), None);
+        assert_eq!(
+            rejected("", "nodes", "metadata.namespace=x", 33).as_deref(),
+            Some("field label not supported: metadata.namespace")
+        );
+        assert_eq!(
+            rejected("", "persistentvolumes", "metadata.namespace=", 33),
+            None
+        );
+        assert_eq!(
+            rejected("batch", "jobs", "status.failed=1", 33).as_deref(),
+            Some(r#"field label "status.failed" not supported for batchv1.Job"#)
+        );
+        assert_eq!(
+            rejected("apps", "replicasets", "status.replicas=1", 33).as_deref(),
+            Some(
+                r#""status.replicas" is not a known field selector: only "metadata.name", "metadata.namespace""#
+            )
+        );
+    }
+
+    #[test]
+    fn spec_host_is_spec_node_name_and_pod_ips_never_match() {
+        let mut fs = FieldSelector::parse("spec.host=n1").unwrap();
+        fs.validate(&rt("", "pods"), ServerVersion::default())
+            .unwrap();
+        let key = rt("", "pods").key();
+        let fields = extract_fields(&key, &json!({"spec": {"nodeName": "n1"}}));
+        assert!(fs.matches("ns", "p", &fields));
+        let fs = FieldSelector::parse("status.podIPs=10.0.0.1").unwrap();
+        let fields = extract_fields(
+            &key,
+            &json!({"status": {"podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}}),
+        );
+        assert!(!fs.matches("ns", "p", &fields));
     }
 
     #[test]

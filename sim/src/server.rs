@@ -1,6 +1,12 @@
 //! The HTTP(S) front end of one simulated cluster: connection handling
 //! (TLS, HTTP/1.1 and HTTP/2), authentication, fault injection, counters,
 //! routing, and the list/get/watch/write handlers.
+//!
+//! Authentication: a bearer token, when present, names the user; otherwise
+//! the client certificate of the connection (verified once per connection
+//! against the cluster's client CA) does, by its subject CN. Tokens are looked
+//! up per request, so a rotated token fails from the next request on while
+//! requests already being served (watches) keep running.
 
 use std::convert::Infallible;
 use std::ops::Bound;
@@ -24,7 +30,7 @@ use crate::fleet::{ClusterState, Faults, RequestRecord};
 use crate::http_util::{Accept, Body, Query, bytes_response, error_response, json_response};
 use crate::patch;
 use crate::rbac::SimUser;
-use crate::registry::{AUTHZ_GROUP, ResKey, ResourceType};
+use crate::registry::{AUTHZ_GROUP, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::{Collection, EventType, ObjKey, Stored, WatchPoll};
@@ -65,17 +71,44 @@ pub(crate) async fn serve(
     conns.abort_all();
 }
 
+/// What the client certificate of a connection says about its peer.
+#[derive(Debug, Clone, Default)]
+enum PeerCert {
+    /// No certificate (or plain HTTP).
+    #[default]
+    None,
+    /// A certificate that chains to the client CA, with its subject CN.
+    Verified(String),
+    /// A certificate that does not verify (unknown CA, expired, wrong usage).
+    Rejected,
+}
+
+fn peer_cert(state: &ClusterState, tls: &rustls::ServerConnection) -> PeerCert {
+    match (tls.peer_certificates(), &state.client_auth) {
+        (None, _) | (Some([]), _) => PeerCert::None,
+        (Some(chain), Some(auth)) => match auth.authenticate(chain) {
+            Some(cn) => PeerCert::Verified(cn),
+            None => PeerCert::Rejected,
+        },
+        (Some(_), None) => PeerCert::Rejected,
+    }
+}
+
 async fn connection(
     tcp: tokio::net::TcpStream,
     state: Arc<ClusterState>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let mut fault_rx = state.fault_changes.subscribe();
-    let st = state.clone();
-    let service = hyper::service::service_fn(move |req| {
-        let st = st.clone();
-        async move { Ok::<_, Infallible>(handle(st, req).await) }
-    });
+    let service = |peer: PeerCert| {
+        let st = state.clone();
+        let peer = Arc::new(peer);
+        hyper::service::service_fn(move |req| {
+            let st = st.clone();
+            let peer = peer.clone();
+            async move { Ok::<_, Infallible>(handle(st, &peer, req).await) }
+        })
+    };
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let serve = async {
         match tls {
@@ -83,12 +116,15 @@ async fn connection(
                 let Ok(stream) = acceptor.accept(tcp).await else {
                     return;
                 };
+                let peer = peer_cert(&state, stream.get_ref().1);
                 let _ = builder
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection(TokioIo::new(stream), service(peer))
                     .await;
             }
             None => {
-                let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                let _ = builder
+                    .serve_connection(TokioIo::new(tcp), service(PeerCert::None))
+                    .await;
             }
         }
     };
@@ -130,6 +166,8 @@ enum Target {
     OpenApiV3Index,
     OpenApiV3(String, String),
     Resource(Box<ResourceReq>),
+    /// A group version served by an APIService whose backend is down.
+    Unavailable,
 }
 
 fn route(state: &ClusterState, path: &str) -> Result<Target, ApiError> {
@@ -139,7 +177,15 @@ fn route(state: &ClusterState, path: &str) -> Result<Target, ApiError> {
         .filter(|s| !s.is_empty())
         .collect();
     let registry_has = |g: &str, v: &str| state.store.with_registry(|r| r.has_group_version(g, v));
+    let unavailable = |g: &str, v: &str| {
+        let faults = state.faults();
+        faults
+            .unavailable_api_groups
+            .iter()
+            .any(|gv| *gv == format!("{g}/{v}"))
+    };
     match segs.as_slice() {
+        ["apis", g, v, ..] if unavailable(g, v) => Ok(Target::Unavailable),
         [] => Ok(Target::Root),
         ["version"] => Ok(Target::Version),
         ["healthz" | "readyz" | "livez"] => Ok(Target::Health),
@@ -237,15 +283,9 @@ struct Ctx {
     user: SimUser,
 }
 
-/// One request, end to end; records counters for everything but `/sim/` admin calls.
-async fn handle(state: Arc<ClusterState>, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path().to_string();
-    let raw_query = req.uri().query().unwrap_or("").to_string();
-    if path == "/sim" || path.starts_with("/sim/") {
-        return admin(&state, req, &path).await;
-    }
-    let method = req.method().clone();
-    let query = Query::parse(req.uri().query());
+/// Who sent `req`: its bearer token when it has one, else the connection's
+/// verified client certificate; `None` is 401 Unauthorized.
+fn authenticate(state: &ClusterState, peer: &PeerCert, req: &Request<Incoming>) -> Option<SimUser> {
     let token = req
         .headers()
         .get(hyper::header::AUTHORIZATION)
@@ -255,7 +295,27 @@ async fn handle(state: Arc<ClusterState>, req: Request<Incoming>) -> Response<Bo
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    let user = token.and_then(|t| state.user_for_token(t));
+    match (token, peer) {
+        (Some(t), _) => state.user_for_token(t),
+        (None, PeerCert::Verified(cn)) => state.user_for_common_name(cn),
+        (None, PeerCert::None | PeerCert::Rejected) => None,
+    }
+}
+
+/// One request, end to end; records counters for everything but `/sim/` admin calls.
+async fn handle(
+    state: Arc<ClusterState>,
+    peer: &PeerCert,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let raw_query = req.uri().query().unwrap_or("").to_string();
+    let user = authenticate(&state, peer, &req);
+    if path == "/sim" || path.starts_with("/sim/") {
+        return admin(&state, req, &path, user).await;
+    }
+    let method = req.method().clone();
+    let query = Query::parse(req.uri().query());
     let target = route(&state, &path);
     let verb = match &target {
         Ok(Target::Resource(r)) => verb_for(&method, r, &query).unwrap_or("unknown"),
@@ -274,6 +334,7 @@ async fn handle(state: Arc<ClusterState>, req: Request<Incoming>) -> Response<Bo
                     req.headers()
                         .get(hyper::header::ACCEPT)
                         .and_then(|v| v.to_str().ok()),
+                    |v| state.server_version.serves_aggregated_discovery(v),
                 ),
                 query,
                 user,
@@ -360,7 +421,10 @@ async fn dispatch(
             200,
             &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]}),
         )),
-        Target::Version => Ok(json_response(200, &discovery::version())),
+        Target::Version => Ok(json_response(
+            200,
+            &discovery::version(ctx.state.server_version),
+        )),
         Target::Health => Ok(bytes_response(
             200,
             "text/plain; charset=utf-8",
@@ -376,35 +440,54 @@ async fn dispatch(
                 &discovery::api_versions(&ctx.state.addr.to_string()),
             )),
         },
-        Target::Apis => match &ctx.accept.aggregated {
-            Some(v) => Ok(aggregated_response(
-                v,
-                store.with_registry(|r| discovery::aggregated(r, false, v)),
-            )),
-            None => Ok(json_response(
-                200,
-                &store.with_registry(discovery::api_group_list),
-            )),
-        },
+        Target::Apis => {
+            let broken = ctx.state.faults().unavailable_api_groups;
+            match &ctx.accept.aggregated {
+                Some(v) => {
+                    let mut doc = store.with_registry(|r| discovery::aggregated(r, false, v));
+                    discovery::add_stale_groups(&mut doc, &broken);
+                    Ok(aggregated_response(v, doc))
+                }
+                None => {
+                    let mut doc = store.with_registry(discovery::api_group_list);
+                    discovery::add_listed_groups(&mut doc, &broken);
+                    Ok(json_response(200, &doc))
+                }
+            }
+        }
         Target::Group(g) => store
             .with_registry(|r| discovery::api_group_doc(r, &g))
+            .or_else(|| {
+                discovery::unavailable_group_doc(&ctx.state.faults().unavailable_api_groups, &g)
+            })
             .map(|d| json_response(200, &d))
             .ok_or_else(ApiError::not_found_path),
+        // The aggregator's proxy answers for a backend it cannot reach with
+        // plain text, not a Status.
+        Target::Unavailable => Ok(bytes_response(
+            503,
+            "text/plain; charset=utf-8",
+            Bytes::from_static(b"service unavailable\n"),
+        )),
         Target::GroupVersion(g, v) => Ok(json_response(
             200,
             &store.with_registry(|r| discovery::api_resource_list(r, &g, &v)),
         )),
-        Target::OpenApiV3Index => Ok(json_response(
-            200,
-            &store.with_registry(discovery::openapi_v3_index),
-        )),
+        Target::OpenApiV3Index => {
+            let release = ctx.state.server_version.git_version();
+            Ok(json_response(
+                200,
+                &store.with_registry(|r| discovery::openapi_v3_index(r, &release)),
+            ))
+        }
         Target::OpenApiV3(g, v) => {
             if !store.with_registry(|r| r.has_group_version(&g, &v)) {
                 return Err(ApiError::not_found_path());
             }
+            let release = ctx.state.server_version.git_version();
             Ok(json_response(
                 200,
-                &store.with_registry(|r| discovery::openapi_v3_doc(r, &g, &v)),
+                &store.with_registry(|r| discovery::openapi_v3_doc(r, &g, &v, &release)),
             ))
         }
         Target::Resource(r) => resource(ctx, req, *r, verb).await,
@@ -504,8 +587,8 @@ async fn resource(
         }
         "deletecollection" => {
             let label = LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or(""))?;
-            let field = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""))?;
-            field.validate(&r.rt.key())?;
+            let mut field = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""))?;
+            field.validate(&r.rt, ctx.state.server_version)?;
             let (_, coll) = store.snapshot(&r.rt.key());
             let victims: Vec<Arc<Stored>> = coll
                 .values()
@@ -672,10 +755,10 @@ fn decode_continue(s: &str) -> Result<ContinueToken, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("continue key is not valid: {e}")))
 }
 
-fn selectors(ctx: &Ctx, key: &ResKey) -> Result<(LabelSelector, FieldSelector), ApiError> {
+fn selectors(ctx: &Ctx, rt: &ResourceType) -> Result<(LabelSelector, FieldSelector), ApiError> {
     let label = LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or(""))?;
-    let field = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""))?;
-    field.validate(key)?;
+    let mut field = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""))?;
+    field.validate(rt, ctx.state.server_version)?;
     Ok((label, field))
 }
 
@@ -696,7 +779,7 @@ fn in_scope<'a>(
 
 fn list(ctx: &Ctx, r: &ResourceReq) -> Result<Response<Body>, ApiError> {
     let key = r.rt.key();
-    let (label, field) = selectors(ctx, &key)?;
+    let (label, field) = selectors(ctx, &r.rt)?;
     let limit: u64 = match ctx.query.get("limit") {
         None | Some("") => 0,
         Some(s) => s
@@ -809,8 +892,7 @@ struct WatchSpec {
 }
 
 fn watch(ctx: &Ctx, r: &ResourceReq) -> Result<Response<Body>, ApiError> {
-    let key = r.rt.key();
-    let (label, mut field) = selectors(ctx, &key)?;
+    let (label, mut field) = selectors(ctx, &r.rt)?;
     if let Some(name) = &r.name {
         // Watching a named object is a watch with a metadata.name selector.
         let pinned = format!(
@@ -822,6 +904,7 @@ fn watch(ctx: &Ctx, r: &ResourceReq) -> Result<Response<Body>, ApiError> {
             None => pinned,
         };
         field = FieldSelector::parse(&merged)?;
+        field.validate(&r.rt, ctx.state.server_version)?;
     }
     let start = match ctx.query.get("resourceVersion") {
         None | Some("") | Some("0") => None,
@@ -1065,15 +1148,14 @@ async fn run_watch(state: Arc<ClusterState>, spec: WatchSpec, tx: mpsc::Sender<B
     }
 }
 
-/// `/sim/counters`, `/sim/counters/reset`, `/sim/faults`: admin token only, never counted.
-async fn admin(state: &Arc<ClusterState>, req: Request<Incoming>, path: &str) -> Response<Body> {
-    let token = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match token.and_then(|t| state.user_for_token(t)) {
+/// `/sim/counters`, `/sim/counters/reset`, `/sim/faults`: the admin user only, never counted.
+async fn admin(
+    state: &Arc<ClusterState>,
+    req: Request<Incoming>,
+    path: &str,
+    user: Option<SimUser>,
+) -> Response<Body> {
+    match user {
         None => return error_response(&ApiError::unauthorized()),
         Some(SimUser::Admin) => {}
         Some(u) => {

@@ -45,8 +45,7 @@ fn fleet_config() -> FleetConfig {
             c("dev", 30, Flavor::Dev),
         ],
         seed: 42,
-        faults: Default::default(),
-        plain_http: false,
+        ..FleetConfig::demo()
     }
 }
 

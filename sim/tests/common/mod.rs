@@ -129,6 +129,11 @@ pub fn empty_cluster(c: &ClusterHandle) {
 pub async fn fixture_fleet(n: usize, plain_http: bool) -> Fleet {
     let mut cfg = FleetConfig::uniform(n, 0, 7);
     cfg.plain_http = plain_http;
+    fixture_fleet_with(cfg).await
+}
+
+/// [`fixture_fleet`] for any configuration (its clusters are emptied and loaded with the fixture).
+pub async fn fixture_fleet_with(cfg: FleetConfig) -> Fleet {
     let fleet = kq_sim::start(cfg).await.expect("start fleet");
     for c in fleet.clusters() {
         empty_cluster(c);
@@ -161,12 +166,19 @@ pub struct Harness {
 
 impl Harness {
     pub fn start(clusters: usize, plain_http: bool) -> Self {
+        let mut cfg = FleetConfig::uniform(clusters, 0, 7);
+        cfg.plain_http = plain_http;
+        Self::start_with(cfg)
+    }
+
+    /// A harness over any configuration (pods per cluster are replaced by the fixture).
+    pub fn start_with(cfg: FleetConfig) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let fleet = rt.block_on(fixture_fleet(clusters, plain_http));
+        let fleet = rt.block_on(fixture_fleet_with(cfg));
         Harness {
             rt,
             fleet: Some(fleet),
