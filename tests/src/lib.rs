@@ -4,7 +4,9 @@
 //! Tests here drive kq exactly as a user would: a separate process, a
 //! kubeconfig file, TLS and bearer tokens to the sim.
 
+pub mod apiserver;
 pub mod aws;
+pub mod proxy;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -151,7 +153,7 @@ pub fn chromium_binary() -> PathBuf {
 
 /// A program the tests need, found on PATH; a missing one fails the test
 /// loudly (saying whether this is CI), never skips it.
-pub(crate) fn required_on_path(program: &str, needed_by: &str, remedy: &str) -> PathBuf {
+pub fn required_on_path(program: &str, needed_by: &str, remedy: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(program))
