@@ -32,7 +32,7 @@ fn main() {
                 let mut path = format!("/api/v1/pods?limit={page_size}");
                 if let Some(t) = &token {
                     path.push_str("&continue=");
-                    path.push_str(&kq_providers::kubernetes::list::percent_encode(t));
+                    path.push_str(&kq_providers::kubernetes::http::percent_encode(t));
                 }
                 let body = get_bytes(&client, &path).await;
                 bytes += body.len() as u64;

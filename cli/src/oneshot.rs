@@ -156,6 +156,12 @@ async fn run_statement(
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(query_failure)?;
         progress.finish().await;
+        // An aggregate answers only after every list ended: if every
+        // cluster failed by then, its "0" is no answer at all, and a
+        // script must not read one.
+        if rows == 0 && every_cluster_failed(engine, mark) {
+            return Ok(());
+        }
         rows += batch.num_rows();
         if let Err(e) = printer.write_batch(&batch) {
             return match output_failure(e) {
@@ -210,8 +216,12 @@ pub(crate) fn every_cluster_failed(engine: &Engine, mark: kq_providers::failures
     engine.failures().every_attempt_failed_since(mark)
 }
 
-/// One partial failure, as every mode prints it on stderr.
+/// One partial failure, as every mode prints it on stderr. Info records
+/// (rows complete, e.g. a selector kq evaluated itself) stay in `kq_errors`.
 pub(crate) fn print_failure(failure: &kq_providers::failures::FailureRecord) {
+    if failure.severity == kq_providers::failures::Severity::Info {
+        return;
+    }
     let (kind, source) = kq_providers::failures::source_kind(&failure.source);
     eprintln!(
         "kq: {} {kind} '{source}' ({}): {}",
@@ -254,7 +264,12 @@ fn report_failures(
     args: &Args,
 ) -> Result<u8, Failure> {
     use kq_providers::failures::Severity;
-    let failures = engine.failures().since(mark);
+    let failures: Vec<_> = engine
+        .failures()
+        .since(mark)
+        .into_iter()
+        .filter(|f| f.severity != Severity::Info)
+        .collect();
     if failures.is_empty() {
         return Ok(0);
     }

@@ -79,6 +79,10 @@ pub async fn build_reusing(
         Err(ConfigError::NoKubeconfig) if aws_only => Vec::new(),
         Err(e) => return Err(Failure::usage(e.to_string())),
     };
+    // Settings kubectl accepts silently but a user must know about, once.
+    for warning in conns.iter().flat_map(|c| c.warnings()) {
+        eprintln!("kq: warning: {warning}");
+    }
     let clusters: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
     let contexts = loaded
         .config

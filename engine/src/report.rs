@@ -119,6 +119,10 @@ pub async fn run_controls(
     results.sort_by_key(|(i, _)| *i);
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for record in engine.failures().since(mark) {
+        // Info records leave the rows complete: nothing failed.
+        if record.severity == kq_providers::failures::Severity::Info {
+            continue;
+        }
         let messages = failures.entry(record.source.clone()).or_default();
         let line = format!(
             "{} ({}): {}",

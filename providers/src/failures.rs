@@ -39,6 +39,10 @@ pub enum Severity {
     /// Rows are complete for what could be read, but coverage was reduced
     /// (e.g. a 403 fell back to the readable namespaces).
     Warning,
+    /// Rows are complete; something worth knowing happened on the way (a
+    /// selector the server rejected was evaluated by kq instead). Kept in
+    /// `kq_errors`, not printed: the answer is the same as without it.
+    Info,
 }
 
 impl Severity {
@@ -46,6 +50,46 @@ impl Severity {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// What kind of failure a record is, for scripts reading `kq_errors.kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The server's certificate was not trusted, or TLS could not be set up.
+    Tls,
+    /// Credentials were rejected (401) or could not be produced (exec plugin, token file).
+    Auth,
+    /// The server refused the request (403).
+    Forbidden,
+    /// No connection: refused, reset, DNS, proxy.
+    Unreachable,
+    /// No answer within `--timeout`.
+    Timeout,
+    /// The server answered with an error (5xx, 429 after retries, an unexpected status).
+    Server,
+    /// A selector the server does not support (kq evaluated it itself).
+    Selector,
+    /// An answer kq could not decode.
+    Decode,
+    /// The kubeconfig or other local configuration is unusable for this source.
+    Config,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Tls => "tls",
+            FailureKind::Auth => "auth",
+            FailureKind::Forbidden => "forbidden",
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Server => "server",
+            FailureKind::Selector => "selector",
+            FailureKind::Decode => "decode",
+            FailureKind::Config => "config",
         }
     }
 }
@@ -57,6 +101,7 @@ pub struct FailureRecord {
     pub source: String,
     pub table: String,
     pub severity: Severity,
+    pub kind: FailureKind,
     pub message: String,
     pub time: DateTime<Utc>,
 }
@@ -92,11 +137,19 @@ impl FailureLog {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn record(&self, source: &str, table: &str, severity: Severity, message: String) {
+    pub fn record(
+        &self,
+        source: &str,
+        table: &str,
+        severity: Severity,
+        kind: FailureKind,
+        message: String,
+    ) {
         self.lock().records.push(FailureRecord {
             source: source.to_string(),
             table: table.to_string(),
             severity,
+            kind,
             message,
             time: Utc::now(),
         });
@@ -181,7 +234,13 @@ impl FailureLog {
                 "severity",
                 DataType::Utf8,
                 false,
-                "error (rows missing) or warning (reduced coverage)",
+                "error (rows missing), warning (reduced coverage) or info (rows complete)",
+            ),
+            field(
+                "kind",
+                DataType::Utf8,
+                false,
+                "tls, auth, forbidden, unreachable, timeout, server, selector, decode or config",
             ),
             field("error", DataType::Utf8, false, "What went wrong"),
             field(
@@ -198,12 +257,14 @@ impl FailureLog {
         let mut cluster = StringBuilder::new();
         let mut table = StringBuilder::new();
         let mut severity = StringBuilder::new();
+        let mut kind = StringBuilder::new();
         let mut error = StringBuilder::new();
         let mut time = TimestampMicrosecondBuilder::new().with_timezone("UTC");
         for r in &records {
             cluster.append_value(&r.source);
             table.append_value(&r.table);
             severity.append_value(r.severity.as_str());
+            kind.append_value(r.kind.as_str());
             error.append_value(&r.message);
             time.append_value(r.time.timestamp_micros());
         }
@@ -211,6 +272,7 @@ impl FailureLog {
             Arc::new(cluster.finish()),
             Arc::new(table.finish()),
             Arc::new(severity.finish()),
+            Arc::new(kind.finish()),
             Arc::new(error.finish()),
             Arc::new(time.finish()),
         ];
@@ -266,12 +328,24 @@ mod tests {
     fn marks_separate_queries() {
         let log = FailureLog::new();
         log.attempted("a");
-        log.record("a", "pods", Severity::Error, "boom".into());
+        log.record(
+            "a",
+            "pods",
+            Severity::Error,
+            FailureKind::Server,
+            "boom".into(),
+        );
         let mark = log.mark();
         assert!(log.since(mark).is_empty());
         log.attempted("b");
         log.attempted("b");
-        log.record("b", "pods", Severity::Warning, "partial".into());
+        log.record(
+            "b",
+            "pods",
+            Severity::Warning,
+            FailureKind::Forbidden,
+            "partial".into(),
+        );
         assert_eq!(log.since(mark).len(), 1);
         assert_eq!(log.attempted_since(mark), ["b"]);
         assert_eq!(log.batch().unwrap().num_rows(), 2);
@@ -284,9 +358,21 @@ mod tests {
         let mark = log.mark();
         log.attempted_table("aws:1/r", "aws.a");
         log.attempted_table("aws:1/r", "aws.b");
-        log.record("aws:1/r", "aws.b", Severity::Error, "denied".into());
+        log.record(
+            "aws:1/r",
+            "aws.b",
+            Severity::Error,
+            FailureKind::Forbidden,
+            "denied".into(),
+        );
         assert!(!log.every_attempt_failed_since(mark));
-        log.record("aws:1/r", "aws.a", Severity::Error, "denied".into());
+        log.record(
+            "aws:1/r",
+            "aws.a",
+            Severity::Error,
+            FailureKind::Forbidden,
+            "denied".into(),
+        );
         assert!(log.every_attempt_failed_since(mark));
     }
 }

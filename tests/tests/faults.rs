@@ -471,4 +471,75 @@ async fn when_every_cluster_fails_there_is_no_answer_and_exit_2() {
     check("all down", &out);
     let out = fleet.kq(&["-A", "--strict", "-o", "ndjson", sql]).await;
     check("all down, --strict", &out);
+    // An aggregate answers only once every list ended: when all of them
+    // failed, its count of 0 is no answer and must not reach a script.
+    for format in ["json", "table", "csv"] {
+        let out = fleet
+            .kq(&["-A", "-o", format, "SELECT count(*) FROM pods"])
+            .await;
+        check(&format!("all down, count(*), -o {format}"), &out);
+    }
+}
+
+/// A metrics-server whose backend is down, as the real server shows it.
+const BROKEN_GROUP: &str = "metrics.k8s.io/v1beta1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_api_group_fails_only_its_own_tables() {
+    // Aggregated discovery (1.33: the group is Stale) and the legacy walk
+    // (1.25: /apis/metrics.k8s.io/v1beta1 answers 503) both.
+    for minor in [33, 25] {
+        let version = kq_sim::ServerVersion::new(1, minor).expect("a version");
+        let config = FleetConfig::uniform(1, 20, 29).with_server_version(version);
+        let fleet = TestFleet::start(config).await;
+        let cluster = &fleet.fleet.clusters()[0];
+        cluster.set_faults(Faults {
+            unavailable_api_groups: vec![BROKEN_GROUP.to_string()],
+            ..Faults::default()
+        });
+        let what = format!("1.{minor}");
+        // kubectl still works, as on a real cluster with a broken metrics-server.
+        kq_tests::kubectl_ok(&fleet.kubeconfig, &["get", "pods", "-A", "-o", "name"]).await;
+
+        let out = fleet
+            .kq(&[
+                "-o",
+                "ndjson",
+                "SELECT count(*) AS n FROM certificates; \
+                 SELECT severity, kind, \"table\", error FROM kq_errors",
+            ])
+            .await;
+        ok(&out);
+        let rows = ndjson_rows(&out);
+        assert_eq!(
+            rows[0]["n"].as_u64(),
+            Some(cluster.objects("certificates").len() as u64),
+            "{what}: the CRD table answers: {rows:?}"
+        );
+        let errors: Vec<&Value> = rows.iter().filter(|r| r.get("kind").is_some()).collect();
+        assert_eq!(errors.len(), 1, "{what}: one record: {errors:?}");
+        assert_eq!(errors[0]["severity"], "warning", "{what}");
+        assert_eq!(errors[0]["table"], "(discovery)", "{what}");
+        let message = text(errors[0], "error");
+        assert!(
+            message.contains(BROKEN_GROUP),
+            "{what}: names the group: {message}"
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("warning") && err.contains(BROKEN_GROUP),
+            "{what}: said on stderr: {err}"
+        );
+
+        let tables = fleet.kq(&["tables"]).await;
+        let listed = ok(&tables);
+        for table in ["pods", "certificates", "containers"] {
+            assert!(listed.contains(table), "{what}: kq tables lists {table}");
+        }
+        assert!(
+            stderr(&tables).contains(BROKEN_GROUP),
+            "{what}: kq tables names the broken group: {}",
+            stderr(&tables)
+        );
+    }
 }

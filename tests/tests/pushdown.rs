@@ -340,3 +340,107 @@ async fn a_forbidden_list_falls_back_to_the_namespaces_the_rules_allow() {
     );
     assert!(ndjson_rows(&out).is_empty(), "nothing on stdout");
 }
+
+/// Service filters kq declares Exact, with field selectors older servers
+/// lack (`spec.type`, `spec.clusterIP` arrived in 1.31). Each result
+/// names its query in `q`.
+const SERVICE_QUERIES: &[&str] = &[
+    "SELECT 'lb' AS q, namespace, name FROM services WHERE type = 'LoadBalancer'",
+    "SELECT 'np' AS q, namespace, name FROM services WHERE type = 'NodePort' AND labels['app'] IS NOT NULL",
+    "SELECT 'headless' AS q, namespace, name FROM services WHERE cluster_ip = 'None'",
+    "SELECT 'ports' AS q, namespace, service_name AS name, port FROM service_ports WHERE service_type = 'ClusterIP'",
+    // A LIMIT the old server cannot narrow: kq stops at 3 rows that all
+    // satisfy the filter.
+    "SELECT 'limit' AS q, type FROM services WHERE type = 'ClusterIP' LIMIT 3",
+];
+
+/// Each query's rows (by `q`), sorted.
+fn answers(out: &std::process::Output) -> BTreeMap<String, Vec<String>> {
+    let mut answers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in ndjson_rows(out) {
+        let q = row["q"].as_str().expect("q").to_string();
+        answers.entry(q).or_default().push(row.to_string());
+    }
+    for rows in answers.values_mut() {
+        rows.sort();
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_server_gets_the_same_rows_without_the_selectors_it_lacks() {
+    let version = kq_sim::ServerVersion::new(1, 27).expect("a version");
+    let current = TestFleet::start(FleetConfig::uniform(1, 80, 12)).await;
+    let old = TestFleet::start(FleetConfig::uniform(1, 80, 12).with_server_version(version)).await;
+    let sql = SERVICE_QUERIES.join("; ");
+    let on_current = current.kq(&["-o", "ndjson", &sql]).await;
+    let on_old = old.kq(&["-o", "ndjson", &sql]).await;
+    ok(&on_current);
+    ok(&on_old);
+    let (mut want, mut got) = (answers(&on_current), answers(&on_old));
+    let limited = got.remove("limit").unwrap_or_default();
+    assert_eq!(
+        limited,
+        vec![r#"{"q":"limit","type":"ClusterIP"}"#; 3],
+        "LIMIT 3 on the old server, filtered by kq"
+    );
+    want.remove("limit");
+    assert_eq!(want.len(), 4, "every query has rows on 1.33: {want:?}");
+    assert_eq!(got, want, "the same rows on 1.27");
+    let err = stderr(&on_old);
+    assert!(
+        !err.contains("error") && !err.contains("warning"),
+        "nothing failed: {err}"
+    );
+
+    // The rejection cost one request, once per session.
+    let cluster = &old.fleet.clusters()[0];
+    let rejected: Vec<_> = cluster
+        .counters()
+        .requests
+        .into_iter()
+        .filter(|r| r.status == 400)
+        .collect();
+    assert_eq!(rejected.len(), 1, "one 400 per session: {rejected:?}");
+    assert!(rejected[0].query.contains("fieldSelector"), "{rejected:?}");
+    let service_lists: Vec<String> = lists(cluster)
+        .into_iter()
+        .filter(|l| l.starts_with("/api/v1/services"))
+        .collect();
+    assert_eq!(
+        service_lists
+            .iter()
+            .filter(|l| l.contains("fieldSelector"))
+            .count(),
+        1,
+        "only the first list sent the field selector: {service_lists:?}"
+    );
+    assert!(
+        service_lists.iter().any(|l| l.contains("labelSelector")),
+        "the label selector the server supports is still sent: {service_lists:?}"
+    );
+
+    // kq_errors says why, as information, with kind 'selector'.
+    let out = old
+        .kq(&[
+            "-o",
+            "ndjson",
+            "SELECT name FROM services WHERE type = 'LoadBalancer'; \
+             SELECT severity, kind, error FROM kq_errors",
+        ])
+        .await;
+    ok(&out);
+    let notes: Vec<Value> = ndjson_rows(&out)
+        .into_iter()
+        .filter(|r| r.get("kind").is_some())
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["severity"], "info");
+    assert_eq!(notes[0]["kind"], "selector");
+    assert!(
+        notes[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("fieldSelector spec.type=LoadBalancer")),
+        "{notes:?}"
+    );
+}

@@ -19,7 +19,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use tokio::sync::OnceCell;
 
 use super::table::CallError;
-use crate::failures::{AWS_SOURCE_PREFIX, FailureLog};
+use crate::failures::{AWS_SOURCE_PREFIX, FailureKind, FailureLog};
 
 /// What the user selected on the command line.
 #[derive(Clone, Debug, Default)]
@@ -88,8 +88,8 @@ impl Account {
 /// every scan is missing their rows).
 pub struct Resolved {
     pub accounts: Vec<Arc<Account>>,
-    /// (source, message) of each unreachable profile or account.
-    pub failed: Vec<(String, String)>,
+    /// (source, kind, message) of each unreachable profile or account.
+    pub failed: Vec<(String, FailureKind, String)>,
 }
 
 /// The session's AWS state: options, failure log, accounts once resolved.
@@ -248,7 +248,7 @@ async fn connect_profile(
     config: SdkConfig,
     options: &AwsOptions,
     all_regions: bool,
-) -> Result<Result<Account, (String, String)>, AwsError> {
+) -> Result<Result<Account, (String, FailureKind, String)>, AwsError> {
     let who = match profile {
         Some(name) => format!("profile '{name}'"),
         None => "the default profile".to_string(),
@@ -287,7 +287,7 @@ async fn connect_profile(
         Ok(identity) => identity.account().unwrap_or_default().to_string(),
         Err(e) => {
             let error = CallError::from_sdk("sts GetCallerIdentity", e);
-            return Ok(Err((source, error.to_string())));
+            return Ok(Err((source, error.kind(), error.to_string())));
         }
     };
     let regions = if all_regions {
@@ -296,6 +296,7 @@ async fn connect_profile(
             Err(error) => {
                 return Ok(Err((
                     format!("{AWS_SOURCE_PREFIX}{id}/{home_region}"),
+                    error.kind(),
                     format!("cannot list the account's regions for --aws-region all: {error}"),
                 )));
             }

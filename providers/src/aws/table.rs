@@ -31,7 +31,7 @@ use futures::StreamExt as _;
 use futures::future::BoxFuture;
 
 use super::connect::{Account, AwsContext};
-use crate::failures::{AWS_SOURCE_PREFIX, Severity};
+use crate::failures::{AWS_SOURCE_PREFIX, FailureKind, Severity};
 use crate::kubernetes::pushdown::{column_name, string_literal};
 use crate::kubernetes::tables::model::{self, Cell, ColBuilder, ColType};
 
@@ -179,6 +179,25 @@ impl CallError {
             operation,
             code,
             message,
+        }
+    }
+
+    /// What kind of failure this is, from the service's error code; a
+    /// call without a code never reached the service.
+    pub(crate) fn kind(&self) -> FailureKind {
+        let Some(code) = self.code.as_deref() else {
+            return FailureKind::Unreachable;
+        };
+        if code.contains("AccessDenied") || code.contains("Unauthorized") || code == "Forbidden" {
+            FailureKind::Forbidden
+        } else if code.contains("Token")
+            || code.contains("AuthFailure")
+            || code.contains("UnrecognizedClient")
+            || code.contains("SignatureDoesNotMatch")
+        {
+            FailureKind::Auth
+        } else {
+            FailureKind::Server
         }
     }
 
@@ -456,11 +475,11 @@ impl TableProvider for AwsTable {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let table = format!("aws.{}", self.def.name());
-        for (source, message) in &resolved.failed {
+        for (source, kind, message) in &resolved.failed {
             self.context.failures.attempted_table(source, &table);
             self.context
                 .failures
-                .record(source, &table, Severity::Error, message.clone());
+                .record(source, &table, Severity::Error, *kind, message.clone());
         }
         let accounts = &resolved.accounts;
         let schema = self.schema.clone();
@@ -651,6 +670,7 @@ impl PartitionStream for AwsStream {
                                     &source,
                                     &table,
                                     Severity::Warning,
+                                    warning.kind(),
                                     format!("some columns are NULL: {warning}{resources}"),
                                 );
                             }
@@ -661,6 +681,7 @@ impl PartitionStream for AwsStream {
                                 &source,
                                 &table,
                                 Severity::Error,
+                                error.kind(),
                                 error.to_string(),
                             );
                             None

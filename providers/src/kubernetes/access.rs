@@ -15,10 +15,11 @@ use futures::StreamExt as _;
 use k8s_openapi::api::authorization::v1::{
     ResourceRule, SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
 };
-use kube::api::{Api, PostParams};
 
 use super::config::ClusterConn;
-use super::list::{ListParams, Lister, error_chain};
+use super::error::RequestError;
+use super::http;
+use super::list::{ListParams, Lister, SelectorSupport};
 use super::resource::{ResourceRef, builtin};
 
 /// Where a candidate namespace came from, for the coverage message.
@@ -60,7 +61,7 @@ struct Rules {
 }
 
 /// A rules review's outcome (or why it failed), per (cluster, namespace).
-type Review = Arc<Result<Rules, String>>;
+type Review = Arc<Result<Rules, RequestError>>;
 type RulesByNamespace = HashMap<(String, String), Review>;
 
 #[derive(Debug)]
@@ -133,7 +134,7 @@ impl AccessCache {
             .map(|n| (n.clone(), NamespaceOrigin::Configured))
             .collect();
         namespaces.push((cluster.default_namespace.clone(), NamespaceOrigin::Context));
-        let listed = match list_namespace_names(&cluster.client).await {
+        let listed = match list_namespace_names(cluster).await {
             Ok(names) => {
                 namespaces.extend(names.into_iter().map(|n| (n, NamespaceOrigin::Listed)));
                 true
@@ -154,7 +155,7 @@ impl AccessCache {
         if let Some(found) = self.lock_rules().get(&key) {
             return found.clone();
         }
-        let found = Arc::new(rules_review(&cluster.client, namespace).await);
+        let found = Arc::new(rules_review(cluster, namespace).await);
         // A failed review may be passing trouble: ask again next time.
         if found.is_ok() {
             self.lock_rules().insert(key, found.clone());
@@ -176,14 +177,19 @@ impl AccessCache {
     }
 }
 
-async fn list_namespace_names(client: &kube::Client) -> Result<Vec<String>, String> {
+async fn list_namespace_names(cluster: &ClusterConn) -> Result<Vec<String>, RequestError> {
     let params = ListParams {
         page_size: 500,
         ..ListParams::default()
     };
-    let mut lister = Lister::new(client.clone(), builtin::namespaces(), params);
+    let mut lister = Lister::new(
+        cluster.clone(),
+        builtin::namespaces(),
+        params,
+        SelectorSupport::default(),
+    );
     let mut names = Vec::new();
-    while let Some(items) = lister.next_page().await.map_err(|e| e.to_string())? {
+    while let Some(items) = lister.next_page().await? {
         use sonic_rs::JsonValueTrait as _;
         names.extend(
             items
@@ -194,18 +200,32 @@ async fn list_namespace_names(client: &kube::Client) -> Result<Vec<String>, Stri
     Ok(names)
 }
 
-async fn rules_review(client: &kube::Client, namespace: &str) -> Result<Rules, String> {
-    let api: Api<SelfSubjectRulesReview> = Api::all(client.clone());
+/// Asks the server which rules apply to the user in `namespace`. A POST,
+/// but a read: the API models questions as created review objects.
+async fn rules_review(cluster: &ClusterConn, namespace: &str) -> Result<Rules, RequestError> {
+    const PATH: &str = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
     let review = SelfSubjectRulesReview {
         spec: SelfSubjectRulesReviewSpec {
             namespace: Some(namespace.to_string()),
         },
         ..SelfSubjectRulesReview::default()
     };
-    let created = api
-        .create(&PostParams::default(), &review)
-        .await
-        .map_err(|e| error_chain(&e))?;
+    let operation = || format!("review the rules of namespace {namespace}");
+    let body = serde_json::to_vec(&review).map_err(|e| RequestError::Decode {
+        server: cluster.server().to_string(),
+        operation: operation(),
+        message: e.to_string(),
+    })?;
+    let response = http::post_json(cluster, PATH, &body).await?;
+    if !response.status.is_success() {
+        return Err(response.error(cluster, operation()));
+    }
+    let created: SelfSubjectRulesReview =
+        serde_json::from_slice(&response.body).map_err(|e| RequestError::Decode {
+            server: cluster.server().to_string(),
+            operation: operation(),
+            message: e.to_string(),
+        })?;
     let status = created.status.unwrap_or_default();
     Ok(Rules {
         rules: status.resource_rules,

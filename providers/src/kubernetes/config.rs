@@ -6,9 +6,12 @@
 //! [`ClusterConn`]; the context name is the value of the `cluster` column.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+
+use super::transport::{BuildFailure, Timeouts, Transport};
 
 /// Where the kubeconfig comes from.
 #[derive(Clone, Debug, Default)]
@@ -68,26 +71,72 @@ impl Default for ConnectOptions {
     }
 }
 
-/// One selected cluster: its context name and a ready client.
+/// One selected cluster: its context name and its connection.
 #[derive(Clone)]
 pub struct ClusterConn {
     /// The kubeconfig context name; the `cluster` column of every row.
     pub name: String,
-    pub client: kube::Client,
-    /// The same credentials for long-lived watches: no per-read timeout
-    /// (an idle watch is silent for minutes), only a dead-connection bound.
-    pub watch_client: kube::Client,
     /// The context's namespace (or `default`): what a namespace-scoped user can read at least.
     pub default_namespace: String,
+    pub(crate) transport: Arc<Transport>,
 }
 
 impl std::fmt::Debug for ClusterConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The client holds credentials: never print it.
+        // The transport holds credentials: never print it.
         f.debug_struct("ClusterConn")
             .field("name", &self.name)
+            .field("server", &self.server())
             .field("default_namespace", &self.default_namespace)
             .finish()
+    }
+}
+
+impl ClusterConn {
+    /// The API server URL, as the kubeconfig gives it.
+    pub fn server(&self) -> &str {
+        self.transport.server()
+    }
+
+    /// Warnings about this cluster's settings a user must see once per
+    /// session (kubectl allows them silently; kq says so).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.transport.skips_tls_verification() {
+            warnings.push(format!(
+                "cluster '{}': TLS certificate verification is disabled (insecure-skip-tls-verify in the kubeconfig); anyone on the network path to {} can read and change what kq receives",
+                self.name,
+                self.server()
+            ));
+        }
+        warnings
+    }
+
+    /// A cluster whose kubeconfig entry is unusable: every request fails
+    /// with `failure`, the other clusters answer.
+    fn unusable(
+        name: String,
+        server: &str,
+        default_namespace: String,
+        failure: BuildFailure,
+        options: &ConnectOptions,
+    ) -> Self {
+        Self {
+            name,
+            default_namespace,
+            transport: Arc::new(Transport::unusable(server, failure, timeouts(options))),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str, server: &str) -> Self {
+        Self::unusable(
+            name.to_string(),
+            server,
+            "default".to_string(),
+            BuildFailure::Config("test cluster".into()),
+            &ConnectOptions::default(),
+        )
     }
 }
 
@@ -121,12 +170,6 @@ pub enum ConfigError {
         path: String,
         #[source]
         source: Box<KubeconfigError>,
-    },
-    #[error("cannot create a client for context '{context}': {source}")]
-    BuildClient {
-        context: String,
-        #[source]
-        source: Box<kube::Error>,
     },
 }
 
@@ -268,9 +311,10 @@ fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
 
-/// Builds one client per selected context. Building does no I/O: exec
-/// credential plugins and TLS run on the first request, so a broken cluster
-/// shows up as a per-cluster failure at query time, not here.
+/// Makes one connection per selected context. Nothing is sent yet: TLS,
+/// exec credential plugins and token files are used on a cluster's first
+/// request, so a broken cluster shows up as that cluster's failure at
+/// query time, not here.
 pub async fn connect(
     source: &KubeconfigSource,
     selector: &ContextSelector,
@@ -281,6 +325,10 @@ pub async fn connect(
 
 /// [`connect`] for a kubeconfig already loaded (a caller that also reads
 /// its context list loads it once).
+///
+/// A context that names no cluster, or a cluster without a usable server
+/// URL, makes the kubeconfig malformed: an error. A context whose files or
+/// certificate data cannot be read is that cluster's failure only.
 pub async fn connect_loaded(
     loaded: &LoadedKubeconfig,
     selector: &ContextSelector,
@@ -296,34 +344,76 @@ pub async fn connect_loaded(
             context: Some(context.clone()),
             ..Default::default()
         };
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &kube_options)
-            .await
-            .map_err(|e| ConfigError::BuildConfig {
-                context: context.clone(),
-                path: loaded.origin.clone(),
-                source: Box::new(e),
-            })?;
-        let (client, watch_client) = clients(config, options, &context)?;
-        let default_namespace = client.default_namespace().to_string();
-        conns.push(ClusterConn {
-            name: context,
-            client,
-            watch_client,
-            default_namespace,
-        });
+        match kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &kube_options).await {
+            Ok(config) => conns.push(ClusterConn {
+                name: context,
+                default_namespace: config.default_namespace.clone(),
+                transport: Arc::new(Transport::new(config, timeouts(options))),
+            }),
+            Err(error) => match cluster_failure(&error) {
+                Some(failure) => {
+                    let (server, namespace) = context_server(kubeconfig, &context);
+                    conns.push(ClusterConn::unusable(
+                        context, &server, namespace, failure, options,
+                    ));
+                }
+                None => {
+                    return Err(ConfigError::BuildConfig {
+                        context,
+                        path: loaded.origin.clone(),
+                        source: Box::new(error),
+                    });
+                }
+            },
+        }
     }
     Ok(conns)
 }
 
+/// Errors of one context's files and data: that cluster's failure, not
+/// the kubeconfig's.
+fn cluster_failure(error: &KubeconfigError) -> Option<BuildFailure> {
+    let text = error.to_string();
+    match error {
+        KubeconfigError::LoadCertificateAuthority(_) | KubeconfigError::ParseCertificates(_) => {
+            Some(BuildFailure::Tls(format!(
+                "{text}; check certificate-authority(-data) in the kubeconfig"
+            )))
+        }
+        KubeconfigError::LoadClientCertificate(_) | KubeconfigError::LoadClientKey(_) => {
+            Some(BuildFailure::Credentials(format!(
+                "{text}; check client-certificate(-data) and client-key(-data) in the kubeconfig"
+            )))
+        }
+        KubeconfigError::ParseProxyUrl(_) => Some(BuildFailure::Config(format!(
+            "{text}; check proxy-url in the kubeconfig"
+        ))),
+        _ => None,
+    }
+}
+
+/// The server URL and namespace a context names, read from the raw
+/// kubeconfig (for messages about a context kube-rs could not load).
+fn context_server(kubeconfig: &Kubeconfig, context: &str) -> (String, String) {
+    let named = kubeconfig.contexts.iter().find(|c| c.name == context);
+    let details = named.and_then(|c| c.context.as_ref());
+    let namespace = details
+        .and_then(|c| c.namespace.clone())
+        .unwrap_or_else(|| "default".to_string());
+    let server = details
+        .and_then(|c| kubeconfig.clusters.iter().find(|k| k.name == c.cluster))
+        .and_then(|k| k.cluster.as_ref())
+        .and_then(|k| k.server.clone())
+        .unwrap_or_else(|| format!("(the server of context {context})"));
+    (server, namespace)
+}
+
 fn connect_in_cluster(options: &ConnectOptions) -> Result<Vec<ClusterConn>, ConfigError> {
     let config = kube::Config::incluster().map_err(|_| ConfigError::NoKubeconfig)?;
-    let (client, watch_client) = clients(config, options, "in-cluster")?;
-    let default_namespace = client.default_namespace().to_string();
     Ok(vec![ClusterConn {
         name: "in-cluster".to_string(),
-        client,
-        watch_client,
-        default_namespace,
+        default_namespace: config.default_namespace.clone(),
+        transport: Arc::new(Transport::new(config, timeouts(options))),
     }])
 }
 
@@ -331,23 +421,11 @@ fn connect_in_cluster(options: &ConnectOptions) -> Result<Vec<ClusterConn>, Conf
 /// silent for longer than this plus a margin is presumed dead.
 const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(360);
 
-/// The request client and the watch client of one context.
-fn clients(
-    mut config: kube::Config,
-    options: &ConnectOptions,
-    context: &str,
-) -> Result<(kube::Client, kube::Client), ConfigError> {
-    config.connect_timeout = Some(options.timeout);
-    config.read_timeout = Some(options.timeout);
-    let mut watch_config = config.clone();
-    watch_config.read_timeout = Some(WATCH_READ_TIMEOUT);
-    let build = |config: kube::Config| {
-        kube::Client::try_from(config).map_err(|e| ConfigError::BuildClient {
-            context: context.to_string(),
-            source: Box::new(e),
-        })
-    };
-    Ok((build(config)?, build(watch_config)?))
+fn timeouts(options: &ConnectOptions) -> Timeouts {
+    Timeouts {
+        request: options.timeout,
+        watch_read: WATCH_READ_TIMEOUT,
+    }
 }
 
 #[cfg(test)]

@@ -4,58 +4,57 @@
 //! for first; servers without it get the legacy per-group-version walk.
 //! Only the preferred version of each group is used, and only resources
 //! that support `list`.
+//!
+//! A broken API group (an aggregated API whose backend is down, as with a
+//! failing metrics-server) fails only itself: the legacy walk skips a
+//! group version that answers an error, and aggregated discovery reports a
+//! version whose `freshness` is `Stale`. Both come back in
+//! [`Discovery::unavailable`], named, while every other resource is
+//! discovered as usual.
 
 use serde_json::Value;
 
-use super::fetch;
+use super::config::ClusterConn;
+use super::error::RequestError;
+use super::http;
 use super::resource::ResourceRef;
 
 const AGGREGATED_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
 
-#[derive(Debug, thiserror::Error)]
-pub enum DiscoveryError {
-    #[error("discovery request {path} failed: {message}")]
-    Request { path: String, message: String },
-    #[error("discovery document {path} is malformed: {message}")]
-    Malformed { path: String, message: String },
+/// What a cluster serves.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub resources: Vec<ResourceRef>,
+    /// Group versions that could not be discovered (`group/version`, why).
+    pub unavailable: Vec<(String, String)>,
 }
 
-async fn get_json(
-    client: &kube::Client,
-    path: &str,
-    accept: &str,
-) -> Result<Value, DiscoveryError> {
-    let failed = |message: String| DiscoveryError::Request {
-        path: path.to_string(),
-        message,
-    };
-    let response = fetch::get_with_retries(client, path, accept)
-        .await
-        .map_err(failed)?;
+async fn get_json(cluster: &ClusterConn, path: &str, accept: &str) -> Result<Value, RequestError> {
+    let operation = || format!("discovery of {path}");
+    let response = http::get(cluster, path, accept).await?;
     if !response.status.is_success() {
-        let code = response.status.as_u16();
-        return Err(failed(format!(
-            "HTTP {code}: {}",
-            fetch::status_message(&response.body)
-        )));
+        return Err(response.error(cluster, operation()));
     }
-    let body = response.body;
-    serde_json::from_slice(&body).map_err(|e| DiscoveryError::Malformed {
-        path: path.to_string(),
+    serde_json::from_slice(&response.body).map_err(|e| RequestError::Decode {
+        server: cluster.server().to_string(),
+        operation: operation(),
         message: e.to_string(),
     })
 }
 
 /// Every listable resource the cluster serves, at its preferred version.
-pub async fn discover(client: &kube::Client) -> Result<Vec<ResourceRef>, DiscoveryError> {
-    let core = get_json(client, "/api", AGGREGATED_ACCEPT).await?;
-    let groups = get_json(client, "/apis", AGGREGATED_ACCEPT).await?;
+/// `Err` only when the cluster's discovery as a whole failed.
+pub async fn discover(cluster: &ClusterConn) -> Result<Discovery, RequestError> {
+    let core = get_json(cluster, "/api", AGGREGATED_ACCEPT).await?;
+    let groups = get_json(cluster, "/apis", AGGREGATED_ACCEPT).await?;
     if is_aggregated(&core) && is_aggregated(&groups) {
-        let mut out = parse_aggregated(&core);
-        out.extend(parse_aggregated(&groups));
-        return Ok(out);
+        let mut discovery = parse_aggregated(&core);
+        let rest = parse_aggregated(&groups);
+        discovery.resources.extend(rest.resources);
+        discovery.unavailable.extend(rest.unavailable);
+        return Ok(discovery);
     }
-    legacy(client, &core, &groups).await
+    legacy(cluster, &core, &groups).await
 }
 
 fn is_aggregated(doc: &Value) -> bool {
@@ -63,8 +62,11 @@ fn is_aggregated(doc: &Value) -> bool {
 }
 
 /// Parses an APIGroupDiscoveryList; the first version listed is preferred.
-pub fn parse_aggregated(doc: &Value) -> Vec<ResourceRef> {
-    let mut out = Vec::new();
+/// A preferred version whose `freshness` is `Stale` (the API server could
+/// not reach the group's backend) is reported unavailable; its resources,
+/// if any are listed, are kept so their tables say why they fail.
+pub fn parse_aggregated(doc: &Value) -> Discovery {
+    let mut out = Discovery::default();
     for group in doc
         .get("items")
         .and_then(Value::as_array)
@@ -86,6 +88,13 @@ pub fn parse_aggregated(doc: &Value) -> Vec<ResourceRef> {
             .get("version")
             .and_then(Value::as_str)
             .unwrap_or_default();
+        if version.get("freshness").and_then(Value::as_str) == Some("Stale") {
+            out.unavailable.push((
+                group_version(group_name, version_name),
+                "the API server could not reach this API group's backend (its discovery is stale)"
+                    .to_string(),
+            ));
+        }
         for resource in version
             .get("resources")
             .and_then(Value::as_array)
@@ -104,7 +113,7 @@ pub fn parse_aggregated(doc: &Value) -> Vec<ResourceRef> {
                 continue;
             }
             let namespaced = resource.get("scope").and_then(Value::as_str) == Some("Namespaced");
-            out.push(ResourceRef::new(
+            out.resources.push(ResourceRef::new(
                 group_name,
                 version_name,
                 kind,
@@ -145,12 +154,20 @@ pub fn parse_resource_list(group: &str, version: &str, doc: &Value) -> Vec<Resou
         .collect()
 }
 
+fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
 async fn legacy(
-    client: &kube::Client,
+    cluster: &ClusterConn,
     core: &Value,
     groups: &Value,
-) -> Result<Vec<ResourceRef>, DiscoveryError> {
-    let mut out = Vec::new();
+) -> Result<Discovery, RequestError> {
+    let mut out = Discovery::default();
     for version in core
         .get("versions")
         .and_then(Value::as_array)
@@ -159,31 +176,47 @@ async fn legacy(
         .filter_map(Value::as_str)
         .take(1)
     {
-        let doc = get_json(client, &format!("/api/{version}"), "application/json").await?;
-        out.extend(parse_resource_list("", version, &doc));
+        // The core group failing is the cluster failing.
+        let doc = get_json(cluster, &format!("/api/{version}"), "application/json").await?;
+        out.resources.extend(parse_resource_list("", version, &doc));
     }
-    for group in groups
+    let wanted: Vec<(String, String)> = groups
         .get("groups")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        let Some(name) = group.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        let Some(version) = group
-            .pointer("/preferredVersion/version")
-            .and_then(Value::as_str)
-        else {
-            continue;
-        };
-        let doc = get_json(
-            client,
-            &format!("/apis/{name}/{version}"),
-            "application/json",
-        )
-        .await?;
-        out.extend(parse_resource_list(name, version, &doc));
+        .filter_map(|group| {
+            let name = group.get("name").and_then(Value::as_str)?;
+            let version = group
+                .pointer("/preferredVersion/version")
+                .and_then(Value::as_str)?;
+            Some((name.to_string(), version.to_string()))
+        })
+        .collect();
+    // Group documents are independent: ask a few at a time, as kubectl does.
+    let fetched: Vec<_> = futures::StreamExt::collect(futures::StreamExt::buffered(
+        futures::stream::iter(wanted.into_iter().map(|(name, version)| async move {
+            let doc = get_json(
+                cluster,
+                &format!("/apis/{name}/{version}"),
+                "application/json",
+            )
+            .await;
+            (name, version, doc)
+        })),
+        8,
+    ))
+    .await;
+    for (name, version, doc) in fetched {
+        match doc {
+            Ok(doc) => out
+                .resources
+                .extend(parse_resource_list(&name, &version, &doc)),
+            // A broken aggregated API (503) fails only its own group.
+            Err(error) => out
+                .unavailable
+                .push((group_version(&name, &version), error.to_string())),
+        }
     }
     Ok(out)
 }
@@ -211,7 +244,7 @@ mod tests {
             }]
         });
         assert_eq!(
-            parse_aggregated(&doc),
+            parse_aggregated(&doc).resources,
             vec![ResourceRef::new(
                 "cert-manager.io",
                 "v1",

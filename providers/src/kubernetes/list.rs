@@ -1,68 +1,41 @@
-//! Paginated, retrying list requests against one cluster.
+//! Paginated list requests against one cluster.
 //!
 //! The API server is shared infrastructure, so a list is polite: it pages
-//! with `limit`/`continue`, honours `Retry-After` on 429, backs off on
-//! transient 5xx, and on a stale continue token (410) restarts the list in
-//! one unpaged request while skipping objects already emitted, so no row
-//! is lost or doubled.
+//! with `limit`/`continue`, goes through the shared retry policy
+//! ([`super::http`]), and on a stale continue token (410) restarts in one
+//! unpaged request while skipping objects already emitted, so no row is
+//! lost or doubled.
+//!
+//! Pushdown is an optimisation, never a requirement: a server that answers
+//! 400 to a selector (a release without that field selector, an aggregated
+//! API without selector support) is asked again without it, and the
+//! [`Lister`] applies the selector itself with the server's semantics. The
+//! rejection is remembered per (cluster, resource) in [`SelectorSupport`],
+//! so it costs one extra request per session.
 
-use http::StatusCode;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use ::http::StatusCode;
 use serde::Deserialize;
 use sonic_rs::{JsonValueTrait as _, Value};
-use std::collections::HashSet;
 
-use super::fetch;
+use super::config::ClusterConn;
+use super::error::RequestError;
+use super::http::{self, percent_encode};
 use super::resource::ResourceRef;
+use super::selector::{FieldSelector, LabelSelector};
 
 /// What to list and how.
 #[derive(Clone, Debug, Default)]
 pub struct ListParams {
     pub namespace: Option<String>,
-    pub label_selector: Option<String>,
-    pub field_selector: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
     /// Objects per page; 0 asks for everything in one response.
     pub page_size: u32,
     /// Stop after this many objects (only when every object is a result row).
     pub max_objects: Option<usize>,
-}
-
-/// Why a list failed, in words a user can act on.
-#[derive(Debug, thiserror::Error)]
-pub enum ListError {
-    #[error("{verb} {resource} forbidden: {message}")]
-    Forbidden {
-        verb: &'static str,
-        resource: String,
-        message: String,
-    },
-    #[error("{verb} {resource} unauthorized (credentials rejected or expired): {message}")]
-    Unauthorized {
-        verb: &'static str,
-        resource: String,
-        message: String,
-    },
-    #[error("{verb} {resource} failed with HTTP {code}: {message}")]
-    Status {
-        verb: &'static str,
-        resource: String,
-        code: u16,
-        message: String,
-    },
-    #[error("{verb} {resource} failed: {message}")]
-    Transport {
-        verb: &'static str,
-        resource: String,
-        message: String,
-    },
-    #[error("cannot decode the {resource} list: {message}")]
-    Decode { resource: String, message: String },
-}
-
-impl ListError {
-    /// A 403: the caller may retry per namespace.
-    pub fn is_forbidden(&self) -> bool {
-        matches!(self, ListError::Forbidden { .. })
-    }
 }
 
 /// One page of a `<Kind>List`: items stay untyped (sonic-rs values), so a
@@ -95,14 +68,69 @@ struct ListMeta {
     resource_version: Option<String>,
 }
 
+/// (cluster, group, plural)
+type ResourceKey = (String, String, String);
+
+/// Which selectors each (cluster, resource) rejected in this session.
+#[derive(Clone, Default)]
+pub struct SelectorSupport {
+    rejected: Arc<Mutex<HashMap<ResourceKey, Rejected>>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Rejected {
+    fields: bool,
+    labels: bool,
+}
+
+impl std::fmt::Debug for SelectorSupport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SelectorSupport")
+    }
+}
+
+impl SelectorSupport {
+    fn key(cluster: &str, resource: &ResourceRef) -> ResourceKey {
+        (
+            cluster.to_string(),
+            resource.group.clone(),
+            resource.plural.clone(),
+        )
+    }
+
+    fn get(&self, cluster: &str, resource: &ResourceRef) -> Rejected {
+        self.lock()
+            .get(&Self::key(cluster, resource))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn set(&self, cluster: &str, resource: &ResourceRef, rejected: Rejected) {
+        self.lock().insert(Self::key(cluster, resource), rejected);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ResourceKey, Rejected>> {
+        // Entries are single inserts: a panic elsewhere cannot leave one half-written.
+        self.rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 const MAX_RESTARTS: u64 = 5;
 
 /// A list in progress: call [`Lister::next_page`] until it returns `None`.
 /// A resource the server does not serve (404) is simply empty.
 pub struct Lister {
-    client: kube::Client,
+    cluster: ClusterConn,
     resource: ResourceRef,
     params: ListParams,
+    support: SelectorSupport,
+    /// Selectors still sent to the server (false once it rejected them).
+    send_labels: bool,
+    send_fields: bool,
+    /// What kq had to evaluate itself, said once per session.
+    notes: Vec<String>,
     seen: HashSet<String>,
     continue_token: Option<String>,
     done: bool,
@@ -120,12 +148,30 @@ pub struct Lister {
     resource_version: Option<String>,
 }
 
+enum PageError {
+    /// 410: the continue token's snapshot is gone.
+    Expired,
+    /// 400: the server rejected the request (a selector, usually).
+    Rejected(RequestError),
+    Failed(RequestError),
+}
+
 impl Lister {
-    pub fn new(client: kube::Client, resource: ResourceRef, params: ListParams) -> Self {
+    pub fn new(
+        cluster: ClusterConn,
+        resource: ResourceRef,
+        params: ListParams,
+        support: SelectorSupport,
+    ) -> Self {
+        let rejected = support.get(&cluster.name, &resource);
         Self {
-            client,
+            send_labels: !rejected.labels,
+            send_fields: !rejected.fields,
+            cluster,
             resource,
             params,
+            support,
+            notes: Vec::new(),
             seen: HashSet::new(),
             continue_token: None,
             done: false,
@@ -157,53 +203,80 @@ impl Lister {
         self.resource_version.as_deref()
     }
 
+    /// Selectors this list found the server does not support (first
+    /// discovery in this session only), as sentences.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Whether kq filters this list's objects itself.
+    fn filters_locally(&self) -> bool {
+        (!self.send_labels && !self.params.labels.is_empty())
+            || (!self.send_fields && !self.params.fields.is_empty())
+    }
+
+    fn operation(&self) -> String {
+        match &self.params.namespace {
+            Some(namespace) if self.resource.namespaced => {
+                format!("list {} in namespace {namespace}", self.resource.plural)
+            }
+            _ => format!("list {}", self.resource.plural),
+        }
+    }
+
     /// The next page's new objects; `None` when the list is complete.
-    pub async fn next_page(&mut self) -> Result<Option<Vec<Value>>, ListError> {
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Value>>, RequestError> {
         loop {
             if self.done {
                 return Ok(None);
             }
-            let url = if self.unpaged {
-                let whole = ListParams {
-                    page_size: 0,
-                    ..self.params.clone()
-                };
-                list_url(&self.resource, &whole, self.continue_token.as_deref())
-            } else {
-                list_url(&self.resource, &self.params, self.continue_token.as_deref())
-            };
-            let body = match fetch_page(&self.client, &self.resource, &url).await {
+            let url = self.url();
+            let body = match self.fetch(&url).await {
                 Ok(Some(body)) => body,
                 Ok(None) => {
                     self.done = true;
                     return Ok(None);
                 }
-                Err(FetchError::Expired) if self.continue_token.is_some() => {
+                Err(PageError::Expired) if self.continue_token.is_some() => {
                     // The snapshot behind our continue token is gone. Start
                     // over; `seen` drops what was already emitted, so the
                     // result stays a set with no duplicate uid.
                     self.restarts += 1;
                     if self.restarts > MAX_RESTARTS {
-                        return Err(
-                            self.status_error(410, "continue token expired repeatedly; giving up")
-                        );
+                        return Err(self.status_error(
+                            410,
+                            "the continue token expired repeatedly; giving up",
+                        ));
                     }
                     self.continue_token = None;
                     self.unpaged = true;
                     continue;
                 }
-                Err(FetchError::Expired) => {
-                    return Err(self.status_error(410, "resource version expired"));
+                Err(PageError::Expired) => {
+                    return Err(self.status_error(410, "the resource version expired"));
                 }
-                Err(FetchError::List(e)) => return Err(e),
+                Err(PageError::Rejected(error))
+                    if self.continue_token.is_none() && self.drop_a_selector(&error) =>
+                {
+                    continue;
+                }
+                Err(PageError::Rejected(error) | PageError::Failed(error)) => return Err(error),
             };
-            let page = ListPage::parse(&body).map_err(|e| ListError::Decode {
-                resource: self.resource.plural.clone(),
+            let page = ListPage::parse(&body).map_err(|e| RequestError::Decode {
+                server: self.cluster.server().to_string(),
+                operation: self.operation(),
                 message: e.to_string(),
             })?;
             let mut items = page.items;
             if let Some(version) = page.metadata.resource_version.filter(|v| !v.is_empty()) {
                 self.resource_version = Some(version);
+            }
+            if self.filters_locally() {
+                let labels = (!self.send_labels).then_some(&self.params.labels);
+                let fields = (!self.send_fields).then_some(&self.params.fields);
+                items.retain(|item| {
+                    labels.is_none_or(|l| l.matches(item)) && fields.is_none_or(|f| f.matches(item))
+                });
             }
             let seen = &mut self.seen;
             let dedup = self.dedup;
@@ -222,6 +295,9 @@ impl Lister {
                     None => true,
                 }
             });
+            if let Some(max) = self.params.max_objects {
+                items.truncate(max.saturating_sub(self.objects));
+            }
             self.objects += items.len();
             let reached_max = self
                 .params
@@ -238,144 +314,170 @@ impl Lister {
         }
     }
 
-    fn status_error(&self, code: u16, message: &str) -> ListError {
-        ListError::Status {
-            verb: "list",
-            resource: self.resource.plural.clone(),
+    /// After a 400: stops sending one selector (fields first: they are what
+    /// releases differ in) and remembers it; false when none is left.
+    fn drop_a_selector(&mut self, error: &RequestError) -> bool {
+        let mut rejected = self.support.get(&self.cluster.name, &self.resource);
+        let message = error.server_message().unwrap_or("HTTP 400");
+        let dropped = if self.send_fields && !self.params.fields.is_empty() {
+            self.send_fields = false;
+            rejected.fields = true;
+            format!("fieldSelector {}", self.params.fields)
+        } else if self.send_labels && !self.params.labels.is_empty() {
+            self.send_labels = false;
+            rejected.labels = true;
+            format!("labelSelector {}", self.params.labels)
+        } else {
+            return false;
+        };
+        self.support
+            .set(&self.cluster.name, &self.resource, rejected);
+        self.notes.push(format!(
+            "the server does not support the {dropped} on {} ({message}); kq filtered the rows itself, with the same result",
+            self.resource.plural
+        ));
+        true
+    }
+
+    fn status_error(&self, code: u16, message: &str) -> RequestError {
+        RequestError::Status {
+            server: self.cluster.server().to_string(),
+            operation: self.operation(),
             code,
             message: message.to_string(),
+            attempts: 1,
         }
     }
-}
 
-fn list_url(resource: &ResourceRef, params: &ListParams, continue_token: Option<&str>) -> String {
-    let mut query: Vec<(&str, String)> = Vec::new();
-    // page_size 0 asks for the whole list at once (still capped by max_objects).
-    let limit = match (params.page_size, params.max_objects) {
-        (0, None) => None,
-        (0, Some(max)) => Some(max.max(1)),
-        (size, None) => Some(size as usize),
-        (size, Some(max)) => Some((size as usize).min(max.max(1))),
-    };
-    if let Some(limit) = limit {
-        query.push(("limit", limit.to_string()));
+    fn url(&self) -> String {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        // page_size 0 asks for the whole list at once; `max_objects` caps a
+        // page only while the server applies every filter.
+        let page = if self.unpaged {
+            0
+        } else {
+            self.params.page_size as usize
+        };
+        let cap = self.params.max_objects.filter(|_| !self.filters_locally());
+        let limit = match (page, cap) {
+            (0, None) => None,
+            (0, Some(max)) => Some(max.max(1)),
+            (size, None) => Some(size),
+            (size, Some(max)) => Some(size.min(max.max(1))),
+        };
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if self.send_labels && !self.params.labels.is_empty() {
+            query.push(("labelSelector", self.params.labels.to_string()));
+        }
+        if self.send_fields && !self.params.fields.is_empty() {
+            query.push(("fieldSelector", self.params.fields.to_string()));
+        }
+        if let Some(token) = &self.continue_token {
+            query.push(("continue", token.clone()));
+        }
+        let encoded: Vec<String> = query
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", percent_encode(&v)))
+            .collect();
+        format!(
+            "{}?{}",
+            self.resource.list_path(self.params.namespace.as_deref()),
+            encoded.join("&")
+        )
     }
-    if let Some(selector) = &params.label_selector {
-        query.push(("labelSelector", selector.clone()));
-    }
-    if let Some(selector) = &params.field_selector {
-        query.push(("fieldSelector", selector.clone()));
-    }
-    if let Some(token) = continue_token {
-        query.push(("continue", token.to_string()));
-    }
-    let encoded: Vec<String> = query
-        .into_iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(&v)))
-        .collect();
-    format!(
-        "{}?{}",
-        resource.list_path(params.namespace.as_deref()),
-        encoded.join("&")
-    )
-}
 
-/// Encodes a query value (RFC 3986 unreserved characters pass through).
-pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
+    /// GETs one page. `Ok(None)` means the server does not serve this resource.
+    async fn fetch(&self, url: &str) -> Result<Option<bytes::Bytes>, PageError> {
+        let response = http::get(&self.cluster, url, "application/json")
+            .await
+            .map_err(PageError::Failed)?;
+        match response.status {
+            status if status.is_success() => Ok(Some(response.body)),
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::GONE => Err(PageError::Expired),
+            StatusCode::BAD_REQUEST => Err(PageError::Rejected(
+                response.error(&self.cluster, self.operation()),
+            )),
+            _ => Err(PageError::Failed(
+                response.error(&self.cluster, self.operation()),
+            )),
         }
     }
-    out
-}
-
-enum FetchError {
-    Expired,
-    List(ListError),
-}
-
-/// GETs one page with the shared retry policy. `Ok(None)` means the
-/// server does not serve this resource.
-async fn fetch_page(
-    client: &kube::Client,
-    resource: &ResourceRef,
-    url: &str,
-) -> Result<Option<bytes::Bytes>, FetchError> {
-    let plural = || resource.plural.clone();
-    let response = fetch::get_with_retries(client, url, "application/json")
-        .await
-        .map_err(|message| {
-            FetchError::List(ListError::Transport {
-                verb: "list",
-                resource: plural(),
-                message,
-            })
-        })?;
-    if response.status.is_success() {
-        return Ok(Some(response.body));
-    }
-    let message = fetch::status_message(&response.body);
-    let error = match response.status {
-        StatusCode::NOT_FOUND => return Ok(None),
-        StatusCode::GONE => return Err(FetchError::Expired),
-        StatusCode::FORBIDDEN => ListError::Forbidden {
-            verb: "list",
-            resource: plural(),
-            message,
-        },
-        StatusCode::UNAUTHORIZED => ListError::Unauthorized {
-            verb: "list",
-            resource: plural(),
-            message,
-        },
-        status => ListError::Status {
-            verb: "list",
-            resource: plural(),
-            code: status.as_u16(),
-            message,
-        },
-    };
-    Err(FetchError::List(error))
-}
-
-/// An error and its sources joined with ": ", skipping repeats, so the
-/// root cause ("Connection refused") reaches the user.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kubernetes::selector::{FieldTerm, LabelTerm};
+
+    fn lister(params: ListParams, support: &SelectorSupport) -> Lister {
+        Lister::new(
+            ClusterConn::for_tests("c", "https://127.0.0.1:1"),
+            ResourceRef::new("", "v1", "Pod", "pods", true),
+            params,
+            support.clone(),
+        )
+    }
+
+    fn params() -> ListParams {
+        ListParams {
+            namespace: Some("team-a".into()),
+            labels: LabelSelector(vec![LabelTerm::In(
+                "app".into(),
+                vec!["web".into(), "api".into()],
+            )]),
+            fields: FieldSelector(vec![FieldTerm {
+                field: "status.phase".into(),
+                value: "Running".into(),
+                negated: false,
+            }]),
+            page_size: 500,
+            max_objects: Some(10),
+        }
+    }
 
     #[test]
     fn list_urls_carry_selectors_and_tokens() {
-        let pods = ResourceRef::new("", "v1", "Pod", "pods", true);
-        let params = ListParams {
-            namespace: Some("team-a".into()),
-            label_selector: Some("app in (web,api)".into()),
-            field_selector: Some("status.phase=Running".into()),
-            page_size: 500,
-            max_objects: Some(10),
-        };
+        let mut list = lister(params(), &SelectorSupport::default());
+        list.continue_token = Some("abc=".into());
         assert_eq!(
-            list_url(&pods, &params, Some("abc=")),
+            list.url(),
             "/api/v1/namespaces/team-a/pods?limit=10&labelSelector=app%20in%20%28web%2Capi%29&fieldSelector=status.phase%3DRunning&continue=abc%3D"
         );
+    }
+
+    #[test]
+    fn a_rejected_selector_is_dropped_remembered_and_applied_locally() {
+        let support = SelectorSupport::default();
+        let mut list = lister(params(), &support);
+        let rejection = RequestError::Status {
+            server: "https://127.0.0.1:1".into(),
+            operation: "list pods".into(),
+            code: 400,
+            message: "field label not supported: status.phase".into(),
+            attempts: 1,
+        };
+        assert!(list.drop_a_selector(&rejection));
+        // Filtering locally, a page is no longer capped by the LIMIT.
+        assert_eq!(
+            list.url(),
+            "/api/v1/namespaces/team-a/pods?limit=500&labelSelector=app%20in%20%28web%2Capi%29"
+        );
+        let notes = list.take_notes();
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].contains("fieldSelector status.phase=Running"),
+            "{notes:?}"
+        );
+        // The next list of the session does not send it at all.
+        let next = lister(params(), &support);
+        assert!(!next.url().contains("fieldSelector"), "{}", next.url());
+        // Then the label selector, then nothing is left to drop.
+        assert!(list.drop_a_selector(&rejection));
+        assert!(!list.url().contains("labelSelector"));
+        assert!(!list.drop_a_selector(&rejection));
     }
 
     #[test]

@@ -5,18 +5,33 @@
 //! the first time a query names a table kq does not know, or when the
 //! catalog is listed; discovery runs once per session, concurrently on all
 //! clusters.
+//!
+//! The I/O path is layered, each module using only those before it:
+//! `tls` and `transport` (certificate checks with client-go's verdicts;
+//! credentials) → `config` (kubeconfig → one [`config::ClusterConn`] per
+//! context) → `error` and `http` (why a request failed, in words; one retry
+//! policy; watch streams) → `list` (pages, selectors a server rejects) →
+//! `access` and `fallback` (what a namespace-scoped user can read) →
+//! `discovery`, `live` (the watch-fed cache) and `scan` (the
+//! `TableProvider`).
 
 pub mod access;
 pub mod config;
 pub mod discovery;
-mod fetch;
+pub mod error;
+mod fallback;
+pub mod http;
 pub mod labels;
 pub mod list;
 pub mod live;
 pub mod pushdown;
 pub mod resource;
 pub mod scan;
+pub mod selector;
 pub mod tables;
+mod task;
+mod tls;
+mod transport;
 
 pub use tables::decode_list_body;
 
@@ -29,7 +44,7 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use tokio::sync::OnceCell;
 
-use crate::failures::{FailureLog, FailureTable, Severity};
+use crate::failures::{FailureKind, FailureLog, FailureTable, Severity};
 use config::ClusterConn;
 use resource::ResourceRef;
 use scan::{KubeTable, ScanContext, ScanOptions};
@@ -116,20 +131,33 @@ impl KubeSchema {
         self.discovered
             .get_or_init(|| async {
                 let futures = self.context.clusters.iter().map(|cluster| async move {
-                    (
-                        cluster.name.clone(),
-                        discovery::discover(&cluster.client).await,
-                    )
+                    (cluster.name.clone(), discovery::discover(cluster).await)
                 });
                 let results = futures::future::join_all(futures).await;
                 let mut per_cluster = Vec::new();
                 for (cluster, result) in results {
                     match result {
-                        Ok(resources) => per_cluster.push((cluster, resources)),
+                        Ok(found) => {
+                            // A broken API group costs only its own tables:
+                            // coverage is reduced, nothing else is missing.
+                            for (group_version, why) in found.unavailable {
+                                self.context.failures.record(
+                                    &cluster,
+                                    "(discovery)",
+                                    Severity::Warning,
+                                    FailureKind::Server,
+                                    format!(
+                                        "API group {group_version} is unavailable, so its tables are missing or failing: {why}"
+                                    ),
+                                );
+                            }
+                            per_cluster.push((cluster, found.resources));
+                        }
                         Err(e) => self.context.failures.record(
                             &cluster,
                             "(discovery)",
                             Severity::Error,
+                            e.kind(),
                             e.to_string(),
                         ),
                     }

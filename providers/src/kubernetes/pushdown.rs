@@ -10,6 +10,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
 use super::labels::{valid_label_key, valid_label_value};
+use super::selector::{FieldSelector, FieldTerm, LabelSelector, LabelTerm};
 use super::tables::TableDef;
 
 /// The server-side narrowing derived from a query's filters.
@@ -19,8 +20,8 @@ pub struct ScanRequest {
     pub clusters: Option<ClusterFilter>,
     /// Namespaces to list one by one; `None` = cluster-wide.
     pub namespaces: Option<Vec<String>>,
-    pub label_selector: Option<String>,
-    pub field_selector: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
 }
 
 /// Cluster pruning: exact names or SQL LIKE patterns, all of which must hold.
@@ -140,8 +141,11 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Ab
                 if !valid_selector_value(&value) {
                     return None;
                 }
-                let term = format!("{field}{}{value}", if eq { "=" } else { "!=" });
-                push_term(&mut request.field_selector, term);
+                request.fields.push(FieldTerm {
+                    field: field.to_string(),
+                    value: value.clone(),
+                    negated: !eq,
+                });
                 // The server compares a missing field as "": `!=` keeps
                 // objects whose column is NULL (SQL drops them) and `= ''`
                 // matches them. metadata.name is never missing or empty.
@@ -159,7 +163,8 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Ab
             }
             // SQL's `labels['k'] != 'v'` is NULL without the label; the
             // selector `k!=v` alone would keep such objects.
-            push_term(&mut request.label_selector, format!("{key},{key}!={value}"));
+            request.labels.push(LabelTerm::Exists(key.clone()));
+            request.labels.push(LabelTerm::NotEquals(key, value));
             Some(Absorbed::Exact)
         }
         Expr::Like(like) if !like.case_insensitive && like.escape_char.is_none() => {
@@ -182,7 +187,7 @@ fn absorb(def: &TableDef, filter: &Expr, request: &mut ScanRequest) -> Option<Ab
         }
         Expr::IsNotNull(inner) => {
             let key = label_key(def, inner)?;
-            push_term(&mut request.label_selector, key);
+            request.labels.push(LabelTerm::Exists(key));
             Some(Absorbed::Exact)
         }
         _ => None,
@@ -248,11 +253,11 @@ fn restrict(request: &mut ScanRequest, target: EqTarget, values: Vec<String>) {
         EqTarget::Cluster => restrict_clusters(request, values),
         EqTarget::Namespace => restrict_namespaces(request, values),
         EqTarget::Label(key) => {
-            let term = match values.as_slice() {
-                [one] => format!("{key}={one}"),
-                _ => format!("{key} in ({})", values.join(",")),
+            let term = match <[String; 1]>::try_from(values) {
+                Ok([one]) => LabelTerm::Equals(key, one),
+                Err(values) => LabelTerm::In(key, values),
             };
-            push_term(&mut request.label_selector, term);
+            request.labels.push(term);
         }
     }
 }
@@ -281,16 +286,6 @@ fn restrict_namespaces(request: &mut ScanRequest, mut values: Vec<String>) {
             .filter(|n| values.contains(n))
             .collect(),
     });
-}
-
-fn push_term(selector: &mut Option<String>, term: String) {
-    match selector {
-        Some(existing) => {
-            existing.push(',');
-            existing.push_str(&term);
-        }
-        None => *selector = Some(term),
-    }
 }
 
 pub(crate) fn column_name(expr: &Expr) -> Option<&str> {

@@ -24,12 +24,15 @@ use tokio::sync::Semaphore;
 
 use super::access::AccessCache;
 use super::config::ClusterConn;
-use super::list::{ListParams, Lister};
+use super::error::RequestError;
+use super::fallback::{Fallback, ScopeOutcome};
+use super::list::{ListParams, Lister, SelectorSupport};
 use super::live::{LiveCache, LiveOptions};
 use super::pushdown::{self, ScanRequest};
 use super::resource::ResourceRef;
 use super::tables::TableDef;
-use crate::failures::{FailureLog, Severity};
+use super::task::AbortOnDrop;
+use crate::failures::{FailureKind, FailureLog, Severity};
 
 /// Settings shared by every scan of a session.
 #[derive(Clone, Debug)]
@@ -63,6 +66,8 @@ pub struct ScanContext {
     pub options: ScanOptions,
     pub permits: Arc<Semaphore>,
     pub access: AccessCache,
+    /// Selectors each (cluster, resource) rejected: sent no more, evaluated by kq.
+    pub selectors: SelectorSupport,
     /// Set in live sessions: tables are read from memory, kept current by watches.
     pub live: Option<LiveCache>,
 }
@@ -71,11 +76,13 @@ impl ScanContext {
     pub fn new(clusters: Vec<ClusterConn>, failures: FailureLog, options: ScanOptions) -> Self {
         let permits = Arc::new(Semaphore::new(options.max_concurrent_lists.max(1)));
         let access = AccessCache::new(options.fallback_namespaces.clone());
+        let selectors = SelectorSupport::default();
         let live = options.live.then(|| {
             LiveCache::new(LiveOptions {
                 page_size: options.page_size,
                 permits: permits.clone(),
                 access: access.clone(),
+                selectors: selectors.clone(),
             })
         });
         Self {
@@ -84,6 +91,7 @@ impl ScanContext {
             options,
             permits,
             access,
+            selectors,
             live,
         }
     }
@@ -194,10 +202,14 @@ impl KubeTable {
             let snapshot = source
                 .snapshot(&self.def, projection.map(Vec::as_slice))
                 .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-            for (severity, message) in snapshot.notes {
-                self.context
-                    .failures
-                    .record(source.cluster(), &self.def.name, severity, message);
+            for (severity, kind, message) in snapshot.notes {
+                self.context.failures.record(
+                    source.cluster(),
+                    &self.def.name,
+                    severity,
+                    kind,
+                    message,
+                );
             }
             batches.extend(snapshot.batches);
         }
@@ -344,8 +356,8 @@ impl PartitionStream for KubeListStream {
             // The namespace comes from each job (see list_to_channel).
             let params = ListParams {
                 namespace: None,
-                label_selector: self.request.label_selector.clone(),
-                field_selector: self.request.field_selector.clone(),
+                labels: self.request.labels.clone(),
+                fields: self.request.fields.clone(),
                 page_size: context.options.page_size,
                 max_objects: self.max_objects,
             };
@@ -383,148 +395,51 @@ async fn run_list(
     // A 403 after rows were sent (RBAC changed mid-list) is an error:
     // listing namespaces now would send some rows twice.
     if error.is_forbidden() && emitted == 0 && job.namespace.is_none() && job.resource.namespaced {
-        fall_back_to_namespaces(def, context, job, params, projection, tx, error).await;
+        let JobError::List(error) = error else {
+            unreachable!("is_forbidden holds only for list errors")
+        };
+        let mut outcome = Fallback::plan(&context.access, &job.cluster, &job.resource).await;
+        for namespace in outcome.namespaces() {
+            let scoped = ListJob {
+                cluster: job.cluster.clone(),
+                resource: job.resource.clone(),
+                namespace: Some(namespace.clone()),
+            };
+            let mut emitted = 0;
+            let result =
+                match list_to_channel(def, context, &scoped, &params, projection, tx, &mut emitted)
+                    .await
+                {
+                    Ok(()) => ScopeOutcome::Listed,
+                    Err(e) if e.is_forbidden() && emitted == 0 => ScopeOutcome::Forbidden,
+                    Err(JobError::List(e)) => ScopeOutcome::Failed(e),
+                    Err(JobError::Decode(message)) => ScopeOutcome::Failed(RequestError::Decode {
+                        server: job.cluster.server().to_string(),
+                        operation: format!("list {} in namespace {namespace}", job.resource.plural),
+                        message,
+                    }),
+                };
+            outcome.record(&namespace, result);
+        }
+        let (severity, kind, message) = outcome.outcome(&error, &job.resource.plural);
+        context
+            .failures
+            .record(&job.cluster.name, &def.name, severity, kind, message);
         return;
     }
     context.failures.record(
         &job.cluster.name,
         &def.name,
         Severity::Error,
+        error.kind(),
         error.to_string(),
     );
-}
-
-/// Lists the namespaces the user may read after a forbidden cluster-wide
-/// list; a warning names them (rows are partial), an error says why none.
-///
-/// Tried: namespaces the rules review allows, those it could not judge
-/// (failed review, or another authorizer than RBAC), and always the
-/// context's namespace; a 403 on any of them only marks it unreadable.
-async fn fall_back_to_namespaces(
-    def: &TableDef,
-    context: &ScanContext,
-    job: &ListJob,
-    params: ListParams,
-    projection: Option<&[usize]>,
-    tx: &BatchSender,
-    error: JobError,
-) {
-    let (to_try, mut denied) =
-        fallback_candidates(&context.access, &job.cluster, &job.resource).await;
-    let mut covered = Vec::new();
-    let mut failed = Vec::new();
-    for namespace in &to_try {
-        let namespace = namespace.as_str();
-        let scoped_job = ListJob {
-            cluster: job.cluster.clone(),
-            resource: job.resource.clone(),
-            namespace: Some(namespace.to_string()),
-        };
-        let mut emitted = 0;
-        match list_to_channel(
-            def,
-            context,
-            &scoped_job,
-            &params,
-            projection,
-            tx,
-            &mut emitted,
-        )
-        .await
-        {
-            Ok(()) => covered.push(namespace),
-            Err(e) if e.is_forbidden() && emitted == 0 => denied.push(namespace.to_string()),
-            Err(e) => failed.push(format!("namespace '{namespace}': {e}")),
-        }
-    }
-    let denied: Vec<&str> = denied.iter().map(String::as_str).collect();
-    let (severity, message) =
-        fallback_outcome(&error, &job.resource.plural, &covered, &denied, &failed);
-    context
-        .failures
-        .record(&job.cluster.name, &def.name, severity, message);
-}
-
-/// After a forbidden cluster-wide list: the namespaces worth trying (those
-/// the rules review allows, those it could not judge, and always the
-/// context's namespace) and those the review denies.
-pub(crate) async fn fallback_candidates(
-    access: &AccessCache,
-    cluster: &ClusterConn,
-    resource: &ResourceRef,
-) -> (Vec<String>, Vec<String>) {
-    let access = access.readable_namespaces(cluster, resource).await;
-    let mut to_try: Vec<String> = access.readable.clone();
-    to_try.extend(access.unknown.iter().cloned());
-    if !to_try.contains(&cluster.default_namespace) {
-        to_try.push(cluster.default_namespace.clone());
-    }
-    let denied = access
-        .denied
-        .iter()
-        .filter(|n| !to_try.contains(n))
-        .cloned()
-        .collect();
-    (to_try, denied)
-}
-
-/// What a namespace fallback leaves in the failure log: a warning naming
-/// the covered and refused namespaces, or an error when nothing was read.
-pub(crate) fn fallback_outcome(
-    error: &dyn std::fmt::Display,
-    plural: &str,
-    covered: &[&str],
-    denied: &[&str],
-    failed: &[String],
-) -> (Severity, String) {
-    let mut denied = denied.to_vec();
-    denied.sort_unstable();
-    if covered.is_empty() && failed.is_empty() {
-        return (
-            Severity::Error,
-            format!(
-                "{error}; no namespace allows listing {plural} (checked {}); name readable ones with --namespaces",
-                quoted_list(&denied)
-            ),
-        );
-    }
-    let mut message = format!(
-        "cannot list {plural} cluster-wide ({error}); covered namespace{} {} only",
-        if covered.len() == 1 { "" } else { "s" },
-        quoted_list(covered)
-    );
-    if !denied.is_empty() {
-        message.push_str(&format!("; not permitted in {}", quoted_list(&denied)));
-    }
-    if failed.is_empty() {
-        (Severity::Warning, message)
-    } else {
-        message.push_str(&format!("; failed: {}", failed.join("; ")));
-        (Severity::Error, message)
-    }
-}
-
-fn quoted_list(names: &[&str]) -> String {
-    const SHOWN: usize = 8;
-    if names.is_empty() {
-        return "none".to_string();
-    }
-    let mut text = names
-        .iter()
-        .take(SHOWN)
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > SHOWN {
-        text.push_str(&format!(" and {} more", names.len() - SHOWN));
-    }
-    text
 }
 
 #[derive(Debug, thiserror::Error)]
 enum JobError {
     #[error(transparent)]
-    List(#[from] super::list::ListError),
+    List(#[from] RequestError),
     #[error("{0}")]
     Decode(String),
 }
@@ -532,6 +447,13 @@ enum JobError {
 impl JobError {
     fn is_forbidden(&self) -> bool {
         matches!(self, JobError::List(e) if e.is_forbidden())
+    }
+
+    fn kind(&self) -> FailureKind {
+        match self {
+            JobError::List(e) => e.kind(),
+            JobError::Decode(_) => FailureKind::Decode,
+        }
     }
 }
 
@@ -551,12 +473,19 @@ async fn list_to_channel(
         namespace: job.namespace.clone(),
         ..params.clone()
     };
-    let mut lister = Lister::new(job.cluster.client.clone(), job.resource.clone(), params);
+    let mut lister = Lister::new(
+        job.cluster.clone(),
+        job.resource.clone(),
+        params,
+        context.selectors.clone(),
+    );
     // The next page is requested and parsed while this one is decoded, so
     // the network and both cores stay busy. Two pages in flight keep memory
     // bounded by the channels, not by the cluster's size.
     let (pages_tx, mut pages) = tokio::sync::mpsc::channel(1);
     let permits = context.permits.clone();
+    let failures = context.failures.clone();
+    let (cluster, table) = (job.cluster.name.clone(), def.name.clone());
     let fetch = tokio::spawn(async move {
         loop {
             // Bounds requests in flight across the session, politely.
@@ -565,6 +494,17 @@ async fn list_to_channel(
             };
             let page = lister.next_page().await;
             drop(permit);
+            // A selector the server rejected: the rows are the same, but
+            // the session's errors table says why the list was wider.
+            for note in lister.take_notes() {
+                failures.record(
+                    &cluster,
+                    &table,
+                    Severity::Info,
+                    FailureKind::Selector,
+                    note,
+                );
+            }
             let last = !matches!(page, Ok(Some(_)));
             if pages_tx.send(page).await.is_err() || last {
                 return;
@@ -591,14 +531,4 @@ async fn list_to_channel(
         "listing {} stopped unexpectedly; rows are incomplete",
         job.resource.plural
     )))
-}
-
-/// Stops a spawned task when its owner is dropped (query cancelled, LIMIT
-/// met, a live source stopped).
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
