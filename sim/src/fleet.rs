@@ -411,6 +411,18 @@ impl ClusterHandle {
             })
     }
 
+    /// Every object this cluster holds as one `List`, for another server to
+    /// load (`kq-sim --export`, the kube-apiserver harness's `--fixtures`):
+    /// namespaces and CRDs first, server-owned metadata left to the loader
+    /// to strip.
+    pub fn export_fixtures(&self) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": self.state.store.all_objects(),
+        })
+    }
+
     /// Compacts all history: open watches get a 410 ERROR event, old resourceVersions and
     /// continue tokens become too old.
     pub fn force_watch_expiry(&self) {

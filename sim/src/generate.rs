@@ -73,6 +73,34 @@ pub fn generate_cluster_with(profile: &ClusterProfile, seed: u64, sink: &mut dyn
     g.finish();
 }
 
+/// A generated object as the API server stores it: defaulted the way the
+/// real server defaults what it decodes (canonical quantities, probe and
+/// port defaults, `status.loadBalancer: {}`, a hostNetwork pod's host
+/// ports, ...), and with `metadata.generation` on the kinds that keep one
+/// (as high as what its controller has observed).
+fn stored(mut v: Value) -> Value {
+    crate::defaults::apply(&mut v);
+    let api_version = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+    // Built-in groups are `apps`, `batch`, ... and `*.k8s.io`; the rest are
+    // custom resources, which always keep a generation.
+    let builtin = group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io");
+    if !builtin || crate::defaults::tracks_generation(group, kind) {
+        let observed = v
+            .pointer("/status/observedGeneration")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(1);
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut)
+            && !m.contains_key("generation")
+        {
+            m.insert("generation".into(), observed.into());
+        }
+    }
+    v
+}
+
 /// A JSON object map, the unit every generated field is built from.
 pub(crate) type Obj = Map<String, Value>;
 
@@ -242,6 +270,9 @@ pub(crate) struct Gen<'s> {
     /// Ingress hosts so far, with their namespace, to create overlaps on purpose.
     pub hosts: Vec<(String, String)>,
     pub overlap_made: bool,
+    /// kube-system ServiceAccounts the bootstrap bindings name (the
+    /// controllers', created by kube-controller-manager).
+    pub controller_service_accounts: Vec<String>,
 }
 
 impl<'s> Gen<'s> {
@@ -272,6 +303,7 @@ impl<'s> Gen<'s> {
             cluster_age: 0,
             hosts: Vec::new(),
             overlap_made: false,
+            controller_service_accounts: Vec::new(),
         }
     }
 
@@ -299,7 +331,7 @@ impl<'s> Gen<'s> {
             .chain(std::mem::take(&mut self.namespaces))
             .chain(std::mem::take(&mut self.pending))
         {
-            (self.sink)(v);
+            (self.sink)(stored(v));
         }
         self.streaming = true;
     }
@@ -313,7 +345,7 @@ impl<'s> Gen<'s> {
     /// Emits a finished object (owners are always emitted before dependents).
     pub(crate) fn emit(&mut self, v: Value) {
         if self.streaming {
-            (self.sink)(v);
+            (self.sink)(stored(v));
         } else {
             self.pending.push(v);
         }

@@ -34,6 +34,7 @@
 //!   the accepted field selectors; it does not change which API groups and
 //!   versions are served.
 
+mod defaults;
 mod discovery;
 mod error;
 mod fleet;

@@ -7,13 +7,20 @@ use clap::Parser;
 use kq_sim::{Faults, FleetConfig, ServerVersion, TlsShape};
 
 /// Serve a fleet of simulated Kubernetes clusters (HTTPS on 127.0.0.1
-/// ephemeral ports) and write a kubeconfig with one context per cluster.
+/// ephemeral ports) and write a kubeconfig with one context per cluster;
+/// or, with --export, write the generated objects as fixtures and exit.
 #[derive(Debug, Parser)]
 #[command(name = "kq-sim", version)]
 struct Args {
     /// Where to write the kubeconfig (atomically, once every cluster is ready).
-    #[arg(long, value_name = "PATH")]
-    kubeconfig: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present = "export")]
+    kubeconfig: Option<PathBuf>,
+
+    /// Write every object of the generated fleet as fixtures (a JSON `List`) the
+    /// kube-apiserver harness loads, then exit: one cluster to PATH, several to
+    /// PATH/<cluster>.json.
+    #[arg(long, value_name = "PATH", conflicts_with = "kubeconfig")]
+    export: Option<PathBuf>,
 
     /// Number of generic clusters (cluster-0, cluster-1, ...). Without it the demo fleet
     /// (prod, staging, dev) is served.
@@ -147,6 +154,24 @@ async fn wait_for_signal() {
     }
 }
 
+/// Writes each cluster's objects as fixtures (see `--export`).
+fn export(fleet: &kq_sim::Fleet, path: &std::path::Path) -> std::io::Result<()> {
+    let write = |path: &std::path::Path, cluster: &kq_sim::ClusterHandle| {
+        let text = serde_json::to_vec(&cluster.export_fixtures()).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
+    };
+    match fleet.clusters() {
+        [one] => write(path, one),
+        several => {
+            std::fs::create_dir_all(path)?;
+            for cluster in several {
+                write(&path.join(format!("{}.json", cluster.name())), cluster)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -195,10 +220,25 @@ async fn main() -> ExitCode {
             c.set_faults(f);
         }
     }
-    if let Err(e) = fleet.write_kubeconfig(&args.kubeconfig) {
+    if let Some(path) = &args.export {
+        let code = match export(&fleet, path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kq-sim: writing fixtures to {}: {e}", path.display());
+                ExitCode::from(1)
+            }
+        };
+        fleet.shutdown().await;
+        return code;
+    }
+    let Some(kubeconfig) = &args.kubeconfig else {
+        eprintln!("kq-sim: pass --kubeconfig PATH (or --export PATH)");
+        return ExitCode::from(2);
+    };
+    if let Err(e) = fleet.write_kubeconfig(kubeconfig) {
         eprintln!(
             "kq-sim: writing the kubeconfig {}: {e}",
-            args.kubeconfig.display()
+            kubeconfig.display()
         );
         fleet.shutdown().await;
         return ExitCode::from(1);
@@ -208,7 +248,7 @@ async fn main() -> ExitCode {
         "kq-sim: {} cluster(s) ready ({}); kubeconfig written to {}",
         names.len(),
         names.join(", "),
-        args.kubeconfig.display()
+        kubeconfig.display()
     );
     wait_for_signal().await;
     fleet.shutdown().await;

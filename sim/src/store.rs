@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 
+use crate::defaults;
 use crate::registry::{Registry, ResKey, ResourceType, crd_resource_types};
 use crate::selector::{extract_fields, extract_labels};
 use crate::status::ApiError;
@@ -392,16 +393,18 @@ impl Store {
             m.remove("resourceVersion");
             m.remove("uid");
             m.remove("creationTimestamp");
-            m.insert("generation".into(), json!(1));
-        }
-        if rt.plural == "namespaces" && rt.group.is_empty() {
-            default_namespace(&mut obj, &name);
         }
         if rt.plural == "pods" && rt.group.is_empty() {
-            default_pod(&mut obj);
+            admit_pod(&mut obj);
+        }
+        defaults::apply(&mut obj);
+        fill_server_fields(&mut inner, &mut obj);
+        let uid = meta_str(&obj, "uid").unwrap_or_default().to_string();
+        defaults::prepare_for_create(&mut obj, rt.crd.is_some(), &uid, &now_rfc3339());
+        if rt.plural == "services" && rt.group.is_empty() {
+            allocate_service(&mut inner, rt, &name, &mut obj, None)?;
         }
         self.check_crd(rt, &inner, &mut obj)?;
-        fill_server_fields(&mut inner, &mut obj);
         if dry_run {
             return Ok(obj);
         }
@@ -521,6 +524,7 @@ impl Store {
         dry_run: bool,
     ) -> Result<Value, ApiError> {
         let old = prev.value();
+        defaults::apply(&mut obj);
         carry_server_fields(&mut obj, &old);
         if let Some(m) = meta_mut(&mut obj) {
             if rt.namespaced {
@@ -530,15 +534,29 @@ impl Store {
             }
             m.remove("resourceVersion");
         }
-        if obj.get("spec") != old.get("spec") {
-            let generation = old
-                .get("metadata")
-                .and_then(|m| m.get("generation"))
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            if let Some(m) = meta_mut(&mut obj) {
-                m.insert("generation".into(), json!(generation + 1));
+        if rt.crd.is_some() || defaults::tracks_generation(&rt.group, &rt.kind) {
+            // A Deployment's annotations count too: they are copied to its
+            // ReplicaSets.
+            let annotations = |v: &Value| v.pointer("/metadata/annotations").cloned();
+            let deployment = rt.group == "apps" && rt.kind == "Deployment";
+            if spec_changed(&obj, &old) || (deployment && annotations(&obj) != annotations(&old)) {
+                let generation = old
+                    .get("metadata")
+                    .and_then(|m| m.get("generation"))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
+                if let Some(m) = meta_mut(&mut obj) {
+                    m.insert("generation".into(), json!(generation + 1));
+                }
             }
+        } else if let Some(m) = meta_mut(&mut obj) {
+            m.remove("generation");
+        }
+        if rt.group == "apps" && rt.kind == "DaemonSet" {
+            bump_template_generation(&mut obj, &old);
+        }
+        if rt.plural == "services" && rt.group.is_empty() {
+            allocate_service(inner, rt, &okey.1, &mut obj, Some(&old))?;
         }
         if let Some(m) = meta_mut(&mut obj)
             && m.get("name").and_then(Value::as_str) != Some(okey.1.as_str())
@@ -664,6 +682,33 @@ impl Store {
         } else {
             self.create(&rt, ns.as_deref(), obj, false)
         }
+    }
+
+    /// Every object of every resource, grouped by resource: definitions
+    /// (CRDs) first, so a loader creates types before their objects.
+    pub fn all_objects(&self) -> Vec<Value> {
+        let inner = self.read();
+        let mut types: Vec<_> = inner.registry.types().to_vec();
+        types.sort_by_key(|t| {
+            (
+                !(t.plural == "customresourcedefinitions" || t.plural == "namespaces"),
+                t.group.clone(),
+                t.plural.clone(),
+            )
+        });
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for t in types {
+            // Every served version of a resource shares its collection.
+            let key = t.key();
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            if let Some(collection) = inner.collections.get(&key) {
+                out.extend(collection.values().map(|s| s.value()));
+            }
+        }
+        out
     }
 
     /// Every object of a resource (plural or plural.group), sorted by (namespace, name).
@@ -828,43 +873,349 @@ fn normalize_type_meta(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiErro
     Ok(())
 }
 
-/// The defaults the real API server applies to a new pod (no scheduler runs in the sim,
-/// so a created pod stays Pending).
-fn default_pod(obj: &mut Value) {
+/// What the ServiceAccount admission plugin does to a new pod that names
+/// no service account (the rest of a new pod's defaults is `defaults`'s;
+/// no scheduler runs in the sim, so a created pod stays Pending).
+fn admit_pod(obj: &mut Value) {
     let Some(o) = obj.as_object_mut() else {
         return;
     };
     let spec = o.entry("spec").or_insert_with(|| json!({}));
     if let Some(spec) = spec.as_object_mut() {
-        for (k, v) in [
-            ("restartPolicy", json!("Always")),
-            ("dnsPolicy", json!("ClusterFirst")),
-            ("schedulerName", json!("default-scheduler")),
-            ("serviceAccountName", json!("default")),
-            ("terminationGracePeriodSeconds", json!(30)),
-            ("securityContext", json!({})),
-        ] {
-            spec.entry(k).or_insert(v);
+        let named = ["serviceAccountName", "serviceAccount"].iter().any(|k| {
+            spec.get(*k)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        });
+        if !named {
+            spec.insert("serviceAccountName".into(), json!("default"));
         }
-    }
-    let status = o.entry("status").or_insert_with(|| json!({}));
-    if let Some(st) = status.as_object_mut() {
-        st.entry("phase").or_insert(json!("Pending"));
-        st.entry("qosClass").or_insert(json!("BestEffort"));
     }
 }
 
-fn default_namespace(obj: &mut Value, name: &str) {
-    if let Some(m) = meta_mut(obj) {
-        let labels = m.entry("labels").or_insert_with(|| json!({}));
-        if let Some(l) = labels.as_object_mut() {
-            l.insert("kubernetes.io/metadata.name".into(), json!(name));
+/// Whether an update changed what `metadata.generation` counts: everything
+/// but metadata and status.
+fn spec_changed(new: &Value, old: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("metadata");
+            o.remove("status");
+        }
+        v
+    };
+    strip(new) != strip(old)
+}
+
+/// The DaemonSet strategy counts template changes in an annotation.
+fn bump_template_generation(new: &mut Value, old: &Value) {
+    const KEY: &str = "deprecated.daemonset.template.generation";
+    let template = |v: &Value| v.get("spec").and_then(|s| s.get("template")).cloned();
+    let previous = old
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(KEY))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<i64>().ok());
+    let Some(previous) = previous else {
+        return;
+    };
+    let next = if template(new) == template(old) {
+        previous
+    } else {
+        previous + 1
+    };
+    if let Some(m) = meta_mut(new) {
+        let ann = m.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(a) = ann.as_object_mut() {
+            a.insert(KEY.into(), json!(next.to_string()));
         }
     }
-    if let Some(o) = obj.as_object_mut() {
-        o.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
-        o.insert("status".into(), json!({"phase": "Active"}));
+}
+
+/// The Service range every simulated cluster allocates ClusterIPs from
+/// (EKS's default, 172.20.0.0/16).
+const SERVICE_RANGE: (u8, u8) = (172, 20);
+const NODE_PORT_LOW: i64 = 30_000;
+const NODE_PORT_HIGH: i64 = 32_767;
+
+fn service_ip(offset: u32) -> String {
+    format!(
+        "{}.{}.{}.{}",
+        SERVICE_RANGE.0,
+        SERVICE_RANGE.1,
+        offset / 256,
+        offset % 256
+    )
+}
+
+/// The ClusterIPs and NodePorts every other Service holds.
+fn allocated(inner: &Inner, rt: &ResourceType, skip: (&str, &str)) -> (Vec<String>, Vec<i64>) {
+    let mut ips = Vec::new();
+    let mut ports = Vec::new();
+    let Some(coll) = inner.collections.get(&rt.key()) else {
+        return (ips, ports);
+    };
+    for ((ns, name), stored) in coll.iter() {
+        if (ns.as_str(), name.as_str()) == skip {
+            continue;
+        }
+        let svc = stored.value();
+        let Some(spec) = svc.get("spec") else {
+            continue;
+        };
+        for ip in spec
+            .get("clusterIPs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .chain(spec.get("clusterIP"))
+            .filter_map(Value::as_str)
+        {
+            ips.push(ip.to_string());
+        }
+        for p in spec
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = p.get("nodePort").and_then(Value::as_i64) {
+                ports.push(n);
+            }
+        }
     }
+    (ips, ports)
+}
+
+/// What the Service registry drops when an update changes a Service's type
+/// (`dropTypeDependentFields`): allocations and settings the new type has
+/// no use for, when the update left them as they were.
+fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
+    let ty = |v: &Value| {
+        v.pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
+    let (old_type, new_type) = (ty(old), ty(new));
+    if old_type == new_type {
+        return;
+    }
+    let same = |new: &Value, pointer: &str| new.pointer(pointer) == old.pointer(pointer);
+    let node_ports = |v: &Value| -> Vec<Option<i64>> {
+        v.pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| p.get("nodePort").and_then(Value::as_i64))
+            .collect()
+    };
+    let needs_node_ports = |t: &str, v: &Value| {
+        t == "NodePort"
+            || (t == "LoadBalancer"
+                && v.pointer("/spec/allocateLoadBalancerNodePorts")
+                    .and_then(Value::as_bool)
+                    != Some(false))
+    };
+    let mut remove = Vec::new();
+    if old_type != "ExternalName" && new_type == "ExternalName" {
+        for (field, pointer) in [
+            ("clusterIP", "/spec/clusterIP"),
+            ("clusterIPs", "/spec/clusterIPs"),
+            ("ipFamilies", "/spec/ipFamilies"),
+            ("ipFamilyPolicy", "/spec/ipFamilyPolicy"),
+        ] {
+            if same(new, pointer) {
+                remove.push(field);
+            }
+        }
+    }
+    let drop_node_ports = needs_node_ports(&old_type, old)
+        && !needs_node_ports(&new_type, new)
+        && node_ports(new) == node_ports(old);
+    if old_type == "LoadBalancer" {
+        for (field, pointer) in [
+            (
+                "allocateLoadBalancerNodePorts",
+                "/spec/allocateLoadBalancerNodePorts",
+            ),
+            ("loadBalancerClass", "/spec/loadBalancerClass"),
+        ] {
+            if same(new, pointer) {
+                remove.push(field);
+            }
+        }
+    }
+    let external = |t: &str| t == "NodePort" || t == "LoadBalancer";
+    if external(&old_type) && !external(&new_type) {
+        for (field, pointer) in [
+            ("externalTrafficPolicy", "/spec/externalTrafficPolicy"),
+            ("healthCheckNodePort", "/spec/healthCheckNodePort"),
+        ] {
+            if same(new, pointer) {
+                remove.push(field);
+            }
+        }
+    }
+    if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+        for field in remove {
+            spec.remove(field);
+        }
+        if drop_node_ports {
+            for p in spec
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object_mut)
+            {
+                p.remove("nodePort");
+            }
+        }
+    }
+    if new_type != "LoadBalancer"
+        && let Some(o) = new.as_object_mut()
+    {
+        let status = o.entry("status").or_insert_with(|| json!({}));
+        if let Some(status) = status.as_object_mut() {
+            status.insert("loadBalancer".into(), json!({}));
+        }
+    }
+}
+
+/// What the Service registry allocates: a ClusterIP (random, from the
+/// service range) with `clusterIPs`, `ipFamilies` and `ipFamilyPolicy`,
+/// and a NodePort (random, 30000-32767) for each port of a NodePort or
+/// LoadBalancer Service. On update, values the client left out are kept
+/// from the stored object. An address or port another Service holds is
+/// refused as the real server refuses it.
+fn allocate_service(
+    inner: &mut Inner,
+    rt: &ResourceType,
+    name: &str,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    let ns = meta_str(obj, "namespace").unwrap_or("").to_string();
+    let (used_ips, used_ports) = allocated(inner, rt, (&ns, name));
+    if let Some(old) = old {
+        drop_type_dependent_fields(obj, old);
+    }
+    let old_spec = old
+        .and_then(|o| o.get("spec"))
+        .cloned()
+        .unwrap_or(json!({}));
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let ty = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
+    if ty == "ExternalName" {
+        return Ok(());
+    }
+    let invalid =
+        |field: &str, detail: String| Err(ApiError::invalid("Service", "", name, field, &detail));
+    let mut ip = spec
+        .get("clusterIP")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            spec.get("clusterIPs")
+                .and_then(|a| a.get(0))
+                .and_then(Value::as_str)
+        })
+        .map(str::to_string);
+    if ip.is_none() {
+        ip = old_spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    let ip = match ip {
+        Some(ip) => {
+            if ip != "None" && used_ips.contains(&ip) {
+                return invalid(
+                    "spec.clusterIPs",
+                    format!(
+                        "Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: provided IP is already allocated"
+                    ),
+                );
+            }
+            ip
+        }
+        None => loop {
+            let candidate = service_ip(inner.rng.random_range(2..65_535));
+            if !used_ips.contains(&candidate) {
+                break candidate;
+            }
+        },
+    };
+    spec.insert("clusterIP".into(), json!(ip));
+    spec.insert("clusterIPs".into(), json!([ip]));
+    if spec.get("ipFamilies").is_none_or(Value::is_null) {
+        spec.insert("ipFamilies".into(), json!(["IPv4"]));
+    }
+    if spec.get("ipFamilyPolicy").is_none_or(Value::is_null) {
+        spec.insert("ipFamilyPolicy".into(), json!("SingleStack"));
+    }
+    let wants_node_ports = ty == "NodePort"
+        || (ty == "LoadBalancer"
+            && spec
+                .get("allocateLoadBalancerNodePorts")
+                .and_then(Value::as_bool)
+                != Some(false));
+    if !wants_node_ports {
+        return Ok(());
+    }
+    let old_ports: Vec<Value> = old_spec
+        .get("ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut taken = used_ports;
+    let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    for (i, p) in ports.iter_mut().enumerate() {
+        let Some(p) = p.as_object_mut() else {
+            continue;
+        };
+        let given = p
+            .get("nodePort")
+            .and_then(Value::as_i64)
+            .filter(|n| *n != 0);
+        let kept = || {
+            old_ports
+                .iter()
+                .find(|o| o.get("port") == p.get("port") && o.get("protocol") == p.get("protocol"))
+                .and_then(|o| o.get("nodePort"))
+                .and_then(Value::as_i64)
+        };
+        let port = match given.or_else(kept) {
+            Some(n) => {
+                if taken.contains(&n) {
+                    return invalid(
+                        &format!("spec.ports[{i}].nodePort"),
+                        format!("Invalid value: {n}: provided port is already allocated"),
+                    );
+                }
+                n
+            }
+            None => loop {
+                let n = inner.rng.random_range(NODE_PORT_LOW..=NODE_PORT_HIGH);
+                if !taken.contains(&n) {
+                    break n;
+                }
+            },
+        };
+        taken.push(port);
+        p.insert("nodePort".into(), json!(port));
+    }
+    Ok(())
 }
 
 fn set_crd_status(obj: &mut Value) {
@@ -1156,6 +1507,190 @@ mod tests {
             }
             WatchPoll::Expired { .. } => panic!("expired"),
         }
+    }
+
+    #[test]
+    fn services_get_addresses_and_node_ports_like_the_real_registry() {
+        let s = Store::new(1);
+        s.load(vec![ns("default")]).unwrap();
+        let svc = rt(&s, "services");
+        let service = |name: &str, spec: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec});
+        let np = s
+            .create(
+                &svc,
+                Some("default"),
+                service("np", json!({"type": "NodePort", "ports": [{"port": 80}]})),
+                false,
+            )
+            .unwrap();
+        let ip = np["spec"]["clusterIP"].as_str().unwrap().to_string();
+        assert!(ip.starts_with("172.20."), "{ip}");
+        assert_eq!(np["spec"]["clusterIPs"], json!([ip]));
+        assert_eq!(np["spec"]["ipFamilies"], json!(["IPv4"]));
+        assert_eq!(np["spec"]["ipFamilyPolicy"], "SingleStack");
+        assert_eq!(np["spec"]["externalTrafficPolicy"], "Cluster");
+        assert_eq!(np["spec"]["ports"][0]["targetPort"], 80);
+        let port = np["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
+        assert!((30_000..=32_767).contains(&port));
+        assert_eq!(np["status"], json!({"loadBalancer": {}}));
+        assert!(np["metadata"].get("generation").is_none());
+
+        // An address or a port another Service holds is refused.
+        let e = s
+            .create(
+                &svc,
+                Some("default"),
+                service("dns", json!({"clusterIP": ip, "ports": [{"port": 53}]})),
+                false,
+            )
+            .unwrap_err();
+        assert_eq!(e.code, 422);
+        assert!(
+            e.message.contains("provided IP is already allocated"),
+            "{}",
+            e.message
+        );
+        let e = s
+            .create(
+                &svc,
+                Some("default"),
+                service(
+                    "np2",
+                    json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": port}]}),
+                ),
+                false,
+            )
+            .unwrap_err();
+        assert!(
+            e.message.contains("provided port is already allocated"),
+            "{}",
+            e.message
+        );
+
+        // An update keeps the allocations; a type that needs no node ports
+        // drops them and the external traffic policy.
+        let mut update = np.clone();
+        update["spec"].as_object_mut().unwrap().remove("clusterIP");
+        update["spec"].as_object_mut().unwrap().remove("clusterIPs");
+        let kept = s
+            .update(&svc, Some("default"), "np", update, false)
+            .unwrap();
+        assert_eq!(kept["spec"]["clusterIP"], json!(ip));
+        let mut update = kept.clone();
+        update["spec"]["type"] = json!("ClusterIP");
+        let changed = s
+            .update(&svc, Some("default"), "np", update, false)
+            .unwrap();
+        assert!(changed["spec"]["ports"][0].get("nodePort").is_none());
+        assert!(changed["spec"].get("externalTrafficPolicy").is_none());
+        assert_eq!(changed["spec"]["clusterIP"], json!(ip));
+
+        let headless = s
+            .create(
+                &svc,
+                Some("default"),
+                service(
+                    "headless",
+                    json!({"clusterIP": "None", "ports": [{"port": 80}]}),
+                ),
+                false,
+            )
+            .unwrap();
+        assert_eq!(headless["spec"]["clusterIPs"], json!(["None"]));
+    }
+
+    #[test]
+    fn generation_is_kept_only_where_the_real_server_keeps_it() {
+        let s = Store::new(1);
+        s.load(vec![ns("default")]).unwrap();
+        let cm = s
+            .create(
+                &rt(&s, "configmaps"),
+                Some("default"),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}}),
+                false,
+            )
+            .unwrap();
+        assert!(cm["metadata"].get("generation").is_none());
+        let deployments = rt(&s, "deployments");
+        let d = s
+            .create(
+                &deployments,
+                Some("default"),
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                       "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+                                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}),
+                false,
+            )
+            .unwrap();
+        assert_eq!(d["metadata"]["generation"], 1);
+        assert_eq!(d["spec"]["replicas"], 1);
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "Always"
+        );
+        // A Deployment's annotations count, like its spec.
+        let mut annotated = d.clone();
+        annotated["metadata"]["annotations"] = json!({"note": "x"});
+        let annotated = s
+            .update(&deployments, Some("default"), "d", annotated, false)
+            .unwrap();
+        assert_eq!(annotated["metadata"]["generation"], 2);
+        let mut labelled = annotated.clone();
+        labelled["metadata"]["labels"] = json!({"team": "x"});
+        let labelled = s
+            .update(&deployments, Some("default"), "d", labelled, false)
+            .unwrap();
+        assert_eq!(labelled["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn a_new_pod_gets_its_status_unless_it_sends_one() {
+        let s = Store::new(1);
+        s.load(vec![ns("default")]).unwrap();
+        let p = rt(&s, "pods");
+        let mut guaranteed = pod("default", "g");
+        guaranteed["spec"]["containers"] = json!([{"name": "c", "image": "nginx:1", "resources": {"limits": {"cpu": "0.5", "memory": "1Gi"}}}]);
+        let created = s.create(&p, Some("default"), guaranteed, false).unwrap();
+        assert_eq!(
+            created["status"],
+            json!({"phase": "Pending", "qosClass": "Guaranteed"})
+        );
+        assert_eq!(
+            created["spec"]["containers"][0]["resources"]["requests"],
+            json!({"cpu": "500m", "memory": "1Gi"})
+        );
+        assert_eq!(created["spec"]["serviceAccountName"], "default");
+        assert_eq!(created["spec"]["serviceAccount"], "default");
+        let mut running = pod("default", "r");
+        running["status"] = json!({"phase": "Running"});
+        let created = s.create(&p, Some("default"), running, false).unwrap();
+        assert_eq!(created["status"], json!({"phase": "Running"}));
+    }
+
+    #[test]
+    fn every_version_of_a_resource_is_exported_once() {
+        let s = Store::new(1);
+        let crd = json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.io"},
+            "spec": {"group": "example.io", "scope": "Namespaced",
+                     "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                     "versions": [{"name": "v1", "served": true, "storage": true},
+                                  {"name": "v1beta1", "served": true, "storage": false}]}
+        });
+        s.load(vec![
+            ns("default"),
+            crd,
+            json!({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}),
+        ])
+        .unwrap();
+        let widgets = s
+            .all_objects()
+            .into_iter()
+            .filter(|o| o["kind"] == "Widget")
+            .count();
+        assert_eq!(widgets, 1);
     }
 
     #[test]

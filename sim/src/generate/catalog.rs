@@ -139,9 +139,12 @@ pub(crate) const NO_RES: Res = Res {
     mem_lim: None,
 };
 
-/// Every spelling Kubernetes accepts shows up somewhere; limits never sit
-/// below requests and limits never appear without requests (the API server
-/// would default such requests, and templates must match their pods).
+/// Requests and limits as people write them, in every spelling Kubernetes
+/// accepts; generated objects store them the way the API server does, in
+/// canonical form (`0.5` becomes `500m`, `1.5Gi` `1536Mi`: see the sim's
+/// `defaults` module). Limits never sit below requests and limits never
+/// appear without requests (the API server would default such requests,
+/// and templates must match their pods).
 pub(crate) const RESOURCES: &[(Res, u32)] = &[
     (NO_RES, 14),
     (

@@ -12,6 +12,71 @@ use super::{Flavor, Gen, Meta, NsState, Obj, involved, kv, object};
 
 pub(crate) const FAKE_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIDBTCCAe2gAwIBAgIIKqSimulatedCAwDQYJKoZIhvcNAQELBQAwFTETMBEGA1UE\nAxMKa3ViZXJuZXRlczAeFw0yNTAxMDEwMDAwMDBaFw0zNTAxMDEwMDAwMDBaMBUx\nEzARBgNVBAMTCmt1YmVybmV0ZXMwggEiMA0GCSqGSIb3DQEBAQUAA4IBDwAwggEK\n-----END CERTIFICATE-----\n";
 
+/// The bootstrap RBAC policy of kube-apiserver v1.37.2: every object
+/// labelled `kubernetes.io/bootstrapping=rbac-defaults` that a freshly
+/// started `target/kq-apiserver` holds, without server-owned metadata
+/// (`kubectl get clusterroles,clusterrolebindings,roles,rolebindings -A
+/// -l kubernetes.io/bootstrapping=rbac-defaults -o json`, one object a line).
+const BOOTSTRAP_RBAC: &str = include_str!("bootstrap_rbac.json");
+
+/// What the clusterrole-aggregation controller does: a ClusterRole with an
+/// `aggregationRule` gets the rules of every ClusterRole its selectors
+/// match (by name order, each distinct rule once), until nothing changes.
+fn aggregate_cluster_roles(objects: &mut [Value]) {
+    let matches = |labels: Option<&Value>, selector: &Value| {
+        selector
+            .get("matchLabels")
+            .and_then(Value::as_object)
+            .is_some_and(|want| {
+                want.iter()
+                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            })
+    };
+    for _ in 0..objects.len() {
+        let mut changed = false;
+        for i in 0..objects.len() {
+            let Some(selectors) = objects[i]
+                .pointer("/aggregationRule/clusterRoleSelectors")
+                .and_then(Value::as_array)
+                .cloned()
+            else {
+                continue;
+            };
+            let name = objects[i].pointer("/metadata/name").cloned();
+            let mut rules: Vec<Value> = Vec::new();
+            for selector in &selectors {
+                let mut sources: Vec<&Value> = objects
+                    .iter()
+                    .filter(|o| o.get("kind") == Some(&json!("ClusterRole")))
+                    .filter(|o| o.pointer("/metadata/name") != name.as_ref())
+                    .filter(|o| matches(o.pointer("/metadata/labels"), selector))
+                    .collect();
+                sources.sort_by_key(|o| o.pointer("/metadata/name").and_then(Value::as_str));
+                for source in sources {
+                    for rule in source
+                        .get("rules")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if !rules.contains(rule) {
+                            rules.push(rule.clone());
+                        }
+                    }
+                }
+            }
+            let rules = Value::Array(rules);
+            if objects[i].get("rules") != Some(&rules) {
+                objects[i]["rules"] = rules;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
 pub(crate) fn b64(s: &str) -> String {
     B64.encode(s.as_bytes())
 }
@@ -630,7 +695,13 @@ impl Gen<'_> {
         let age = self.cluster_age;
         let mut out = Vec::new();
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            out.push(self.namespace(name, age, Obj::new(), Obj::new()));
+            let mut ns = self.namespace(name, age, Obj::new(), Obj::new());
+            if name == "kube-system" {
+                for sa in std::mem::take(&mut self.controller_service_accounts) {
+                    self.service_account(&mut ns, &sa, false);
+                }
+            }
+            out.push(ns);
         }
         let mut services = vec!["monitoring", "ingress-nginx"];
         if self.v.fluent_bit.is_some() {
@@ -753,102 +824,8 @@ impl Gen<'_> {
 
     /// Cluster-wide roles and bindings, including the risky ones audits hunt for.
     pub(crate) fn cluster_rbac(&mut self) {
-        let all_verbs = [
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ];
+        self.bootstrap_rbac();
         let read = ["get", "list", "watch"];
-        let core_res = [
-            "pods",
-            "pods/exec",
-            "pods/attach",
-            "pods/portforward",
-            "pods/log",
-            "secrets",
-            "configmaps",
-            "services",
-            "endpoints",
-            "persistentvolumeclaims",
-            "serviceaccounts",
-        ];
-        let apps_res = ["deployments", "statefulsets", "daemonsets", "replicasets"];
-        let bootstrap = kv(&[("kubernetes.io/bootstrapping", "rbac-defaults")]);
-        let autoupdate = kv(&[("rbac.authorization.kubernetes.io/autoupdate", "true")]);
-        self.cluster_role(
-            "cluster-admin",
-            bootstrap.clone(),
-            autoupdate.clone(),
-            vec![
-                rule(&["*"], &["*"], &["*"]),
-                json!({"nonResourceURLs": ["*"], "verbs": ["*"]}),
-            ],
-        );
-        self.cluster_role(
-            "admin",
-            bootstrap.clone(),
-            autoupdate.clone(),
-            vec![
-                rule(&[""], &core_res, &all_verbs),
-                rule(&["apps"], &apps_res, &all_verbs),
-                rule(&["batch"], &["jobs", "cronjobs"], &all_verbs),
-                rule(
-                    &["rbac.authorization.k8s.io"],
-                    &["roles", "rolebindings"],
-                    &all_verbs,
-                ),
-            ],
-        );
-        self.cluster_role(
-            "edit",
-            bootstrap.clone(),
-            autoupdate.clone(),
-            vec![
-                rule(&[""], &core_res, &all_verbs),
-                rule(&["apps"], &apps_res, &all_verbs),
-                rule(&["batch"], &["jobs", "cronjobs"], &all_verbs),
-            ],
-        );
-        self.cluster_role(
-            "view",
-            bootstrap.clone(),
-            autoupdate.clone(),
-            vec![
-                rule(
-                    &[""],
-                    &[
-                        "pods",
-                        "services",
-                        "configmaps",
-                        "endpoints",
-                        "persistentvolumeclaims",
-                        "serviceaccounts",
-                    ],
-                    &read,
-                ),
-                rule(&["apps"], &apps_res, &read),
-                rule(&["batch"], &["jobs", "cronjobs"], &read),
-                rule(
-                    &["networking.k8s.io"],
-                    &["ingresses", "networkpolicies"],
-                    &read,
-                ),
-            ],
-        );
-        self.cluster_role(
-            "system:node-proxier",
-            bootstrap.clone(),
-            autoupdate.clone(),
-            vec![
-                rule(&[""], &["endpoints", "services", "nodes"], &read),
-                rule(&["discovery.k8s.io"], &["endpointslices"], &read),
-            ],
-        );
         let custom = kv(&[("app.kubernetes.io/managed-by", "platform-team")]);
         self.cluster_role(
             "ci-deployer",
@@ -894,18 +871,6 @@ impl Gen<'_> {
             vec![rule(&["apps", "batch"], &["*"], &["*"])],
         );
 
-        self.cluster_role_binding(
-            "cluster-admin",
-            "cluster-admin",
-            vec![subject("Group", "system:masters", None)],
-            bootstrap.clone(),
-        );
-        self.cluster_role_binding(
-            "system:node-proxier",
-            "system:node-proxier",
-            vec![subject("User", "system:kube-proxy", None)],
-            bootstrap,
-        );
         self.cluster_role_binding(
             "ci-admin",
             "cluster-admin",
@@ -956,6 +921,51 @@ impl Gen<'_> {
                 vec![subject("ServiceAccount", "default", Some("default"))],
                 Obj::new(),
             );
+        }
+    }
+
+    /// The roles and bindings every kube-apiserver creates at start-up
+    /// (`bootstrap_rbac.json`, as kube-apiserver v1.37.2 stores them), with
+    /// the aggregated ClusterRoles (`admin`, `edit`, `view`) holding the
+    /// rules the clusterrole-aggregation controller gives them.
+    fn bootstrap_rbac(&mut self) {
+        let mut objects: Vec<Value> = serde_json::from_str(BOOTSTRAP_RBAC)
+            .unwrap_or_else(|e| panic!("bootstrap_rbac.json is not a JSON array: {e}"));
+        aggregate_cluster_roles(&mut objects);
+        for o in &objects {
+            for sub in o
+                .get("subjects")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if sub.get("kind") == Some(&json!("ServiceAccount"))
+                    && sub.get("namespace") == Some(&json!("kube-system"))
+                    && let Some(name) = sub.get("name").and_then(Value::as_str)
+                    && !self.controller_service_accounts.iter().any(|n| n == name)
+                {
+                    self.controller_service_accounts.push(name.to_string());
+                }
+            }
+        }
+        for mut o in objects {
+            let uid = self.d.uid();
+            let ago = self.cluster_age;
+            if let Some(m) = o.as_object_mut() {
+                let kind = m.remove("kind").unwrap_or(Value::Null);
+                let mut meta = m.remove("metadata").unwrap_or_else(|| json!({}));
+                if let Some(meta) = meta.as_object_mut() {
+                    meta.insert("uid".into(), uid.into());
+                    meta.insert("creationTimestamp".into(), ts(ago).into());
+                }
+                let mut full = Obj::new();
+                full.insert("apiVersion".into(), "rbac.authorization.k8s.io/v1".into());
+                full.insert("kind".into(), kind);
+                full.insert("metadata".into(), meta);
+                full.extend(std::mem::take(m));
+                o = Value::Object(full);
+            }
+            self.emit(o);
         }
     }
 

@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use super::dice::{BASE_EPOCH, ts, ts_abs};
 use super::{Gen, Meta, NsState, Obj, PodRef, kv, object, owner_ref};
 
+/// kube-dns's ClusterIP, 172.20.0.10, as an offset into the service range.
+const KUBE_DNS_IP_INDEX: u32 = 10;
+
 /// Size of the default NodePort range (30000-32767).
 const NODE_PORTS: i64 = 2768;
 
@@ -57,9 +60,16 @@ pub(crate) struct SvcSpec<'a> {
 }
 
 impl Gen<'_> {
+    /// The next free ClusterIP of 172.20.0.0/16. The range's first address
+    /// belongs to `kubernetes.default` and 172.20.0.10 to kube-dns, whose
+    /// Services ask for them by address: the sequence skips both, as the
+    /// real allocator never hands out an address that is taken.
     fn next_cluster_ip(&mut self) -> String {
-        let k = self.svc_ip_seq;
-        self.svc_ip_seq += 1;
+        let mut k = self.svc_ip_seq;
+        while k == 1 || k == KUBE_DNS_IP_INDEX {
+            k += 1;
+        }
+        self.svc_ip_seq = k + 1;
         format!("172.{}.{}.{}", 20 + k / 65_536, (k / 256) % 256, k % 256)
     }
 

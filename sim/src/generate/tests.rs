@@ -1067,3 +1067,95 @@ fn streaming_yields_the_same_objects_in_the_same_order() {
     generate_cluster_with(&profile, 4, &mut |_| count += 1);
     assert_eq!(count, streamed.len());
 }
+
+#[test]
+fn objects_are_generated_as_the_api_server_stores_them() {
+    for flavor in [Flavor::Prod, Flavor::Staging, Flavor::Dev, Flavor::Generic] {
+        let objs = gen_cluster("c", 150, flavor.clone(), 9);
+        for o in &objs {
+            // Defaulting what the generator made changes nothing: it is
+            // already what the real server would store.
+            let mut again = o.clone();
+            crate::defaults::apply(&mut again);
+            assert_eq!(&again, o, "{flavor:?}: {} {}/{}", kind(o), ns(o), name(o));
+            let api_version = s(o, &["apiVersion"]).unwrap_or("");
+            let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+            if crate::defaults::tracks_generation(group, kind(o)) {
+                assert!(
+                    o.pointer("/metadata/generation")
+                        .and_then(Value::as_i64)
+                        .is_some_and(|g| g >= 1),
+                    "{} {}/{} has no metadata.generation",
+                    kind(o),
+                    ns(o),
+                    name(o)
+                );
+            }
+        }
+        // Every ClusterIP is held by one Service (the real server refuses
+        // a second: kube-dns and metrics-server once shared 172.20.0.10).
+        let mut ips = HashSet::new();
+        for svc in of_kind(&objs, "Service") {
+            for ip in arr(svc.pointer("/spec/clusterIPs")) {
+                let ip = ip.as_str().unwrap_or("");
+                assert!(
+                    ip == "None" || ips.insert(ip.to_string()),
+                    "{flavor:?}: {ip} is allocated twice ({}/{})",
+                    ns(svc),
+                    name(svc)
+                );
+            }
+        }
+        let dns = of_kind(&objs, "Service")
+            .into_iter()
+            .find(|s| name(s) == "kube-dns")
+            .expect("kube-dns");
+        assert_eq!(s(dns, &["spec", "clusterIP"]), Some("172.20.0.10"));
+    }
+}
+
+#[test]
+fn the_bootstrap_rbac_policy_is_there_and_aggregated() {
+    let objs = gen_cluster("c", 60, Flavor::Prod, 3);
+    let idx = index(&objs);
+    for (k, n, nm) in [
+        ("ClusterRole", "", "cluster-admin"),
+        (
+            "ClusterRole",
+            "",
+            "system:controller:generic-garbage-collector",
+        ),
+        (
+            "ClusterRoleBinding",
+            "",
+            "system:controller:namespace-controller",
+        ),
+        ("ClusterRoleBinding", "", "system:node-proxier"),
+        ("Role", "kube-public", "system:controller:bootstrap-signer"),
+        (
+            "RoleBinding",
+            "kube-system",
+            "system::leader-locking-kube-scheduler",
+        ),
+        ("ServiceAccount", "kube-system", "generic-garbage-collector"),
+    ] {
+        assert!(exists(&idx, k, n, nm), "{k} {n}/{nm}");
+    }
+    let rules = |nm: &str| -> Vec<Value> {
+        arr(idx[&("ClusterRole".to_string(), String::new(), nm.to_string())].get("rules")).to_vec()
+    };
+    let (admin, edit, view) = (rules("admin"), rules("edit"), rules("view"));
+    assert!(!view.is_empty());
+    // admin aggregates edit, which aggregates view.
+    assert!(view.iter().all(|r| edit.contains(r)));
+    assert!(edit.iter().all(|r| admin.contains(r)));
+    assert!(admin.len() > edit.len() && edit.len() > view.len());
+    let bootstrapped = objs
+        .iter()
+        .filter(|o| {
+            o.pointer("/metadata/labels/kubernetes.io~1bootstrapping")
+                == Some(&Value::from("rbac-defaults"))
+        })
+        .count();
+    assert_eq!(bootstrapped, 141);
+}
