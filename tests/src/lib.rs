@@ -202,6 +202,20 @@ pub async fn kubectl_ok(kubeconfig: &Path, args: &[&str]) {
     );
 }
 
+/// Writes a one-container pod manifest (`kubectl apply -f` input) with a
+/// `tier` label, named `<name>-<tier>.yaml` in `dir`.
+pub fn pod_manifest(dir: &Path, namespace: &str, name: &str, tier: &str) -> PathBuf {
+    let path = dir.join(format!("{name}-{tier}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {namespace}\n  labels:\n    tier: {tier}\nspec:\n  containers:\n  - name: app\n    image: nginx:1.27\n"
+        ),
+    )
+    .expect("write manifest");
+    path
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

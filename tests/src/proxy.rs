@@ -1,6 +1,10 @@
 //! A minimal HTTP CONNECT proxy on a loopback port, for the kubeconfig
 //! `proxy-url` tests: it tunnels bytes to the requested host and counts
 //! the tunnels it opened, so a test can prove traffic went through it.
+//! [`ConnectProxy::cut`] drops every open tunnel, as a load balancer or a
+//! restarting API server drops long-lived watches; [`ConnectProxy::hold`]
+//! keeps new tunnels waiting until [`ConnectProxy::release`], so a test can
+//! change the server while a client cannot reach it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +16,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct ConnectProxy {
     pub url: String,
     tunnels: Arc<AtomicUsize>,
+    cuts: tokio::sync::watch::Sender<u64>,
+    open: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -23,15 +29,46 @@ impl ConnectProxy {
         let url = format!("http://{}", listener.local_addr().expect("proxy address"));
         let tunnels = Arc::new(AtomicUsize::new(0));
         let counted = tunnels.clone();
+        let (cuts, cut_rx) = tokio::sync::watch::channel(0u64);
+        let (open, open_rx) = tokio::sync::watch::channel(true);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let counted = counted.clone();
+                let mut cut = cut_rx.clone();
+                cut.mark_unchanged();
+                let mut open = open_rx.clone();
                 tokio::spawn(async move {
-                    let _ = tunnel(client, &counted).await;
+                    if open.wait_for(|o| *o).await.is_err() {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = tunnel(client, &counted) => {}
+                        _ = cut.changed() => {}
+                    }
                 });
             }
         });
-        ConnectProxy { url, tunnels, task }
+        ConnectProxy {
+            url,
+            tunnels,
+            cuts,
+            open,
+            task,
+        }
+    }
+
+    /// New tunnels wait (their clients see a slow proxy) until [`release`](Self::release).
+    pub fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Drops every tunnel open now (new ones are accepted as before).
+    pub fn cut(&self) {
+        self.cuts.send_modify(|n| *n += 1);
     }
 
     /// Tunnels opened so far.

@@ -11,18 +11,6 @@ use serde_json::{Value, json};
 const QUERY: &str = "SELECT cluster, namespace, name, labels['tier'] AS tier FROM pods \
                      WHERE namespace = 'kqwatch' ORDER BY cluster, name";
 
-fn pod_manifest(dir: &std::path::Path, name: &str, tier: &str) -> std::path::PathBuf {
-    let path = dir.join(format!("{name}-{tier}.yaml"));
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: kqwatch\n  labels:\n    tier: {tier}\nspec:\n  containers:\n  - name: app\n    image: nginx:1.27\n"
-        ),
-    )
-    .expect("write manifest");
-    path
-}
-
 #[track_caller]
 fn assert_change(line: &Value, op: &str, row: Value, old: Option<Value>) {
     assert_eq!(line["op"], op, "{line}");
@@ -57,10 +45,10 @@ async fn watch_emits_exact_changes_through_relist_and_outage() {
         )
         .await;
     }
-    let web_a = pod_manifest(dir, "web", "a");
-    let web_b = pod_manifest(dir, "web", "b");
-    let api = pod_manifest(dir, "api", "a");
-    let cart = pod_manifest(dir, "cart", "a");
+    let web_a = kq_tests::pod_manifest(dir, "kqwatch", "web", "a");
+    let web_b = kq_tests::pod_manifest(dir, "kqwatch", "web", "b");
+    let api = kq_tests::pod_manifest(dir, "kqwatch", "api", "a");
+    let cart = kq_tests::pod_manifest(dir, "kqwatch", "cart", "a");
     kubectl_ok(kc, &["--context", "cluster-0", "apply", "-f", path(&web_a)]).await;
     kubectl_ok(kc, &["--context", "cluster-1", "apply", "-f", path(&api)]).await;
 
@@ -183,7 +171,7 @@ async fn watch_aggregates_update_in_place_and_stops_after_for() {
     let fleet = TestFleet::start(FleetConfig::uniform(1, 0, 3)).await;
     let kc = fleet.kubeconfig.as_path();
     kubectl_ok(kc, &["create", "namespace", "kqwatch"]).await;
-    let web = pod_manifest(fleet.dir.path(), "web", "a");
+    let web = kq_tests::pod_manifest(fleet.dir.path(), "kqwatch", "web", "a");
     kubectl_ok(kc, &["apply", "-f", path(&web)]).await;
     let mut kq = KqProcess::spawn(
         kc,
@@ -202,7 +190,7 @@ async fn watch_aggregates_update_in_place_and_stops_after_for() {
         json!({"namespace": "kqwatch", "pods": 1}),
         None,
     );
-    let api = pod_manifest(fleet.dir.path(), "api", "a");
+    let api = kq_tests::pod_manifest(fleet.dir.path(), "kqwatch", "api", "a");
     kubectl_ok(kc, &["apply", "-f", path(&api)]).await;
     // The group is the identity, the count its value.
     assert_change(
