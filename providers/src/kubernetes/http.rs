@@ -28,6 +28,9 @@ use super::config::ClusterConn;
 use super::error::{ConnectReason, RequestError, classify_transport};
 use super::transport::{self, Services};
 
+/// Who is asking, for API server audit logs and rate limits (`kq/0.1.0`).
+const USER_AGENT: &str = concat!("kq/", env!("CARGO_PKG_VERSION"));
+
 const MAX_ATTEMPTS: u32 = 6;
 const MAX_TRANSPORT_ATTEMPTS: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -67,6 +70,7 @@ pub(crate) async fn get(
     let make = || {
         Request::get(path)
             .header(http::header::ACCEPT, accept)
+            .header(http::header::USER_AGENT, USER_AGENT)
             .body(Body::empty())
     };
     let (response, attempts) = send_with_retries(cluster, Channel::Request, &make).await?;
@@ -82,6 +86,7 @@ pub(crate) async fn post_json(
     let make = || {
         Request::post(path)
             .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, USER_AGENT)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.to_vec()))
     };
@@ -100,6 +105,7 @@ pub(crate) async fn watch(cluster: &ClusterConn, path: &str) -> Result<WatchAnsw
     let make = || {
         Request::get(path)
             .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, USER_AGENT)
             .body(Body::empty())
     };
     let (response, attempts) = send_with_retries(cluster, Channel::Watch, &make).await?;

@@ -1,7 +1,7 @@
 //! Label and field selectors as kq sends them, and as kq evaluates them
 //! itself when a server will not.
 //!
-//! Pushdown ([`super::pushdown`]) turns SQL filters into these terms; the
+//! Pushdown (the `pushdown` module) turns SQL filters into these terms; the
 //! list path renders them as `labelSelector`/`fieldSelector`. A server that
 //! rejects one (an older release without a field, an aggregated API that
 //! supports none) gets the list without it, and [`LabelSelector::matches`]

@@ -7,7 +7,7 @@
 //! instead of `kube::Client::try_from`, for four reasons:
 //! - server certificates are verified with client-go's verdicts
 //!   ([`super::tls`]), which kube-rs's rustls setup does not give;
-//! - kq has one retry policy ([`super::http`]); kube's stack retries 429 and
+//! - kq has one retry policy (in the `http` module); kube's stack retries 429 and
 //!   503 as well, so a struggling server would see retries of retries;
 //! - credentials are produced lazily, on a cluster's first request: exec
 //!   plugins (EKS, GKE) then run concurrently per cluster, and a plugin
