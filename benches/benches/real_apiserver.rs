@@ -218,7 +218,7 @@ fn main() {
     );
     println!("  floor (raw paged GETs, {pages} pages of {PAGE}, bodies dropped): {floor:.2} s");
     println!(
-        "  kq:           {kq_seconds:.2} s, {kq_rss:.0} MB peak = {:.2}x the floor (+{:.0}%)",
+        "  kq:           {kq_seconds:.2} s, {kq_rss:.0} MB peak = {:.2}x the floor ({:+.0}%)",
         kq_seconds / floor,
         (kq_seconds / floor - 1.0) * 100.0
     );
