@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use base64::Engine;
-use common::Harness;
+use common::{Harness, Resp};
 use kq_sim::{FleetConfig, ServerVersion, SimUser, TlsShape};
 use serde_json::{Value, json};
 
@@ -440,42 +440,6 @@ fn rotated_tokens_stop_working_but_open_watches_continue() {
     let _ = child.wait();
 }
 
-/// A plain-HTTP response: status, headers, body.
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn content_type(&self) -> &str {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&b[..pos]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&b[pos + 2..pos + 2 + size]);
-        b = &b[pos + 2 + size + 2..];
-    }
-    out
-}
-
 /// GET over plain HTTP as the admin.
 fn get(h: &Harness, path: &str, accept: Option<&str>) -> Resp {
     let c = h.cluster();
@@ -492,34 +456,7 @@ fn get(h: &Harness, path: &str, accept: Option<&str>) -> Resp {
     s.write_all(req.as_bytes()).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = std::str::from_utf8(&raw[..split]).unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let body = &raw[split + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    Resp {
-        status,
-        headers,
-        body: if chunked {
-            dechunk(body)
-        } else {
-            body.to_vec()
-        },
-    }
+    common::parse_response(&raw)
 }
 
 fn plain_harness(v: ServerVersion) -> Harness {
@@ -594,14 +531,17 @@ fn discovery_negotiates_what_the_release_serves() {
     // 1.27 has v2beta1 only: a v2-first request gets v2beta1.
     let h = plain_harness(version(27));
     let r = get(&h, "/apis", Some(KUBECTL_DISCOVERY_ACCEPT));
-    assert_eq!(r.content_type(), aggregated("v2beta1"));
+    assert_eq!(
+        r.header("content-type").unwrap_or(""),
+        aggregated("v2beta1")
+    );
     assert_eq!(r.json()["apiVersion"], "apidiscovery.k8s.io/v2beta1");
     assert_eq!(r.json()["kind"], "APIGroupDiscoveryList");
 
     // 1.25 has none: the legacy documents, whatever was asked.
     let h = plain_harness(version(25));
     let r = get(&h, "/apis", Some(KUBECTL_DISCOVERY_ACCEPT));
-    assert_eq!(r.content_type(), "application/json");
+    assert_eq!(r.header("content-type").unwrap_or(""), "application/json");
     assert_eq!(r.json()["kind"], "APIGroupList");
     let r = get(&h, "/api", Some(&aggregated("v2beta1")));
     assert_eq!(r.json()["kind"], "APIVersions");
@@ -609,18 +549,21 @@ fn discovery_negotiates_what_the_release_serves() {
     // 1.30 serves v2 (and still v2beta1).
     let h = plain_harness(version(30));
     let r = get(&h, "/api", Some(KUBECTL_DISCOVERY_ACCEPT));
-    assert_eq!(r.content_type(), aggregated("v2"));
+    assert_eq!(r.header("content-type").unwrap_or(""), aggregated("v2"));
     let r = get(
         &h,
         "/api",
         Some(&format!("{},application/json", aggregated("v2beta1"))),
     );
-    assert_eq!(r.content_type(), aggregated("v2beta1"));
+    assert_eq!(
+        r.header("content-type").unwrap_or(""),
+        aggregated("v2beta1")
+    );
 
     // 1.33 (the default) no longer serves v2beta1.
     let h = plain_harness(ServerVersion::default());
     let r = get(&h, "/apis", Some(KUBECTL_DISCOVERY_ACCEPT));
-    assert_eq!(r.content_type(), aggregated("v2"));
+    assert_eq!(r.header("content-type").unwrap_or(""), aggregated("v2"));
     let r = get(
         &h,
         "/apis",

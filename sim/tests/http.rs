@@ -7,45 +7,9 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use common::Harness;
+use common::{Harness, Resp, parse_response as parse};
 use kq_sim::{Faults, SimUser};
 use serde_json::{Value, json};
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(pos) = b.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&b[..pos]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[pos + 2..pos + 2 + size]);
-        b = &b[pos + 2 + size + 2..];
-    }
-}
 
 fn raw(addr: &str, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut s = TcpStream::connect(addr)?;
@@ -53,40 +17,6 @@ fn raw(addr: &str, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     s.read_to_end(&mut out)?;
     Ok(out)
-}
-
-fn parse(resp: &[u8]) -> Resp {
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(resp)));
-    let head = std::str::from_utf8(&resp[..split]).unwrap();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let body = &resp[split + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    Resp {
-        status,
-        headers,
-        body: if chunked {
-            dechunk(body)
-        } else {
-            body.to_vec()
-        },
-    }
 }
 
 struct Client {

@@ -524,6 +524,22 @@ fn rotation_pod(name: &str) -> Value {
     })
 }
 
+/// A cluster with one pod in namespace `rotation`, and a file holding the
+/// admin's token.
+async fn rotation_fleet(seed: u64) -> (TestFleet, PathBuf) {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 0, seed)).await;
+    let cluster = &fleet.fleet.clusters()[0];
+    cluster
+        .upsert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rotation"}}))
+        .expect("create the namespace");
+    cluster
+        .upsert(rotation_pod("before"))
+        .expect("create a pod");
+    let token_file = fleet.dir.path().join("token");
+    std::fs::write(&token_file, cluster.token(SimUser::Admin)).expect("write the token file");
+    (fleet, token_file)
+}
+
 /// Rotates the admin token (the old one is revoked), writes the new one to
 /// `token_file`, and makes kq's open watch end, so its next request carries
 /// the revoked token: kq must produce credentials again, not give up.
@@ -546,16 +562,7 @@ async fn rotate_under(fleet: &TestFleet, kq: &mut KqProcess, token_file: &Path) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_token_file_is_read_again() {
-    let signed = TestFleet::start(FleetConfig::uniform(1, 0, 71)).await;
-    let cluster = &signed.fleet.clusters()[0];
-    cluster
-        .upsert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rotation"}}))
-        .expect("create the namespace");
-    cluster
-        .upsert(rotation_pod("before"))
-        .expect("create a pod");
-    let token_file = signed.dir.path().join("token");
-    std::fs::write(&token_file, cluster.token(SimUser::Admin)).expect("write the token file");
+    let (signed, token_file) = rotation_fleet(71).await;
     let shape = Shape {
         user: User::TokenFile(token_file.clone()),
         ..Shape::new(&signed)
@@ -573,17 +580,8 @@ async fn a_rotated_token_file_is_read_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_credential_that_expires_mid_run_is_refreshed() {
-    let signed = TestFleet::start(FleetConfig::uniform(1, 0, 72)).await;
-    let cluster = &signed.fleet.clusters()[0];
-    cluster
-        .upsert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rotation"}}))
-        .expect("create the namespace");
-    cluster
-        .upsert(rotation_pod("before"))
-        .expect("create a pod");
+    let (signed, token_file) = rotation_fleet(72).await;
     let dir = signed.dir.path();
-    let token_file = dir.join("token");
-    std::fs::write(&token_file, cluster.token(SimUser::Admin)).expect("write the token");
     let runs = dir.join("runs");
     let script = exec_plugin(dir, "plugin", &token_file, &runs);
     let shape = Shape {

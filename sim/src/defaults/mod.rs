@@ -699,15 +699,7 @@ fn replication_controller(o: &mut Obj) {
             pod_template(t);
         }
     }
-    if let (Some(labels), Some(m)) = (template_labels, child(o, "metadata")) {
-        let empty = m
-            .get("labels")
-            .and_then(Value::as_object)
-            .is_none_or(Map::is_empty);
-        if empty {
-            m.insert("labels".into(), labels);
-        }
-    }
+    labels_from_template(o, template_labels);
     if let Some(status) = child(o, "status") {
         default_val(status, "replicas", json!(0));
     }
@@ -1046,15 +1038,7 @@ fn job(o: &mut Obj) {
             pod_template(t);
         }
     }
-    if let (Some(labels), Some(m)) = (template_labels, child(o, "metadata")) {
-        let empty = m
-            .get("labels")
-            .and_then(Value::as_object)
-            .is_none_or(Map::is_empty);
-        if empty {
-            m.insert("labels".into(), labels);
-        }
-    }
+    labels_from_template(o, template_labels);
     child(o, "status");
 }
 
@@ -1173,6 +1157,20 @@ fn hpa(o: &mut Obj) {
                     metric_target(c);
                 }
             }
+        }
+    }
+}
+
+/// A workload without labels of its own takes its pod template's, as the
+/// real server's defaulting does (ReplicaSet, Job, …).
+fn labels_from_template(o: &mut Map<String, Value>, template_labels: Option<Value>) {
+    if let (Some(labels), Some(m)) = (template_labels, child(o, "metadata")) {
+        let empty = m
+            .get("labels")
+            .and_then(Value::as_object)
+            .is_none_or(Map::is_empty);
+        if empty {
+            m.insert("labels".into(), labels);
         }
     }
 }
