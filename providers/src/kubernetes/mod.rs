@@ -12,8 +12,8 @@
 //! context) → `error` and `http` (why a request failed, in words; one retry
 //! policy; watch streams) → `list` (pages, selectors a server rejects) →
 //! `access` and `fallback` (what a namespace-scoped user can read) →
-//! `discovery`, `live` (the watch-fed cache) and `scan` (the
-//! `TableProvider`).
+//! `discovery`, `live` (the watch-fed cache), `observed` (which server
+//! state each read reflected) and `scan` (the `TableProvider`).
 
 pub mod access;
 pub mod config;
@@ -24,6 +24,7 @@ pub mod http;
 pub mod labels;
 pub mod list;
 pub mod live;
+pub mod observed;
 pub mod pushdown;
 pub mod resource;
 pub mod scan;
@@ -119,6 +120,21 @@ impl KubeSchema {
     /// The live cache of a live session (REPL, `kq watch`).
     pub fn live(&self) -> Option<&live::LiveCache> {
         self.context.live.as_ref()
+    }
+
+    /// The resourceVersion and time of each (cluster, table) read so far.
+    pub fn observed(&self) -> &observed::ObservedVersions {
+        &self.context.observed
+    }
+
+    /// The names of the built-in typed tables (not discovered ones, not
+    /// `kq_errors`).
+    pub fn typed_table_names(&self) -> Vec<String> {
+        self.typed
+            .keys()
+            .filter(|name| name.as_str() != FAILURES_TABLE)
+            .cloned()
+            .collect()
     }
 
     /// Runs discovery on every cluster (once per session) so generic tables

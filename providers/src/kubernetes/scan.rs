@@ -28,6 +28,7 @@ use super::error::RequestError;
 use super::fallback::{Fallback, ScopeOutcome};
 use super::list::{ListParams, Lister, SelectorSupport};
 use super::live::{LiveCache, LiveOptions};
+use super::observed::ObservedVersions;
 use super::pushdown::{self, ScanRequest};
 use super::resource::ResourceRef;
 use super::tables::TableDef;
@@ -70,6 +71,8 @@ pub struct ScanContext {
     pub selectors: SelectorSupport,
     /// Set in live sessions: tables are read from memory, kept current by watches.
     pub live: Option<LiveCache>,
+    /// The server state each completed read reflected (for snapshots).
+    pub observed: ObservedVersions,
 }
 
 impl ScanContext {
@@ -93,6 +96,7 @@ impl ScanContext {
             access,
             selectors,
             live,
+            observed: ObservedVersions::default(),
         }
     }
 }
@@ -202,6 +206,11 @@ impl KubeTable {
             let snapshot = source
                 .snapshot(&self.def, projection.map(Vec::as_slice))
                 .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+            if let Some(version) = &snapshot.resource_version {
+                self.context
+                    .observed
+                    .record(source.cluster(), &self.def.name, Some(version));
+            }
             for (severity, kind, message) in snapshot.notes {
                 self.context.failures.record(
                     source.cluster(),
@@ -485,6 +494,7 @@ async fn list_to_channel(
     let (pages_tx, mut pages) = tokio::sync::mpsc::channel(1);
     let permits = context.permits.clone();
     let failures = context.failures.clone();
+    let observed = context.observed.clone();
     let (cluster, table) = (job.cluster.name.clone(), def.name.clone());
     let fetch = tokio::spawn(async move {
         loop {
@@ -506,6 +516,9 @@ async fn list_to_channel(
                 );
             }
             let last = !matches!(page, Ok(Some(_)));
+            if matches!(page, Ok(None)) {
+                observed.record(&cluster, &table, lister.resource_version());
+            }
             if pages_tx.send(page).await.is_err() || last {
                 return;
             }

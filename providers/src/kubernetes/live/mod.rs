@@ -83,6 +83,8 @@ pub struct SourceStats {
 /// A source's answer to a query: its rows and what a user must be told.
 pub struct Snapshot {
     pub batches: Vec<RecordBatch>,
+    /// The resourceVersion the rows reflect (the latest list or event).
+    pub resource_version: Option<String>,
     /// Failure-log entries for this read (stale rows, partial coverage).
     pub notes: Vec<(Severity, FailureKind, String)>,
 }
@@ -208,6 +210,8 @@ struct SourceState {
     /// Set when a forbidden cluster-wide list fell back to namespaces.
     coverage: Option<(Severity, FailureKind, String)>,
     tables: BTreeSet<String>,
+    /// The newest resourceVersion seen, from a list or an event.
+    resource_version: Option<String>,
 }
 
 impl Source {
@@ -304,6 +308,7 @@ impl Source {
                 notes.push((Severity::Error, kind, message));
                 return Ok(Snapshot {
                     batches: Vec::new(),
+                    resource_version: None,
                     notes,
                 });
             }
@@ -311,7 +316,11 @@ impl Source {
         let batches = state
             .store
             .batches(def, &self.cluster.name, &self.resource, projection)?;
-        Ok(Snapshot { batches, notes })
+        Ok(Snapshot {
+            batches,
+            resource_version: state.resource_version.clone(),
+            notes,
+        })
     }
 
     fn notify(&self) {

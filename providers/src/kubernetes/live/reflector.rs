@@ -214,6 +214,9 @@ async fn list_scope(
     let mut state = lock(&source.state);
     let changed = state.store.replace_scope(namespace, entries);
     state.synced = true;
+    if version.is_some() {
+        state.resource_version.clone_from(&version);
+    }
     if changed || state.last_event.is_none() {
         state.last_event = Some(Utc::now());
     }
@@ -364,6 +367,9 @@ fn apply_events(
         }
         if changed {
             state.last_event = Some(Utc::now());
+        }
+        if !version.is_empty() {
+            state.resource_version = Some(version.clone());
         }
     }
     if changed {
