@@ -93,6 +93,40 @@ pub struct Args {
     )]
     pub aws_region: Vec<String>,
 
+    /// Read tables from the snapshots in DIR (written by kq snapshot) as schema `snapshots`; without --context/-A/--demo no cluster is read and unqualified names read the snapshots.
+    #[arg(long, value_name = "DIR", help_heading = "Snapshots")]
+    pub snapshots: Option<String>,
+
+    /// With --snapshots: the latest snapshot at or before TIME (2026-12-05T10:00:00Z, 2026-12-05 10:00, 2026-12-05; UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "snapshots", conflicts_with = "history", help_heading = "Snapshots")]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// With --snapshots: every snapshot, not only the latest (rows differ by observed_at).
+    #[arg(long, requires = "snapshots", help_heading = "Snapshots")]
+    pub history: bool,
+
+    /// kq diff: the older state, a TIME as for --at (the latest snapshot at or before it).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Snapshots")]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// kq snapshot: the directory to write snapshots to (created if missing). kq diff: the newer state, a TIME or `now` (the live clusters); default the latest snapshot.
+    #[arg(long, value_name = "DIR", help_heading = "kq snapshot")]
+    pub to: Option<String>,
+
+    /// kq snapshot: the tables to write, comma-separated (default: every built-in table).
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        conflicts_with = "all_tables",
+        help_heading = "kq snapshot"
+    )]
+    pub tables: Vec<String>,
+
+    /// kq snapshot: every table, including each resource the clusters serve (CRDs too).
+    #[arg(long, help_heading = "kq snapshot")]
+    pub all_tables: bool,
+
     /// kq watch: print only changes, one JSON object per line.
     #[arg(long, help_heading = "kq watch")]
     pub changes: bool,
@@ -170,11 +204,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE", help_heading = "kq report")]
     pub waivers: Option<PathBuf>,
 
-    /// kq report: run again every DURATION (30m, 1h, 24h) until interrupted.
+    /// kq report, kq snapshot: run again every DURATION (30m, 1h, 24h) until interrupted.
     #[arg(long, value_name = "DURATION", value_parser = crate::watch::parse_duration, conflicts_with = "cron", help_heading = "kq report")]
     pub every: Option<std::time::Duration>,
 
-    /// kq report: run on a cron schedule, in UTC ("0 6 * * *"), until interrupted.
+    /// kq report, kq snapshot: run on a cron schedule, in UTC ("0 6 * * *"), until interrupted.
     #[arg(long, value_name = "EXPR", help_heading = "kq report")]
     pub cron: Option<String>,
 
@@ -200,8 +234,6 @@ impl Args {
             (!self.params.is_empty(), "--param"),
             (self.params_file.is_some(), "--params-file"),
             (self.waivers.is_some(), "--waivers"),
-            (self.every.is_some(), "--every"),
-            (self.cron.is_some(), "--cron"),
             (self.keep.is_some(), "--keep"),
             (self.list, "--list"),
         ];
@@ -211,6 +243,31 @@ impl Args {
             }
         }
         flags
+    }
+
+    /// The snapshot-writing flags given, by name, to reject them elsewhere.
+    pub fn snapshot_flags(&self) -> Vec<&'static str> {
+        let given = [
+            (self.to.is_some(), "--to"),
+            (!self.tables.is_empty(), "--tables"),
+            (self.all_tables, "--all-tables"),
+        ];
+        given
+            .into_iter()
+            .filter_map(|(set, flag)| set.then_some(flag))
+            .collect()
+    }
+
+    /// The schedule flags (kq report and kq snapshot).
+    pub fn schedule_flags(&self) -> Vec<&'static str> {
+        let given = [
+            (self.every.is_some(), "--every"),
+            (self.cron.is_some(), "--cron"),
+        ];
+        given
+            .into_iter()
+            .filter_map(|(set, flag)| set.then_some(flag))
+            .collect()
     }
 
     /// The watch-only flags given, by name, to reject them elsewhere.
@@ -240,5 +297,35 @@ const EXAMPLES: &str = "Examples:
   kq watch --changes \"SELECT cluster, namespace, name, phase FROM pods\"
   kq report --demo --pack baseline --format html,sarif --out reports/
   kq report -A --fail-on high --waivers waivers.yaml --every 1h --out /var/lib/kq
+  kq snapshot --context 'prod-*' --to ./snapshots --every 1h
+  kq diff --snapshots ./snapshots --from 2026-12-01 --to now pods,deployments
+  kq --snapshots ./snapshots --at 2026-12-01 \"SELECT cluster, count(*) FROM pods GROUP BY cluster\"
   kq tables
   kq describe containers";
+
+/// `--at`: RFC 3339, or a UTC date and time without zone, or a date (midnight UTC).
+pub fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+    let text = text.trim();
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(Utc.from_utc_datetime(&at));
+        }
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(at) = day.and_hms_opt(0, 0, 0)
+    {
+        return Ok(Utc.from_utc_datetime(&at));
+    }
+    Err(format!(
+        "'{text}' is not a time; use 2026-12-05T10:00:00Z, 2026-12-05 10:00 or 2026-12-05 (UTC)"
+    ))
+}

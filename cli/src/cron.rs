@@ -1,4 +1,5 @@
-//! Five-field cron expressions (`kq report --cron "0 6 * * *"`), in UTC.
+//! Schedules for repeated runs (`kq report`/`kq snapshot` with `--every`
+//! or `--cron`), and five-field cron expressions, in UTC.
 //!
 //! The syntax is Vixie cron's, the one Kubernetes CronJobs use: minute,
 //! hour, day of month, month, day of week; `*`, lists, ranges, steps
@@ -7,6 +8,32 @@
 //! day fields are restricted, a day matching either one fires, as in cron.
 
 use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc};
+
+use crate::Failure;
+use crate::args::Args;
+
+/// When a repeated job runs.
+pub enum Schedule {
+    Once,
+    Every(std::time::Duration),
+    Cron(Cron),
+}
+
+impl Schedule {
+    /// `--every` or `--cron`, else once.
+    pub fn from_args(args: &Args) -> Result<Schedule, Failure> {
+        Ok(match (&args.every, &args.cron) {
+            (Some(d), _) if d.is_zero() => {
+                return Err(Failure::usage("--every must be longer than 0"));
+            }
+            (Some(d), _) => Schedule::Every(*d),
+            (None, Some(expr)) => Schedule::Cron(
+                Cron::parse(expr).map_err(|e| Failure::usage(format!("--cron: {e}")))?,
+            ),
+            (None, None) => Schedule::Once,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cron {
@@ -152,6 +179,42 @@ fn field(text: &str, what: &str, min: u32, max: u32, names: &[&str]) -> Result<V
         }
     }
     Ok(set)
+}
+
+/// Waits for Ctrl-C or SIGTERM (what a container runtime sends).
+pub async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub fn next_run(schedule: &Schedule, last_start: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    let now = Utc::now();
+    match schedule {
+        Schedule::Once => None,
+        // Fixed rate from the previous start; an overrun starts at once.
+        Schedule::Every(d) => Some(match last_start {
+            None => now,
+            Some(s) => (s + Duration::from_std(*d).unwrap_or(chrono::TimeDelta::MAX)).max(now),
+        }),
+        Schedule::Cron(cron) => cron.next_after(now),
+    }
 }
 
 #[cfg(test)]

@@ -4,18 +4,20 @@
 //! the embedded demo fleet) and hands off to one module per job: `oneshot`
 //! runs queries and prints them, `repl` is the interactive shell, `watch`
 //! keeps one query live, `report` runs compliance controls (once or on a
-//! schedule), `print` renders results. Exit codes mean something: 0
+//! schedule), `snapshot` writes tables as Parquet, `diff` compares two states, `print` renders results. Exit codes mean something: 0
 //! success, 1 a report found failing controls or a cluster failed under
 //! `--strict`, 2 a usage, SQL or configuration error.
 
 mod args;
 mod cron;
+mod diff;
 mod oneshot;
 mod print;
 mod progress;
 mod repl;
 mod report;
 mod session;
+mod snapshot;
 mod watch;
 
 use std::io::Write;

@@ -12,7 +12,7 @@ use kq_engine::{Engine, EngineError};
 
 use crate::Failure;
 use crate::args::Args;
-use crate::print::{OutputFormat, PrintOptions, Printer};
+use crate::print::{OutputFormat, PrintOptions, Printer, print_failure};
 use crate::progress::Progress;
 use crate::session;
 
@@ -21,6 +21,8 @@ enum Job {
     Script(String),
     Watch(String),
     Report,
+    Snapshot,
+    Diff(Vec<String>),
     Tables,
     Describe(String),
 }
@@ -42,6 +44,18 @@ fn job_from(args: &Args) -> Result<Job, Failure> {
         ["report", extra, ..] => Err(Failure::usage(format!(
             "kq report takes flags, not '{extra}'; choose controls with --pack and --control (kq report --list shows them)"
         ))),
+        ["snapshot"] => Ok(Job::Snapshot),
+        ["snapshot", extra, ..] => Err(Failure::usage(format!(
+            "kq snapshot takes flags, not '{extra}'; choose tables with --tables (kq tables lists them)"
+        ))),
+        ["diff", tables @ ..] => Ok(Job::Diff(
+            tables
+                .iter()
+                .flat_map(|t| t.split(','))
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+        )),
         ["tables"] => Ok(Job::Tables),
         ["describe", table] => Ok(Job::Describe(table.to_string())),
         ["describe"] => Err(Failure::usage(
@@ -55,7 +69,33 @@ fn job_from(args: &Args) -> Result<Job, Failure> {
 pub async fn run(args: Args) -> Result<u8, Failure> {
     let job = job_from(&args)?;
     if let Job::Report = job {
+        if let Some(flag) = args.snapshot_flags().first() {
+            return Err(Failure::usage(format!(
+                "{flag} only applies to kq snapshot, e.g. kq snapshot {flag} …"
+            )));
+        }
         return crate::report::run(&args).await;
+    }
+    if let Job::Snapshot = job {
+        return crate::snapshot::run(&args).await;
+    }
+    if let Job::Diff(tables) = &job {
+        return crate::diff::run(&args, tables).await;
+    }
+    if args.from.is_some() {
+        return Err(Failure::usage(
+            "--from only applies to kq diff, e.g. kq diff --snapshots DIR --from 2026-12-01",
+        ));
+    }
+    if let Some(flag) = args.snapshot_flags().first() {
+        return Err(Failure::usage(format!(
+            "{flag} only applies to kq snapshot, e.g. kq snapshot {flag} …"
+        )));
+    }
+    if let Some(flag) = args.schedule_flags().first() {
+        return Err(Failure::usage(format!(
+            "{flag} only applies to kq report and kq snapshot, e.g. kq report {flag} …"
+        )));
     }
     if let Some(flag) = args.report_flags().first() {
         return Err(Failure::usage(format!(
@@ -63,6 +103,11 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
         )));
     }
     if let Job::Watch(sql) = &job {
+        if args.snapshots.is_some() {
+            return Err(Failure::usage(
+                "kq watch follows live clusters; snapshots do not change, so query them with kq --snapshots DIR \"SQL\"",
+            ));
+        }
         return crate::watch::run(&args, sql).await;
     }
     if let Some(flag) = args.watch_flags().first() {
@@ -87,7 +132,7 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
             print_batch(batch, &options)?;
             Ok(0)
         }
-        Job::Watch(_) | Job::Repl | Job::Report => Ok(0),
+        Job::Watch(_) | Job::Repl | Job::Report | Job::Snapshot | Job::Diff(_) => Ok(0),
         Job::Script(sql) => {
             let statements = engine.parse(&sql).map_err(engine_failure)?;
             if statements.is_empty() {
@@ -107,7 +152,7 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
     }
 }
 
-fn print_options(args: &Args) -> PrintOptions {
+pub(crate) fn print_options(args: &Args) -> PrintOptions {
     let terminal = std::io::stdout().is_terminal();
     let width = if terminal {
         terminal_size::terminal_size().map(|(w, _)| w.0)
@@ -214,21 +259,6 @@ async fn run_statement(
 /// there is no answer, only errors.
 pub(crate) fn every_cluster_failed(engine: &Engine, mark: kq_providers::failures::Mark) -> bool {
     engine.failures().every_attempt_failed_since(mark)
-}
-
-/// One partial failure, as every mode prints it on stderr. Info records
-/// (rows complete, e.g. a selector kq evaluated itself) stay in `kq_errors`.
-pub(crate) fn print_failure(failure: &kq_providers::failures::FailureRecord) {
-    if failure.severity == kq_providers::failures::Severity::Info {
-        return;
-    }
-    let (kind, source) = kq_providers::failures::source_kind(&failure.source);
-    eprintln!(
-        "kq: {} {kind} '{source}' ({}): {}",
-        failure.severity.as_str(),
-        failure.table,
-        failure.message
-    );
 }
 
 /// Runs a statement to the end and keeps its batches (for the shell and
@@ -359,6 +389,9 @@ fn table_description(table: &dyn datafusion::datasource::TableProvider) -> Strin
     {
         return "Partial failures of this session: which cluster, which table, what went wrong"
             .to_string();
+    }
+    if let Some(snapshot) = any.downcast_ref::<kq_engine::snapshot::read::SnapshotTable>() {
+        return snapshot.description();
     }
     #[cfg(feature = "aws")]
     if let Some(aws) = any.downcast_ref::<kq_providers::aws::table::AwsTable>() {

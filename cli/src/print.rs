@@ -974,6 +974,21 @@ fn truncate(text: &mut String, limit: usize) {
     text.push(ELLIPSIS);
 }
 
+/// One partial failure, as every mode prints it on stderr. Info records
+/// (rows complete, e.g. a selector kq evaluated itself) stay in `kq_errors`.
+pub fn print_failure(failure: &kq_providers::failures::FailureRecord) {
+    if failure.severity == kq_providers::failures::Severity::Info {
+        return;
+    }
+    let (kind, source) = kq_providers::failures::source_kind(&failure.source);
+    eprintln!(
+        "kq: {} {kind} '{source}' ({}): {}",
+        failure.severity.as_str(),
+        failure.table,
+        failure.message
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -14,9 +14,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{SecondsFormat, Utc};
 
 use kq_report::control::{Selection, select};
 use kq_report::formats::Format;
@@ -25,17 +24,10 @@ use kq_report::{Report, Severity, history};
 
 use crate::Failure;
 use crate::args::Args;
-use crate::cron::Cron;
+use crate::cron::{Schedule, next_run, stop_requested};
 use crate::oneshot::{every_cluster_failed, print_batch, text_batch};
 use crate::print::{OutputFormat, PrintOptions};
 use crate::session;
-
-/// The schedule a report runs on.
-enum Schedule {
-    Once,
-    Every(Duration),
-    Cron(Cron),
-}
 
 /// Everything a run needs that does not change between runs.
 struct Plan {
@@ -68,14 +60,7 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
             ))
         })?,
     };
-    let schedule = match (&args.every, &args.cron) {
-        (Some(d), _) if d.is_zero() => return Err(Failure::usage("--every must be longer than 0")),
-        (Some(d), _) => Schedule::Every(*d),
-        (None, Some(expr)) => {
-            Schedule::Cron(Cron::parse(expr).map_err(|e| Failure::usage(format!("--cron: {e}")))?)
-        }
-        (None, None) => Schedule::Once,
-    };
+    let schedule = Schedule::from_args(args)?;
     if args.out.is_none() {
         if !matches!(schedule, Schedule::Once) {
             return Err(Failure::usage(
@@ -342,44 +327,6 @@ fn headline(report: &Report) -> String {
         line.push_str(&format!("; not fully read: {}", names.join(", ")));
     }
     line
-}
-
-/// Waits for Ctrl-C or SIGTERM (what a container runtime sends).
-async fn stop_requested() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-fn next_run(schedule: &Schedule, last_start: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    let now = Utc::now();
-    match schedule {
-        Schedule::Once => None,
-        // Fixed rate from the previous start; an overrun starts at once.
-        Schedule::Every(d) => Some(match last_start {
-            None => now,
-            Some(s) => {
-                (s + chrono::Duration::from_std(*d).unwrap_or(chrono::TimeDelta::MAX)).max(now)
-            }
-        }),
-        Schedule::Cron(cron) => cron.next_after(now),
-    }
 }
 
 async fn run_scheduled(args: &Args, plan: &Plan, schedule: Schedule) -> Result<u8, Failure> {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kq_engine::Engine;
+use kq_engine::snapshot::{self, Location, Selection, SnapshotSchema};
 use kq_providers::failures::FailureLog;
 use kq_providers::kubernetes::KubeSchema;
 use kq_providers::kubernetes::config::{
@@ -66,7 +67,19 @@ pub async fn build_reusing(
     let options = ConnectOptions {
         timeout: Duration::from_secs(args.timeout.max(1)),
     };
-    let loaded = load_kubeconfig(&source).map_err(|e| Failure::usage(e.to_string()))?;
+    // Reading only snapshots needs no cluster: unqualified names read them.
+    // Naming clusters (--context, -A, --demo) adds the live tables, and
+    // snapshots are then schema `snapshots`.
+    let offline =
+        args.snapshots.is_some() && !args.demo && args.context.is_none() && !args.all_contexts;
+    let loaded = if offline {
+        kq_providers::kubernetes::config::LoadedKubeconfig {
+            config: None,
+            origin: String::new(),
+        }
+    } else {
+        load_kubeconfig(&source).map_err(|e| Failure::usage(e.to_string()))?
+    };
     // Someone asking only about AWS need not have a kubeconfig: without
     // one, the Kubernetes tables are empty (no cluster selected).
     let aws_only = cfg!(feature = "aws")
@@ -74,10 +87,14 @@ pub async fn build_reusing(
         && args.kubeconfig.is_none()
         && args.context.is_none()
         && !args.all_contexts;
-    let conns = match connect_loaded(&loaded, &selector, &options).await {
-        Ok(conns) => conns,
-        Err(ConfigError::NoKubeconfig) if aws_only => Vec::new(),
-        Err(e) => return Err(Failure::usage(e.to_string())),
+    let conns = if offline {
+        Vec::new()
+    } else {
+        match connect_loaded(&loaded, &selector, &options).await {
+            Ok(conns) => conns,
+            Err(ConfigError::NoKubeconfig) if aws_only => Vec::new(),
+            Err(e) => return Err(Failure::usage(e.to_string())),
+        }
     };
     // Settings kubectl accepts silently but a user must know about, once.
     for warning in conns.iter().flat_map(|c| c.warnings()) {
@@ -103,12 +120,34 @@ pub async fn build_reusing(
             show_secret_values: args.show_secret_values,
         },
     );
-    let extra = aws_schemas(args, &failures).await?;
-    let engine = Engine::new(schema, failures, extra).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut extra = aws_schemas(args, &failures).await?;
+    if let Some(url) = &args.snapshots {
+        let location = Location::parse(url, false).map_err(|e| Failure::usage(e.to_string()))?;
+        let selection = match (args.at, args.history) {
+            (Some(at), _) => Selection::At(at),
+            (None, true) => Selection::History,
+            (None, false) => Selection::Latest,
+        };
+        let snapshots = SnapshotSchema::open(location, selection, failures.clone())
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        // Rows answered from an older snapshot, or missing: said once here.
+        failures.all().iter().for_each(crate::print::print_failure);
+        extra.push((snapshot::SCHEMA.to_string(), Arc::new(snapshots)));
+    }
+    let mut engine =
+        Engine::new(schema, failures, extra).map_err(|e| Failure::usage(e.to_string()))?;
+    // Views are planned over the live tables, so they are installed before
+    // unqualified names move to the snapshots.
     engine
         .install_views()
         .await
         .map_err(|e| Failure::usage(e.to_string()))?;
+    if offline {
+        engine = engine
+            .with_default_schema(snapshot::SCHEMA)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
     Ok(Session {
         engine,
         clusters,

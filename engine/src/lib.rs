@@ -8,6 +8,7 @@
 
 pub mod functions;
 pub mod report;
+pub mod snapshot;
 pub mod views;
 
 use std::collections::VecDeque;
@@ -54,8 +55,10 @@ pub struct Engine {
     ctx: SessionContext,
     kube: Arc<KubeSchema>,
     failures: FailureLog,
-    /// Other providers' schemas (`aws`), by name.
+    /// Other providers' schemas (`aws`, `snapshots`), by name.
     extra: Vec<(String, Arc<dyn SchemaProvider>)>,
+    /// The schema unqualified names resolve in (`public` unless offline).
+    default_schema: String,
 }
 
 impl Engine {
@@ -92,7 +95,25 @@ impl Engine {
             kube,
             failures,
             extra: extra_schemas,
+            default_schema: DEFAULT_SCHEMA.to_string(),
         })
+    }
+
+    /// Resolves unqualified table names in another registered schema
+    /// (`snapshots` when kq reads only snapshots).
+    pub fn with_default_schema(mut self, name: &str) -> Result<Self, EngineError> {
+        if name != DEFAULT_SCHEMA && !self.extra.iter().any(|(s, _)| s == name) {
+            return Err(EngineError::Setup(format!("no schema named {name}")));
+        }
+        self.ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .catalog
+            .default_schema = name.to_string();
+        self.default_schema = name.to_string();
+        Ok(self)
     }
 
     /// Defines kq's built-in views (see [`views`]). Planning a view reads
@@ -136,9 +157,16 @@ impl Engine {
     /// Every table name, discovered resources included; other schemas'
     /// tables qualified (`aws.ec2_instances`).
     pub async fn table_names(&self) -> Vec<String> {
-        self.kube.discover().await;
-        let mut names = self.kube.table_names();
+        let mut names = Vec::new();
+        if self.default_schema == DEFAULT_SCHEMA {
+            self.kube.discover().await;
+            names = self.kube.table_names();
+        }
         for (schema, provider) in &self.extra {
+            if *schema == self.default_schema {
+                names.extend(provider.table_names());
+                continue;
+            }
             names.extend(
                 provider
                     .table_names()
@@ -158,6 +186,9 @@ impl Engine {
             && let Some((_, provider)) = self.extra.iter().find(|(s, _)| s == schema)
         {
             return provider.table(table).await.ok().flatten();
+        }
+        if let Some((_, provider)) = self.extra.iter().find(|(s, _)| *s == self.default_schema) {
+            return provider.table(name).await.ok().flatten();
         }
         self.kube.table(name).await.ok().flatten()
     }
@@ -227,24 +258,33 @@ impl Engine {
 
     /// Fails early, with a suggestion, on a table nobody serves.
     async fn check_table(&self, reference: &TableReference) -> Result<(), EngineError> {
-        let in_default = match reference.schema() {
-            None => true,
-            Some(schema) => schema == DEFAULT_SCHEMA,
-        };
-        if !in_default || reference.catalog().is_some_and(|c| c != CATALOG) {
+        let schema = reference.schema().unwrap_or(&self.default_schema);
+        if reference.catalog().is_some_and(|c| c != CATALOG) {
             return Ok(());
         }
         let name = reference.table();
-        let exists = self
-            .kube
-            .table(name)
-            .await
-            .map_err(|e| EngineError::Plan(clean_message(&e)))?
-            .is_some();
+        let (exists, names) = if schema == DEFAULT_SCHEMA {
+            let exists = self
+                .kube
+                .table(name)
+                .await
+                .map_err(|e| EngineError::Plan(clean_message(&e)))?
+                .is_some();
+            (exists, None)
+        } else if let Some((_, provider)) = self.extra.iter().find(|(s, _)| s == schema)
+            && schema == self.default_schema
+        {
+            (provider.table_exist(name), Some(provider.table_names()))
+        } else {
+            return Ok(());
+        };
         if exists {
             return Ok(());
         }
-        let names = self.table_names().await;
+        let names = match names {
+            Some(names) => names,
+            None => self.table_names().await,
+        };
         let hint = match closest(name, &names) {
             Some(best) => format!("; did you mean '{best}'? (`kq tables` lists them all)"),
             None => "; `kq tables` lists the available tables".to_string(),

@@ -26,10 +26,8 @@ use kq_providers::failures::Mark;
 
 use crate::Failure;
 use crate::args::Args;
-use crate::oneshot::{
-    collect_statement, describe_batch, print_batch, print_failure, tables_batch, text_batch,
-};
-use crate::print::{self, OutputFormat, PrintOptions, Printer};
+use crate::oneshot::{collect_statement, describe_batch, print_batch, tables_batch, text_batch};
+use crate::print::{self, OutputFormat, PrintOptions, Printer, print_failure};
 use crate::session::{self, Session};
 use complete::{COMMANDS, CompletionData, ReplHelper};
 

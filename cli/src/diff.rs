@@ -1,0 +1,186 @@
+//! `kq diff`: what changed between two snapshots, or between a snapshot
+//! and the live clusters (`--to now`), per table and object.
+
+use std::collections::HashSet;
+
+use kq_engine::snapshot::diff::{Change, DiffSide, diff_table};
+use kq_engine::snapshot::{Location, Selection, SnapshotSchema};
+use kq_providers::failures::{FailureLog, Severity};
+
+use crate::Failure;
+use crate::args::{Args, parse_time};
+use crate::oneshot::{print_batch, print_options, text_batch};
+use crate::print::print_failure;
+use crate::session;
+
+/// The newer side of a comparison.
+enum To {
+    Latest,
+    At(chrono::DateTime<chrono::Utc>),
+    Live,
+}
+
+pub async fn run(args: &Args, tables: &[String]) -> Result<u8, Failure> {
+    if let Some(flag) = args.report_flags().first().or(args.watch_flags().first()) {
+        return Err(Failure::usage(format!("{flag} does not apply to kq diff")));
+    }
+    let Some(url) = &args.snapshots else {
+        return Err(Failure::usage(
+            "kq diff needs --snapshots DIR, e.g. kq diff --snapshots ./snapshots --from 2026-12-01 --to now",
+        ));
+    };
+    let Some(from) = args.from else {
+        return Err(Failure::usage(
+            "kq diff needs --from TIME (the older state), e.g. --from 2026-12-01",
+        ));
+    };
+    if args.at.is_some() || args.history {
+        return Err(Failure::usage(
+            "kq diff takes --from and --to, not --at or --history",
+        ));
+    }
+    let to = match args.to.as_deref() {
+        None => To::Latest,
+        Some("now") => To::Live,
+        Some(text) => To::At(parse_time(text).map_err(|e| Failure::usage(format!("--to: {e}")))?),
+    };
+    let location =
+        |url: &str| Location::parse(url, false).map_err(|e| Failure::usage(e.to_string()));
+    let failures = FailureLog::new();
+    let older = SnapshotSchema::open(location(url)?, Selection::At(from), failures.clone())
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let newer = match to {
+        To::Latest => Some(Selection::Latest),
+        To::At(at) => Some(Selection::At(at)),
+        To::Live => None,
+    };
+    let newer = match newer {
+        Some(selection) => Some(
+            SnapshotSchema::open(location(url)?, selection, failures.clone())
+                .await
+                .map_err(|e| Failure::usage(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let live = match newer {
+        Some(_) => None,
+        None => {
+            let mut live_args = args.clone();
+            live_args.snapshots = None;
+            live_args.to = None;
+            live_args.from = None;
+            Some(session::build(&live_args, false).await?)
+        }
+    };
+    let tables: Vec<String> = if tables.is_empty() {
+        older.snapshot_table_names()
+    } else {
+        tables.to_vec()
+    };
+    let mut changes: Vec<Change> = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    for table in &tables {
+        let Some(old) = older.snapshot_table(table) else {
+            return Err(Failure::usage(format!(
+                "table '{table}' is not in the snapshot at --from; kq --snapshots {url} tables lists what is"
+            )));
+        };
+        let from_side = DiffSide {
+            clusters: old.clusters(),
+            provider: old,
+        };
+        let (to_side, live_mark) = match (&newer, &live) {
+            (Some(newer), _) => {
+                let Some(new) = newer.snapshot_table(table) else {
+                    return Err(Failure::usage(format!(
+                        "table '{table}' is not in the snapshot at --to"
+                    )));
+                };
+                (
+                    DiffSide {
+                        clusters: new.clusters(),
+                        provider: new,
+                    },
+                    None,
+                )
+            }
+            (None, Some(session)) => {
+                let Some(provider) = session.engine.table(table).await else {
+                    return Err(Failure::usage(format!(
+                        "table '{table}' is not a table of the live clusters"
+                    )));
+                };
+                let clusters: HashSet<String> = session.clusters.iter().cloned().collect();
+                (
+                    DiffSide { provider, clusters },
+                    Some(session.engine.failures().mark()),
+                )
+            }
+            (None, None) => unreachable!("one side is always built"),
+        };
+        let mut found = diff_table(table, from_side, to_side)
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        // A live cluster that failed answered no rows: that is no answer,
+        // not every object removed.
+        if let (Some(mark), Some(session)) = (live_mark, &live) {
+            let failed: HashSet<String> = session
+                .engine
+                .failures()
+                .since(mark)
+                .into_iter()
+                .filter(|f| f.severity == Severity::Error)
+                .map(|f| {
+                    print_failure(&f);
+                    f.source
+                })
+                .collect();
+            found.changes.retain(|c| !failed.contains(&c.cluster));
+            found.skipped_clusters.extend(failed);
+        }
+        changes.extend(found.changes);
+        skipped.extend(
+            found
+                .skipped_clusters
+                .into_iter()
+                .map(|c| (table.clone(), c)),
+        );
+    }
+    for failure in failures.all() {
+        print_failure(&failure);
+    }
+    for (table, cluster) in &skipped {
+        eprintln!(
+            "kq: warning cluster '{cluster}' ({table}): read in only one of the two states; not compared"
+        );
+    }
+    let rows = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.table.clone(),
+                c.cluster.clone(),
+                c.namespace.clone(),
+                c.name.clone(),
+                c.uid.clone(),
+                c.change.to_string(),
+                c.columns.join(","),
+            ]
+        })
+        .collect();
+    let batch = text_batch(
+        &[
+            "table",
+            "cluster",
+            "namespace",
+            "name",
+            "uid",
+            "change",
+            "columns",
+        ],
+        rows,
+    );
+    print_batch(batch, &print_options(args))?;
+    Ok(u8::from(!changes.is_empty()))
+}
