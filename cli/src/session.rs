@@ -100,7 +100,7 @@ pub async fn build_reusing(
     for warning in conns.iter().flat_map(|c| c.warnings()) {
         eprintln!("kq: warning: {warning}");
     }
-    let clusters: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
+    let mut clusters: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
     let contexts = loaded
         .config
         .as_ref()
@@ -133,21 +133,24 @@ pub async fn build_reusing(
             .map_err(|e| Failure::usage(e.to_string()))?;
         // Rows answered from an older snapshot, or missing: said once here.
         failures.all().iter().for_each(crate::print::print_failure);
+        if offline {
+            // What a report or the progress line calls "the clusters".
+            clusters = snapshots.clusters();
+        }
         extra.push((snapshot::SCHEMA.to_string(), Arc::new(snapshots)));
     }
     let mut engine =
         Engine::new(schema, failures, extra).map_err(|e| Failure::usage(e.to_string()))?;
-    // Views are planned over the live tables, so they are installed before
-    // unqualified names move to the snapshots.
-    engine
-        .install_views()
-        .await
-        .map_err(|e| Failure::usage(e.to_string()))?;
     if offline {
         engine = engine
             .with_default_schema(snapshot::SCHEMA)
             .map_err(|e| Failure::usage(e.to_string()))?;
     }
+    // In the default schema: over the snapshots when offline.
+    engine
+        .install_views()
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
     Ok(Session {
         engine,
         clusters,

@@ -116,25 +116,36 @@ impl Engine {
         Ok(self)
     }
 
-    /// Defines kq's built-in views (see [`views`]). Planning a view reads
-    /// only the typed tables' schemas, so this sends no request to any
-    /// cluster. The view is registered directly rather than through
-    /// `CREATE VIEW`, which would first look the new name up in the schema
-    /// and so run discovery against every cluster at start-up.
+    /// Defines kq's built-in views (see [`views`]) in the default schema.
+    /// Planning a view reads only the tables' schemas, so this sends no
+    /// request to any cluster. The view is registered directly rather than
+    /// through `CREATE VIEW`, which would first look the new name up in the
+    /// schema and so run discovery against every cluster at start-up.
+    ///
+    /// Over snapshots, a view whose tables were not snapshotted is left
+    /// out (the query naming it gets "unknown table"), never planned over
+    /// the empty live tables.
     pub async fn install_views(&self) -> Result<(), EngineError> {
         use datafusion::catalog::SchemaProvider;
+        let target: Arc<dyn SchemaProvider> = if self.default_schema == DEFAULT_SCHEMA {
+            self.kube.clone()
+        } else {
+            match self.extra.iter().find(|(s, _)| *s == self.default_schema) {
+                Some((_, provider)) => provider.clone(),
+                None => return Ok(()),
+            }
+        };
         for views::View { name, sql, .. } in views::builtin_views() {
             let setup = |e: DataFusionError| {
                 EngineError::Setup(format!("view {name}: {}", clean_message(&e)))
             };
-            let plan = self
-                .ctx
-                .sql(&sql)
-                .await
-                .map_err(setup)?
-                .into_unoptimized_plan();
+            let plan = match self.ctx.sql(&sql).await {
+                Ok(frame) => frame.into_unoptimized_plan(),
+                Err(_) if self.default_schema != DEFAULT_SCHEMA => continue,
+                Err(e) => return Err(setup(e)),
+            };
             let view = datafusion::datasource::ViewTable::new(plan, Some(sql));
-            self.kube
+            target
                 .register_table(name.to_string(), Arc::new(view))
                 .map_err(setup)?;
         }

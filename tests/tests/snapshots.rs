@@ -216,6 +216,40 @@ async fn a_snapshot_holds_every_table_as_the_live_clusters_answer() {
         assert!(text.contains(&line), "{line} in\n{text}");
     }
 
+    // A compliance report over the snapshot judges exactly what it judges
+    // over the clusters (views such as template_containers included).
+    let live_report = fleet.kq(&["report", "-A", "--format", "json"]).await;
+    let stored_report = fleet
+        .kq(&["report", "--snapshots", snap_arg, "--format", "json"])
+        .await;
+    assert_eq!(live_report.status.code(), stored_report.status.code());
+    let verdicts = |out: &Output| -> (Value, Vec<(String, Value)>, Value) {
+        let report: Value = serde_json::from_str(&stdout(out)).expect("report JSON");
+        let mut controls: Vec<(String, Value)> = report["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .map(|c| (c["control"]["id"].to_string(), c["counts"].clone()))
+            .collect();
+        controls.sort_by(|a, b| a.0.cmp(&b.0));
+        (
+            report["totals"].clone(),
+            controls,
+            report["clusters"].clone(),
+        )
+    };
+    let (live_totals, live_controls, live_clusters) = verdicts(&live_report);
+    let (stored_totals, stored_controls, stored_clusters) = verdicts(&stored_report);
+    assert_eq!(live_totals, stored_totals);
+    assert!(
+        live_totals["alarm"].as_u64().expect("alarms") > 0,
+        "{live_totals}"
+    );
+    assert_eq!(live_controls, stored_controls);
+    let mut live_clusters: Vec<String> = serde_json::from_value(live_clusters).expect("names");
+    live_clusters.sort();
+    assert_eq!(json!(live_clusters), stored_clusters);
+
     // Snapshot tables join live ones, under schema `snapshots`.
     let out = fleet
         .kq(&[

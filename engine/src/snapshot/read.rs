@@ -7,7 +7,7 @@
 //! statistics the writer keeps.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -94,6 +94,8 @@ pub async fn load_manifests(location: &Location) -> Result<Vec<Manifest>, Snapsh
 #[derive(Debug)]
 pub struct SnapshotSchema {
     tables: BTreeMap<String, Arc<SnapshotTable>>,
+    /// kq's views over the snapshot tables, when reading offline.
+    views: RwLock<BTreeMap<String, Arc<dyn TableProvider>>>,
     /// `kq_errors`, so a session reading only snapshots can query it too.
     errors: Arc<FailureTable>,
 }
@@ -102,6 +104,19 @@ impl SnapshotSchema {
     /// A snapshot table by name, with its files (for `kq diff`).
     pub fn snapshot_table(&self, name: &str) -> Option<Arc<SnapshotTable>> {
         self.tables.get(name).cloned()
+    }
+
+    /// Every cluster some table has rows for, sorted.
+    pub fn clusters(&self) -> Vec<String> {
+        let mut clusters: Vec<String> = self
+            .tables
+            .values()
+            .flat_map(|t| t.clusters())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        clusters.sort();
+        clusters
     }
 
     /// The snapshotted table names (without `kq_errors`).
@@ -157,7 +172,11 @@ impl SnapshotSchema {
             let table = SnapshotTable::open(location.clone(), files).await?;
             tables.insert(name, Arc::new(table));
         }
-        Ok(Self { tables, errors })
+        Ok(Self {
+            tables,
+            views: RwLock::new(BTreeMap::new()),
+            errors,
+        })
     }
 }
 
@@ -228,6 +247,9 @@ impl SchemaProvider for SnapshotSchema {
     fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.tables.keys().cloned().collect();
         names.push(FAILURES_TABLE.to_string());
+        if let Ok(views) = self.views.read() {
+            names.extend(views.keys().cloned());
+        }
         names.sort();
         names
     }
@@ -236,6 +258,9 @@ impl SchemaProvider for SnapshotSchema {
         if name == FAILURES_TABLE {
             return Ok(Some(self.errors.clone()));
         }
+        if let Some(view) = self.views.read().ok().and_then(|v| v.get(name).cloned()) {
+            return Ok(Some(view));
+        }
         Ok(self
             .tables
             .get(name)
@@ -243,7 +268,21 @@ impl SchemaProvider for SnapshotSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == FAILURES_TABLE || self.tables.contains_key(name)
+        name == FAILURES_TABLE
+            || self.tables.contains_key(name)
+            || self.views.read().is_ok_and(|v| v.contains_key(name))
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let mut views = self
+            .views
+            .write()
+            .map_err(|_| DataFusionError::Internal("view registry poisoned".into()))?;
+        Ok(views.insert(name, table))
     }
 }
 
@@ -294,17 +333,18 @@ impl SnapshotTable {
             Some((path, meta)) => read_schema(&location, &path, &meta).await?,
             None => Arc::new(Schema::empty()),
         };
-        let mut fields = vec![cluster_field()];
-        fields.extend(file_schema.fields().iter().map(|f| f.as_ref().clone()));
-        let schema = Arc::new(Schema::new_with_metadata(
-            fields,
-            file_schema.metadata().clone(),
-        ));
         let description = file_schema
             .metadata()
             .get(super::write::DESCRIPTION_KEY)
             .cloned()
             .unwrap_or_default();
+        // Schema-level metadata (the writer's, the Arrow schema hint) stays
+        // in the files: plans compare schemas with their metadata, and the
+        // scan would not carry it the way the logical plan does.
+        let file_schema = Arc::new(Schema::new(file_schema.fields().clone()));
+        let mut fields = vec![cluster_field()];
+        fields.extend(file_schema.fields().iter().map(|f| f.as_ref().clone()));
+        let schema = Arc::new(Schema::new(fields));
         Ok(Self {
             description,
             location,
