@@ -121,6 +121,7 @@ pub async fn build_reusing(
         },
     );
     let mut extra = aws_schemas(args, &failures).await?;
+    let mut snapshot_location = None;
     if let Some(url) = &args.snapshots {
         let location = Location::parse(url, false).map_err(|e| Failure::usage(e.to_string()))?;
         let selection = match (args.at, args.history) {
@@ -128,6 +129,7 @@ pub async fn build_reusing(
             (None, true) => Selection::History,
             (None, false) => Selection::Latest,
         };
+        snapshot_location = Some(location.clone());
         let snapshots = SnapshotSchema::open(location, selection, failures.clone())
             .await
             .map_err(|e| Failure::usage(e.to_string()))?;
@@ -141,6 +143,9 @@ pub async fn build_reusing(
     }
     let mut engine =
         Engine::new(schema, failures, extra).map_err(|e| Failure::usage(e.to_string()))?;
+    if let Some(location) = &snapshot_location {
+        engine.register_location(location);
+    }
     if offline {
         engine = engine
             .with_default_schema(snapshot::SCHEMA)

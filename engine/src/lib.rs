@@ -99,6 +99,11 @@ impl Engine {
         })
     }
 
+    /// Lets queries read files at a snapshot location (S3 needs this).
+    pub fn register_location(&self, location: &snapshot::Location) {
+        location.register(&self.ctx);
+    }
+
     /// Resolves unqualified table names in another registered schema
     /// (`snapshots` when kq reads only snapshots).
     pub fn with_default_schema(mut self, name: &str) -> Result<Self, EngineError> {

@@ -21,6 +21,12 @@ pub struct MotoFleet {
 impl MotoFleet {
     /// Starts and seeds the fleet; fails (never skips) without python3 or moto.
     pub fn start() -> MotoFleet {
+        Self::start_with(&[])
+    }
+
+    /// Like [`start`](Self::start), with extra flags for the script
+    /// (`--no-auth`: moto does not check signatures or IAM).
+    pub fn start_with(flags: &[&str]) -> MotoFleet {
         let python = crate::required_on_path(
             "python3",
             "the AWS provider tests (moto server)",
@@ -32,6 +38,7 @@ impl MotoFleet {
             .arg(&script)
             .arg("--dir")
             .arg(dir.path())
+            .args(flags)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -141,6 +141,10 @@ async fn rows(
     clusters: &HashSet<&String>,
 ) -> Result<BTreeMap<Key, Rows>, String> {
     let ctx = SessionContext::new();
+    let any: &dyn std::any::Any = provider.as_ref();
+    if let Some(table) = any.downcast_ref::<super::read::SnapshotTable>() {
+        table.location().register(&ctx);
+    }
     let columns: Vec<&str> = compared.iter().map(String::as_str).collect();
     let batches: Vec<RecordBatch> = ctx
         .read_table(provider)

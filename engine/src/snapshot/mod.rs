@@ -40,7 +40,7 @@ pub const RESOURCE_VERSION: &str = "resource_version";
 pub enum SnapshotError {
     #[error("'{url}' is not a snapshot location kq can use: {why}")]
     BadLocation { url: String, why: String },
-    #[error("cannot {action} {what}: {source}")]
+    #[error("cannot {action} {what}: {}", store_reason(source))]
     Store {
         action: &'static str,
         what: String,
@@ -71,6 +71,33 @@ pub enum SnapshotError {
     },
     #[error("cannot snapshot table {table}: {why}")]
     Query { table: String, why: String },
+}
+
+/// An object store's failure in one line: S3 answers with an XML body
+/// whose code and message say more than the HTTP status around them.
+fn store_reason(error: &object_store::Error) -> String {
+    let text = error.to_string();
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_string())
+    };
+    let hint = match error {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => {
+            "; check the AWS credentials in the environment"
+        }
+        _ => "",
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}{hint}"),
+        _ => {
+            let first = text.lines().next().unwrap_or_default();
+            let first = first.split(": <?xml").next().unwrap_or(first);
+            format!("{first}{hint}")
+        }
+    }
 }
 
 /// Hive's escaping of a partition value: everything but letters, digits,

@@ -354,6 +354,11 @@ impl SnapshotTable {
         })
     }
 
+    /// Where the table's files are.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
     /// The clusters this table has rows for.
     pub fn clusters(&self) -> HashSet<String> {
         self.files.iter().map(|f| f.cluster.clone()).collect()
