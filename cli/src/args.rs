@@ -39,6 +39,10 @@ pub struct Args {
     #[arg(short = 'A', long)]
     pub all_contexts: bool,
 
+    /// Inside a pod without a kubeconfig: the name the cluster goes by (the `cluster` column; default `in-cluster`).
+    #[arg(long, value_name = "NAME", env = "KQ_CLUSTER_NAME")]
+    pub in_cluster_name: Option<String>,
+
     /// Query the embedded demo fleet (three simulated clusters, no kubeconfig needed).
     #[arg(long, conflicts_with = "kubeconfig")]
     pub demo: bool,

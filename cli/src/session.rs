@@ -66,6 +66,7 @@ pub async fn build_reusing(
     };
     let options = ConnectOptions {
         timeout: Duration::from_secs(args.timeout.max(1)),
+        in_cluster_name: args.in_cluster_name.clone(),
     };
     // Reading only snapshots needs no cluster: unqualified names read them.
     // Naming clusters (--context, -A, --demo) adds the live tables, and

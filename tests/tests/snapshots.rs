@@ -990,3 +990,62 @@ async fn snapshots_live_in_s3_too() {
     .await;
     assert_usage_error(&missing, "no-such-bucket-kq");
 }
+
+/// deploy/kq-snapshot-cronjob.yaml: kubectl accepts it, its ClusterRole
+/// only reads, and its arguments run (with a directory for the bucket).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_snapshot_cronjob_applies_and_its_role_only_reads() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 5, SEED)).await;
+    let manifest =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kq-snapshot-cronjob.yaml");
+    kq_tests::kubectl_ok(
+        &fleet.kubeconfig,
+        &["apply", "-f", manifest.to_str().expect("path")],
+    )
+    .await;
+    let rules = fleet
+        .kq(&[
+            "-o",
+            "ndjson",
+            "SELECT verbs, resources FROM role_rules WHERE role_kind = 'ClusterRole' AND role_name = 'kq-snapshot'",
+        ])
+        .await;
+    let rows = ndjson_rows(&rules);
+    assert!(rows.len() >= 5, "{rows:?}");
+    for row in &rows {
+        for verb in row["verbs"].as_array().expect("verbs") {
+            assert!(
+                ["get", "list", "watch"].contains(&verb.as_str().expect("verb")),
+                "{row}"
+            );
+        }
+        for resource in row["resources"].as_array().expect("resources") {
+            assert_ne!(resource, "secrets", "{row}");
+            assert_ne!(resource, "*", "{row}");
+        }
+    }
+    let out = fleet
+        .kq(&[
+            "-o",
+            "ndjson",
+            "SELECT args FROM workload_containers WHERE namespace = 'kq-snapshot' AND workload_name = 'kq-snapshot'",
+        ])
+        .await;
+    let rows = ndjson_rows(&out);
+    let mut args: Vec<String> = rows[0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("arg").to_string())
+        .collect();
+    assert_eq!(args[0], "snapshot");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let to = args
+        .iter()
+        .position(|a| a.starts_with("s3://"))
+        .expect("an s3:// destination");
+    args[to] = dir.path().join("snap").display().to_string();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&fleet.kq(&refs).await);
+    assert_eq!(manifests(&dir.path().join("snap")).len(), 1);
+}

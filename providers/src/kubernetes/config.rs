@@ -61,12 +61,17 @@ impl ContextSelector {
 pub struct ConnectOptions {
     /// Bound on connecting and on each read from the API server.
     pub timeout: Duration,
+    /// The `cluster` value of an in-cluster connection (default
+    /// `in-cluster`): agents in many clusters writing one snapshot store
+    /// need distinct names.
+    pub in_cluster_name: Option<String>,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(30),
+            in_cluster_name: None,
         }
     }
 }
@@ -411,7 +416,10 @@ fn context_server(kubeconfig: &Kubeconfig, context: &str) -> (String, String) {
 fn connect_in_cluster(options: &ConnectOptions) -> Result<Vec<ClusterConn>, ConfigError> {
     let config = kube::Config::incluster().map_err(|_| ConfigError::NoKubeconfig)?;
     Ok(vec![ClusterConn {
-        name: "in-cluster".to_string(),
+        name: options
+            .in_cluster_name
+            .clone()
+            .unwrap_or_else(|| "in-cluster".to_string()),
         default_namespace: config.default_namespace.clone(),
         transport: Arc::new(Transport::new(config, timeouts(options))),
     }])
