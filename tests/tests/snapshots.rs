@@ -589,6 +589,22 @@ async fn a_failed_cluster_is_recorded_failed_and_readers_say_so() {
         stdout(&out)
     );
 
+    // Nothing readable at all: exit 2 (the manifest still records why).
+    let out = fleet
+        .kq(&[
+            "snapshot",
+            "--context",
+            "cluster-1",
+            "--to",
+            dir.path().join("dead-only").to_str().expect("path"),
+            "--timeout",
+            "2",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    assert_eq!(manifests(&dir.path().join("dead-only")).len(), 1);
+
     // A store where cluster-1 was never read: an error row, not zero rows.
     let only_failed = dir.path().join("only-failed");
     let only_arg = only_failed.to_str().expect("path");
