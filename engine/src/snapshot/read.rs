@@ -23,7 +23,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStoreExt};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaDataReader;
@@ -46,9 +46,9 @@ pub enum Selection {
     History,
 }
 
-/// Every manifest at the location, oldest first. No manifest directory
-/// means no snapshot yet (an empty list), not an error.
-pub async fn load_manifests(location: &Location) -> Result<Vec<Manifest>, SnapshotError> {
+/// The manifests' objects at the location, by listing alone. No manifest
+/// directory means no snapshot yet (an empty list), not an error.
+pub async fn list_manifests(location: &Location) -> Result<Vec<ObjectMeta>, SnapshotError> {
     let dir = location.path(MANIFEST_DIR)?;
     let listed: Vec<ObjectMeta> = match location.store.list(Some(&dir)).try_collect().await {
         Ok(listed) => listed,
@@ -61,31 +61,41 @@ pub async fn load_manifests(location: &Location) -> Result<Vec<Manifest>, Snapsh
             });
         }
     };
-    let mut manifests = Vec::new();
-    for object in listed {
-        if object.location.extension() != Some("json") {
-            continue;
-        }
+    Ok(listed
+        .into_iter()
+        .filter(|object| object.location.extension() == Some("json"))
+        .collect())
+}
+
+/// Manifests read at once: each is a small GET, and an object store's
+/// latency, not its bandwidth, bounds how fast they arrive.
+const MANIFEST_READS_IN_FLIGHT: usize = 16;
+
+/// Every manifest at the location, oldest first.
+pub async fn load_manifests(location: &Location) -> Result<Vec<Manifest>, SnapshotError> {
+    let listed = list_manifests(location).await?;
+    let reads = listed.into_iter().map(|object| async move {
         let name = object.location.filename().unwrap_or_default().to_string();
         let what = location.describe(&format!("{MANIFEST_DIR}/{name}"));
+        let failed = |source| SnapshotError::Store {
+            action: "read",
+            what: what.clone(),
+            source,
+        };
         let bytes = location
             .store
             .get(&object.location)
             .await
-            .map_err(|source| SnapshotError::Store {
-                action: "read",
-                what: what.clone(),
-                source,
-            })?
+            .map_err(failed)?
             .bytes()
             .await
-            .map_err(|source| SnapshotError::Store {
-                action: "read",
-                what: what.clone(),
-                source,
-            })?;
-        manifests.push(Manifest::decode(&bytes, &what)?);
-    }
+            .map_err(failed)?;
+        Manifest::decode(&bytes, &what)
+    });
+    let mut manifests: Vec<Manifest> = futures::stream::iter(reads)
+        .buffer_unordered(MANIFEST_READS_IN_FLIGHT)
+        .try_collect()
+        .await?;
     manifests.sort_by(|a, b| (a.taken_at, &a.id).cmp(&(b.taken_at, &b.id)));
     Ok(manifests)
 }

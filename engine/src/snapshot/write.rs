@@ -335,13 +335,18 @@ fn is_snapshot_file(path: &object_store::path::Path) -> bool {
 /// Removes Parquet files that no manifest names and that are older than
 /// `grace`: what an interrupted run left behind.
 async fn remove_orphans(location: &Location, grace: Duration) -> Result<usize, SnapshotError> {
-    let manifests = super::read::load_manifests(location).await?;
-    let mut named = std::collections::HashSet::new();
-    for manifest in &manifests {
-        for file in &manifest.files {
-            named.insert(location.path(&file.path)?);
-        }
-    }
+    // A file is named by its snapshot's id, and only a complete snapshot
+    // has a manifest: listing the manifests' names is enough, however
+    // many snapshots the store holds.
+    let complete: std::collections::HashSet<String> = super::read::list_manifests(location)
+        .await?
+        .iter()
+        .filter_map(|m| {
+            m.location
+                .filename()
+                .map(|f| f.trim_end_matches(".json").to_string())
+        })
+        .collect();
     let root = location.root()?;
     let manifest_root = location.path(MANIFEST_DIR)?;
     let cutoff = Utc::now() - chrono::Duration::from_std(grace).unwrap_or_default();
@@ -358,9 +363,14 @@ async fn remove_orphans(location: &Location, grace: Duration) -> Result<usize, S
     let mut removed = 0;
     for object in objects {
         let is_manifest = object.location.prefix_matches(&manifest_root);
+        let id = object
+            .location
+            .filename()
+            .and_then(|f| f.strip_suffix(".parquet"))
+            .unwrap_or_default();
         if !is_snapshot_file(&object.location)
             || is_manifest
-            || named.contains(&object.location)
+            || complete.contains(id)
             || object.last_modified > cutoff
         {
             continue;
