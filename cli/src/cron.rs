@@ -182,7 +182,7 @@ fn field(text: &str, what: &str, min: u32, max: u32, names: &[&str]) -> Result<V
 }
 
 /// Waits for Ctrl-C or SIGTERM (what a container runtime sends).
-pub async fn stop_requested() {
+async fn stop_requested() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -204,7 +204,7 @@ pub async fn stop_requested() {
     }
 }
 
-pub fn next_run(schedule: &Schedule, last_start: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+fn next_run(schedule: &Schedule, last_start: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     let now = Utc::now();
     match schedule {
         Schedule::Once => None,
@@ -214,6 +214,48 @@ pub fn next_run(schedule: &Schedule, last_start: Option<DateTime<Utc>>) -> Optio
             Some(s) => (s + Duration::from_std(*d).unwrap_or(chrono::TimeDelta::MAX)).max(now),
         }),
         Schedule::Cron(cron) => cron.next_after(now),
+    }
+}
+
+/// Runs `job` on `schedule` until Ctrl-C or SIGTERM, between or during
+/// runs (an interrupted run is dropped). `job` gets its start time and
+/// reports its own outcome: a failing run never ends the schedule.
+/// `what` names the job in "next run" lines (`kq report`).
+pub async fn run_scheduled<F, Fut>(
+    what: &str,
+    schedule: &Schedule,
+    mut job: F,
+) -> Result<u8, Failure>
+where
+    F: FnMut(DateTime<Utc>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let stop = stop_requested();
+    tokio::pin!(stop);
+    let mut last_start = None;
+    loop {
+        let Some(at) = next_run(schedule, last_start) else {
+            return Err(Failure::usage(
+                "the --cron expression never matches a date (e.g. 30 February)",
+            ));
+        };
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        if !wait.is_zero() {
+            eprintln!(
+                "{what}: next run at {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(0),
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let start = Utc::now();
+        last_start = Some(start);
+        tokio::select! {
+            _ = &mut stop => return Ok(0),
+            _ = job(start) => {}
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use kq_report::{Report, Severity, history};
 
 use crate::Failure;
 use crate::args::Args;
-use crate::cron::{Schedule, next_run, stop_requested};
+use crate::cron::{self, Schedule};
 use crate::oneshot::{every_cluster_failed, print_batch, text_batch};
 use crate::print::{OutputFormat, PrintOptions};
 use crate::session;
@@ -330,31 +330,8 @@ fn headline(report: &Report) -> String {
 }
 
 async fn run_scheduled(args: &Args, plan: &Plan, schedule: Schedule) -> Result<u8, Failure> {
-    let stop = stop_requested();
-    tokio::pin!(stop);
-    let mut last_start = None;
-    loop {
-        let Some(at) = next_run(&schedule, last_start) else {
-            return Err(Failure::usage(
-                "the --cron expression never matches a date (e.g. 30 February)",
-            ));
-        };
-        let wait = (at - Utc::now()).to_std().unwrap_or_default();
-        if !wait.is_zero() {
-            eprintln!(
-                "kq report: next run at {}",
-                at.to_rfc3339_opts(SecondsFormat::Secs, true)
-            );
-        }
-        tokio::select! {
-            _ = &mut stop => return Ok(0),
-            _ = tokio::time::sleep(wait) => {}
-        }
-        last_start = Some(Utc::now());
-        let outcome = tokio::select! {
-            _ = &mut stop => return Ok(0),
-            outcome = evaluate(args, plan) => outcome,
-        };
+    cron::run_scheduled("kq report", &schedule, |start| async move {
+        let outcome = evaluate(args, plan).await;
         match outcome {
             Ok(outcome) => {
                 for warning in &outcome.report.warnings {
@@ -376,14 +353,13 @@ async fn run_scheduled(args: &Args, plan: &Plan, schedule: Schedule) -> Result<u
                 // next run may well succeed (a cluster back, a token renewed).
                 println!(
                     "kq report: run {} failed: {}",
-                    last_start
-                        .map(|s| s.format("%Y-%m-%dT%H-%M-%SZ").to_string())
-                        .unwrap_or_default(),
+                    start.format("%Y-%m-%dT%H-%M-%SZ"),
                     failure.message
                 );
             }
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-    }
+    })
+    .await
 }

@@ -8,13 +8,11 @@
 
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
-
 use kq_engine::snapshot::{Location, Manifest, SnapshotOptions, write_snapshot};
 
 use crate::Failure;
 use crate::args::Args;
-use crate::cron::{Schedule, next_run, stop_requested};
+use crate::cron::{self, Schedule};
 use crate::session::{self, Session};
 
 /// Files no manifest names are removed after this long (an interrupted
@@ -147,34 +145,10 @@ async fn run_scheduled(
     schedule: Schedule,
     strict: bool,
 ) -> Result<u8, Failure> {
-    let stop = stop_requested();
-    tokio::pin!(stop);
-    let mut last_start = None;
-    loop {
-        let Some(at) = next_run(&schedule, last_start) else {
-            return Err(Failure::usage(
-                "the --cron expression never matches a date (e.g. 30 February)",
-            ));
-        };
-        let wait = (at - Utc::now()).to_std().unwrap_or_default();
-        if !wait.is_zero() {
-            eprintln!(
-                "kq snapshot: next run at {}",
-                at.to_rfc3339_opts(SecondsFormat::Secs, true)
-            );
-        }
-        tokio::select! {
-            _ = &mut stop => return Ok(0),
-            _ = tokio::time::sleep(wait) => {}
-        }
-        last_start = Some(Utc::now());
-        let written = tokio::select! {
-            _ = &mut stop => return Ok(0),
-            written = write_snapshot(&session.engine, location, options) => written,
-        };
+    cron::run_scheduled("kq snapshot", &schedule, |_| async move {
         // A failing run is reported and the schedule goes on: the next one
         // may succeed (a cluster back, a disk freed).
-        match written {
+        match write_snapshot(&session.engine, location, options).await {
             Ok(manifest) => {
                 if let Err(failure) = outcome(&manifest, location, strict) {
                     eprintln!("kq snapshot: {}", failure.message);
@@ -182,5 +156,6 @@ async fn run_scheduled(
             }
             Err(e) => eprintln!("kq snapshot: run failed: {e}"),
         }
-    }
+    })
+    .await
 }

@@ -29,7 +29,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaDataReader;
 
 use kq_providers::failures::{FailureKind, FailureLog, FailureTable, Severity};
-use kq_providers::kubernetes::FAILURES_TABLE;
+use kq_providers::kubernetes::{FAILURES_TABLE, pushdown};
 
 use super::SnapshotError;
 use super::location::Location;
@@ -415,19 +415,7 @@ fn cluster_field() -> Field {
 }
 
 fn is_cluster_column(expr: &Expr) -> bool {
-    matches!(expr, Expr::Column(c) if c.name == "cluster")
-}
-
-fn text_literal(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Some(s.clone()),
-        _ => None,
-    }
+    pushdown::column_name(expr) == Some("cluster")
 }
 
 /// The cluster names a filter restricts rows to, when it is an equality or
@@ -443,10 +431,10 @@ fn cluster_values(filter: &Expr) -> Option<HashSet<String>> {
             if !is_cluster_column(column) {
                 return None;
             }
-            text_literal(value).map(|v| HashSet::from([v]))
+            pushdown::string_literal(value).map(|v| HashSet::from([v]))
         }
         Expr::InList(list) if !list.negated && is_cluster_column(&list.expr) => {
-            list.list.iter().map(text_literal).collect()
+            list.list.iter().map(pushdown::string_literal).collect()
         }
         _ => None,
     }

@@ -288,14 +288,16 @@ fn restrict_namespaces(request: &mut ScanRequest, mut values: Vec<String>) {
     });
 }
 
-pub(crate) fn column_name(expr: &Expr) -> Option<&str> {
+/// The column an expression names, if it is a bare column.
+pub fn column_name(expr: &Expr) -> Option<&str> {
     match expr {
         Expr::Column(column) => Some(column.name.as_str()),
         _ => None,
     }
 }
 
-pub(crate) fn string_literal(expr: &Expr) -> Option<String> {
+/// A text literal (through casts), if the expression is one.
+pub fn string_literal(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Literal(
             ScalarValue::Utf8(Some(s))
