@@ -109,6 +109,10 @@ pub struct Args {
     #[arg(long, requires = "snapshots", help_heading = "Snapshots")]
     pub history: bool,
 
+    /// With --snapshots and no cluster: run queries on the Apache Ballista scheduler at df://HOST:PORT (kq-ballista), or `standalone` for a scheduler and executor in this process (kq built with --features ballista).
+    #[arg(long, value_name = "URL", requires = "snapshots", conflicts_with_all = ["context", "all_contexts", "demo"], help_heading = "Snapshots")]
+    pub ballista: Option<String>,
+
     /// kq diff: the older state, a TIME as for --at (the latest snapshot at or before it).
     #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = "Snapshots")]
     pub from: Option<chrono::DateTime<chrono::Utc>>,

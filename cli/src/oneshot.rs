@@ -68,6 +68,16 @@ fn job_from(args: &Args) -> Result<Job, Failure> {
 /// Runs the job; returns the exit code.
 pub async fn run(args: Args) -> Result<u8, Failure> {
     let job = job_from(&args)?;
+    if args.ballista.is_some()
+        && matches!(
+            job,
+            Job::Snapshot | Job::Diff(_) | Job::Watch(_) | Job::Report
+        )
+    {
+        return Err(Failure::usage(
+            "--ballista runs queries over --snapshots, e.g. kq --ballista df://HOST:50050 --snapshots DIR \"SQL\"; kq report, snapshot, diff and watch run here",
+        ));
+    }
     if let Job::Report = job {
         if let Some(flag) = args.snapshot_flags().first() {
             return Err(Failure::usage(format!(
@@ -76,6 +86,7 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
         }
         return crate::report::run(&args).await;
     }
+
     if let Job::Snapshot = job {
         return crate::snapshot::run(&args).await;
     }

@@ -157,12 +157,39 @@ pub async fn build_reusing(
         .install_views()
         .await
         .map_err(|e| Failure::usage(e.to_string()))?;
+    if let Some(url) = &args.ballista {
+        engine = on_ballista(engine, url).await?;
+    }
     Ok(Session {
         engine,
         clusters,
         contexts,
         demo,
     })
+}
+
+/// The session's queries planned here and run on a Ballista cluster.
+#[cfg(feature = "ballista")]
+async fn on_ballista(engine: Engine, url: &str) -> Result<Engine, Failure> {
+    use kq_engine::distributed;
+    let url = if url == "standalone" {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        distributed::start_standalone(cores)
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?
+    } else {
+        url.to_string()
+    };
+    engine
+        .on_ballista(&url)
+        .map_err(|e| Failure::usage(e.to_string()))
+}
+
+#[cfg(not(feature = "ballista"))]
+async fn on_ballista(_engine: Engine, _url: &str) -> Result<Engine, Failure> {
+    Err(Failure::usage(
+        "this kq was built without Ballista support; build it with `cargo build --release -p kq-cli --features ballista`, or drop --ballista to run the query here",
+    ))
 }
 
 /// Schema `aws`. With AWS flags the accounts are resolved now, so a bad

@@ -6,6 +6,8 @@
 //! and the JSON functions, and turns planning failures into one clear
 //! sentence a user can act on.
 
+#[cfg(feature = "ballista")]
+pub mod distributed;
 pub mod functions;
 pub mod report;
 pub mod snapshot;
@@ -44,6 +46,16 @@ pub enum EngineError {
     Setup(String),
 }
 
+/// kq's SQL functions and the JSON functions, in every session that plans
+/// or runs kq's SQL (a Ballista scheduler and executor included).
+fn register_functions(ctx: &mut SessionContext) -> Result<(), DataFusionError> {
+    datafusion_functions_json::register_all(ctx)?;
+    for udf in functions::kq_functions() {
+        ctx.register_udf(udf);
+    }
+    Ok(())
+}
+
 /// One statement's result, streaming.
 pub struct QueryOutput {
     pub schema: SchemaRef,
@@ -59,6 +71,9 @@ pub struct Engine {
     extra: Vec<(String, Arc<dyn SchemaProvider>)>,
     /// The schema unqualified names resolve in (`public` unless offline).
     default_schema: String,
+    /// The Ballista scheduler queries run on (see [`distributed`]).
+    #[cfg_attr(not(feature = "ballista"), allow(dead_code))]
+    distributed: Option<String>,
 }
 
 impl Engine {
@@ -85,17 +100,14 @@ impl Engine {
                 .map_err(|e| EngineError::Setup(e.to_string()))?;
         }
         ctx.register_catalog(CATALOG, Arc::new(catalog));
-        datafusion_functions_json::register_all(&mut ctx)
-            .map_err(|e| EngineError::Setup(e.to_string()))?;
-        for udf in functions::kq_functions() {
-            ctx.register_udf(udf);
-        }
+        register_functions(&mut ctx).map_err(|e| EngineError::Setup(e.to_string()))?;
         Ok(Self {
             ctx,
             kube,
             failures,
             extra: extra_schemas,
             default_schema: DEFAULT_SCHEMA.to_string(),
+            distributed: None,
         })
     }
 
@@ -259,6 +271,15 @@ impl Engine {
 
     /// Starts a planned statement.
     pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<QueryOutput, EngineError> {
+        #[cfg(feature = "ballista")]
+        if let Some(scheduler) = &self.distributed {
+            distributed::check_plan(&plan)?;
+            return distributed::explain_failure(self.execute_here(plan).await, scheduler);
+        }
+        self.execute_here(plan).await
+    }
+
+    async fn execute_here(&self, plan: LogicalPlan) -> Result<QueryOutput, EngineError> {
         let frame = self
             .ctx
             .execute_logical_plan(plan)

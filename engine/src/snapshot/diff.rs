@@ -142,8 +142,11 @@ async fn rows(
 ) -> Result<BTreeMap<Key, Rows>, String> {
     let ctx = SessionContext::new();
     let any: &dyn std::any::Any = provider.as_ref();
-    if let Some(table) = any.downcast_ref::<super::read::SnapshotTable>() {
-        table.location().register(&ctx);
+    if let Some(location) = any
+        .downcast_ref::<super::read::SnapshotTable>()
+        .and_then(|table| table.location())
+    {
+        location.register(&ctx);
     }
     let columns: Vec<&str> = compared.iter().map(String::as_str).collect();
     let batches: Vec<RecordBatch> = ctx

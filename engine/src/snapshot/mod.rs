@@ -71,6 +71,8 @@ pub enum SnapshotError {
     },
     #[error("cannot snapshot table {table}: {why}")]
     Query { table: String, why: String },
+    #[error("{0}")]
+    BadPlan(String),
 }
 
 /// An object store's failure in one line: S3 answers with an XML body

@@ -20,6 +20,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -299,7 +300,12 @@ impl SchemaProvider for SnapshotSchema {
 /// One table's snapshot files.
 #[derive(Debug)]
 pub struct SnapshotTable {
-    location: Arc<Location>,
+    /// The store the files are read from, by the URL DataFusion (and a
+    /// Ballista executor) resolves it with.
+    store_url: ObjectStoreUrl,
+    /// Where the files are, with the store to read them; `None` in a
+    /// table rebuilt from a plan, whose reader resolves `store_url` itself.
+    location: Option<Arc<Location>>,
     /// What users see: `cluster` first, then the file's columns.
     schema: SchemaRef,
     /// The Parquet files' columns (no `cluster`).
@@ -357,16 +363,87 @@ impl SnapshotTable {
         let schema = Arc::new(Schema::new(fields));
         Ok(Self {
             description,
-            location,
+            store_url: location.store_url.clone(),
+            location: Some(location),
             schema,
             file_schema,
             files,
         })
     }
 
-    /// Where the table's files are.
-    pub fn location(&self) -> &Location {
-        &self.location
+    /// Where the table's files are, when this process opened them.
+    pub fn location(&self) -> Option<&Location> {
+        self.location.as_deref()
+    }
+
+    /// The table as bytes a plan can carry to another process (a Ballista
+    /// scheduler): which files, of which clusters, in which store. The
+    /// schema travels in the plan itself.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let wire = TableWire {
+            format: WIRE_FORMAT,
+            store_url: self.store_url.as_str().to_string(),
+            description: self.description.clone(),
+            files: self
+                .files
+                .iter()
+                .map(|f| FileWire {
+                    cluster: f.cluster.clone(),
+                    path: f.meta.location.to_string(),
+                    size: f.meta.size,
+                    last_modified: f.meta.last_modified,
+                })
+                .collect(),
+        };
+        serde_json::to_vec(&wire).unwrap_or_default()
+    }
+
+    /// The table [`Self::to_bytes`] wrote, with `schema` (`cluster` first)
+    /// from the plan. Reads nothing: the files are opened by whoever scans.
+    pub fn from_bytes(bytes: &[u8], schema: SchemaRef) -> Result<Self, SnapshotError> {
+        let bad = |why: String| SnapshotError::BadPlan(why);
+        let wire: TableWire = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("the snapshot table in the plan is unreadable: {e}")))?;
+        if wire.format != WIRE_FORMAT {
+            return Err(bad(format!(
+                "the plan's snapshot table has format {}, this kq reads {WIRE_FORMAT}; run the same kq version on every Ballista process",
+                wire.format
+            )));
+        }
+        if schema.fields().first().map(|f| f.name().as_str()) != Some("cluster") {
+            return Err(bad(
+                "the plan's snapshot table has no leading cluster column".to_string(),
+            ));
+        }
+        let store_url =
+            ObjectStoreUrl::parse(&wire.store_url).map_err(|e| bad(crate::clean_message(&e)))?;
+        let file_schema = Arc::new(Schema::new(schema.fields()[1..].to_vec()));
+        let files = wire
+            .files
+            .into_iter()
+            .map(|f| {
+                Ok(SnapshotFile {
+                    cluster: f.cluster,
+                    meta: ObjectMeta {
+                        location: object_store::path::Path::parse(&f.path).map_err(|e| {
+                            bad(format!("the plan names a bad file path {}: {e}", f.path))
+                        })?,
+                        last_modified: f.last_modified,
+                        size: f.size,
+                        e_tag: None,
+                        version: None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, SnapshotError>>()?;
+        Ok(Self {
+            store_url,
+            location: None,
+            schema,
+            file_schema,
+            files,
+            description: wire.description,
+        })
     }
 
     /// The clusters this table has rows for.
@@ -402,6 +479,25 @@ impl SnapshotTable {
         }
         allowed
     }
+}
+
+/// Bumped when [`TableWire`] changes meaning.
+const WIRE_FORMAT: u32 = 1;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TableWire {
+    format: u32,
+    store_url: String,
+    description: String,
+    files: Vec<FileWire>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FileWire {
+    cluster: String,
+    path: String,
+    size: u64,
+    last_modified: DateTime<Utc>,
 }
 
 fn cluster_field() -> Field {
@@ -551,7 +647,7 @@ impl TableProvider for SnapshotTable {
         for (i, file) in files.into_iter().enumerate() {
             groups[i % group_count].push(file);
         }
-        let config = FileScanConfigBuilder::new(self.location.store_url.clone(), Arc::new(source))
+        let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
             .with_limit(limit)
             .with_projection_indices(Some(mapped))?
