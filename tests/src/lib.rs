@@ -71,19 +71,49 @@ pub fn kq_binary() -> &'static Path {
         // With the `aws` feature the tests need (and `cargo test
         // --all-features` built) a kq with AWS support; building it without
         // would replace that binary.
-        let mut build = vec!["build", "--quiet", "-p", "kq-cli", "--bin", "kq"];
-        if cfg!(feature = "aws") {
-            build.extend(["--features", "kq-cli/aws"]);
-        }
-        let status = Command::new(env!("CARGO"))
-            .args(&build)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build for the kq binary");
-        assert!(status.success(), "building the kq binary failed");
+        build_cli_binary("kq");
         assert!(
             binary.exists(),
             "kq binary not found at {}",
+            binary.display()
+        );
+        binary
+    })
+}
+
+/// Builds one of kq-cli's binaries with the features this test run has,
+/// so it does not replace the binary `cargo test --all-features` built.
+fn build_cli_binary(name: &str) {
+    let mut features = Vec::new();
+    if cfg!(feature = "aws") {
+        features.push("kq-cli/aws");
+    }
+    if cfg!(feature = "ballista") {
+        features.push("kq-cli/ballista");
+    }
+    let joined = features.join(",");
+    let mut build = vec!["build", "--quiet", "-p", "kq-cli", "--bin", name];
+    if !features.is_empty() {
+        build.extend(["--features", joined.as_str()]);
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(&build)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build for a kq binary");
+    assert!(status.success(), "building the {name} binary failed");
+}
+
+/// Path of the `kq-ballista` scheduler/executor binary (feature `ballista`).
+#[cfg(feature = "ballista")]
+pub fn kq_ballista_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let binary = kq_binary().with_file_name("kq-ballista");
+        build_cli_binary("kq-ballista");
+        assert!(
+            binary.exists(),
+            "kq-ballista binary not found at {}",
             binary.display()
         );
         binary

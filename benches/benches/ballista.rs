@@ -1,0 +1,193 @@
+//! Fleet-scale snapshots on Apache Ballista: snapshots of many clusters
+//! written by `kq snapshot`, then the seed query and a fleet GROUP BY run
+//! by kq itself and on a Ballista cluster of a scheduler and two executor
+//! processes (`kq-ballista`), in one run:
+//!
+//! ```text
+//! kq snapshot -A --to DIR --tables pods,containers
+//! kq --snapshots DIR "SQL"
+//! kq --ballista df://127.0.0.1:PORT --snapshots DIR "SQL"
+//! ```
+//!
+//! `KQ_BENCH_CLUSTERS=1000 KQ_BENCH_PODS=500 KQ_BALLISTA_BIN=target/release/kq-ballista
+//! KQ_BIN=target/release/kq cargo bench -p kq-benches --bench ballista`
+//! (defaults: 1000 clusters of 500 pods). kq and kq-ballista must be built
+//! with `--features ballista`. Both ways must return the same rows.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kq_benches::{BenchFleet, Measured, env_size, kq_binary, lines, measure, progress, sh_quote};
+
+const QUERY: &str =
+    "SELECT DISTINCT image FROM containers WHERE image LIKE '%mysql%' ORDER BY image";
+const FLEET_QUERY: &str = "SELECT cluster, phase, count(*) AS pods, sum(restarts) AS restarts FROM pods GROUP BY cluster, phase ORDER BY cluster, phase";
+
+fn main() {
+    let pods = env_size("KQ_BENCH_PODS", 500);
+    let clusters = env_size("KQ_BENCH_CLUSTERS", 1000).max(1);
+    let kq = kq_binary();
+    let ballista_bin = std::env::var_os("KQ_BALLISTA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| kq.path().with_file_name("kq-ballista"));
+    assert!(
+        ballista_bin.exists(),
+        "{} is missing: build it with cargo build -p kq-cli --features ballista --bin kq-ballista",
+        ballista_bin.display()
+    );
+    let fleet = BenchFleet::start(clusters, pods);
+    let dir = fleet.dir().join("snapshots");
+    let dir_arg = sh_quote(&dir.display().to_string());
+
+    let run = |label: &str, script: String| -> Measured {
+        progress(format!("{label}: running"));
+        let m = measure(&script);
+        progress(format!(
+            "{label}: {:.2} s, {:.0} MB peak",
+            m.seconds,
+            m.rss_mb()
+        ));
+        m
+    };
+
+    let write = run(
+        "kq snapshot (pods, containers)",
+        fleet.kq_command(
+            &kq,
+            &format!("snapshot -A --to {dir_arg} --tables pods,containers"),
+        ),
+    );
+    let bytes = parquet_bytes(&dir);
+
+    // Two executors of one core each: this machine has two.
+    let scheduler_port = free_port();
+    let mut processes = Processes(vec![spawn(
+        &ballista_bin,
+        &[
+            "scheduler",
+            "--bind",
+            &format!("127.0.0.1:{scheduler_port}"),
+        ],
+    )]);
+    wait_for(scheduler_port);
+    for _ in 0..2 {
+        let bind = format!("127.0.0.1:{}", free_port());
+        let grpc = free_port().to_string();
+        let scheduler = format!("127.0.0.1:{scheduler_port}");
+        processes.0.push(spawn(
+            &ballista_bin,
+            &[
+                "executor",
+                "--scheduler",
+                &scheduler,
+                "--bind",
+                &bind,
+                "--grpc-port",
+                &grpc,
+                "--external-host",
+                "127.0.0.1",
+                "--vcores",
+                "1",
+            ],
+        ));
+    }
+    let url = format!("df://127.0.0.1:{scheduler_port}");
+    let kq_path = sh_quote(&kq.path().display().to_string());
+    let mut rows = Vec::new();
+    for (name, sql) in [("seed query", QUERY), ("fleet GROUP BY", FLEET_QUERY)] {
+        let sql = sh_quote(sql);
+        let local = run(
+            &format!("{name}, kq --snapshots"),
+            format!("{kq_path} --snapshots {dir_arg} -o csv --no-header {sql}"),
+        );
+        let ballista = run(
+            &format!("{name}, kq --ballista (2 executors)"),
+            format!("{kq_path} --ballista {url} --snapshots {dir_arg} -o csv --no-header {sql}"),
+        );
+        assert_eq!(
+            lines(&local.stdout),
+            lines(&ballista.stdout),
+            "{name}: Ballista and kq disagree"
+        );
+        rows.push((name, local, ballista));
+    }
+    drop(processes);
+
+    let total = clusters * pods;
+    println!("ballista: {clusters} clusters x {pods} pods = {total} pods");
+    println!(
+        "  kq snapshot -A --tables pods,containers: {:.2} s, {:.0} MB peak; {:.0} pods/s, {:.1} MB Parquet ({:.1} MB/s)",
+        write.seconds,
+        write.rss_mb(),
+        total as f64 / write.seconds.max(0.001),
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / write.seconds.max(0.001),
+    );
+    println!(
+        "  {:<20} {:>12} {:>12} {:>16}",
+        "query", "kq s", "Ballista s", "Ballista/kq"
+    );
+    for (name, local, ballista) in &rows {
+        println!(
+            "  {name:<20} {:>12.2} {:>12.2} {:>15.2}x",
+            local.seconds,
+            ballista.seconds,
+            ballista.seconds / local.seconds.max(0.001)
+        );
+    }
+    fleet.shutdown();
+}
+
+/// Kills the Ballista processes when the bench ends, passed or not.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn(binary: &PathBuf, args: &[&str]) -> Child {
+    Command::new(binary)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start kq-ballista")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn wait_for(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the scheduler never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn parquet_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
