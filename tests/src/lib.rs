@@ -6,6 +6,7 @@
 
 pub mod apiserver;
 pub mod aws;
+pub mod faulty;
 pub mod proxy;
 
 use std::collections::BTreeSet;

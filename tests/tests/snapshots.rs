@@ -913,6 +913,85 @@ fn s3_env(moto: &kq_tests::aws::MotoFleet) -> Vec<(String, String)> {
     ]
 }
 
+/// S3 that throttles every other request is retried through; S3 that
+/// refuses every Parquet upload fails the snapshot, and the manifest is
+/// never written, so readers still see only complete snapshots.
+#[cfg(feature = "aws")]
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_and_failed_uploads_never_leave_a_manifest_naming_a_missing_file() {
+    use hyper::StatusCode;
+    use kq_tests::faulty::FaultyProxy;
+    use std::sync::Arc;
+    let fleet = TestFleet::start(FleetConfig::uniform(2, 15, SEED)).await;
+    let moto = kq_tests::aws::MotoFleet::start_with(&["--no-auth"]);
+    let bucket = moto.list("s3_buckets")[0]["name"]
+        .as_str()
+        .expect("bucket")
+        .to_string();
+    let endpoint = moto.info["endpoint"]
+        .as_str()
+        .expect("endpoint")
+        .to_string();
+    let url = format!("s3://{bucket}/faults");
+    let kubeconfig = fleet.kubeconfig.to_str().expect("path").to_string();
+    let run = |args: &[&str], endpoint: &str| {
+        let mut all = vec!["--kubeconfig".to_string(), kubeconfig.clone()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let mut env = s3_env(&moto);
+        env.retain(|(key, _)| key != "AWS_ENDPOINT");
+        env.push(("AWS_ENDPOINT".into(), endpoint.to_string()));
+        kq_tests::run_kq_env(all, env)
+    };
+    let snapshot = [
+        "snapshot",
+        "-A",
+        "--to",
+        &url,
+        "--tables",
+        "pods,containers",
+    ];
+    let history = [
+        "--snapshots",
+        &url,
+        "--history",
+        "-o",
+        "ndjson",
+        "SELECT cluster, uid FROM pods",
+    ];
+
+    let throttling = FaultyProxy::start(
+        &endpoint,
+        Arc::new(|_, _, n| (n % 2 == 1).then_some(StatusCode::SERVICE_UNAVAILABLE)),
+    )
+    .await;
+    ok(&run(&snapshot, &throttling.url).await);
+    assert!(throttling.failed() > 0, "the proxy throttled something");
+    let out = run(&history, &endpoint).await;
+    assert_eq!(cluster_uids(&out), sim_pods(&fleet), "{}", stderr(&out));
+    assert_eq!(ndjson_rows(&out).len(), sim_pods(&fleet).len());
+
+    let failing = FaultyProxy::start(
+        &endpoint,
+        Arc::new(|method, path, _| {
+            (method == "PUT" && path.ends_with(".parquet"))
+                .then_some(StatusCode::INTERNAL_SERVER_ERROR)
+        }),
+    )
+    .await;
+    let out = run(&snapshot, &failing.url).await;
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(failing.failed() > 0, "the proxy refused an upload");
+    assert!(
+        stderr(&out).contains("cannot write"),
+        "the failure is said: {}",
+        stderr(&out)
+    );
+    // Still one snapshot: the failed one named nothing.
+    let out = run(&history, &endpoint).await;
+    ok(&out);
+    assert_eq!(ndjson_rows(&out).len(), sim_pods(&fleet).len());
+}
+
 /// Snapshots in S3 (moto's): written, read back, compared; a missing
 /// bucket is one sentence. moto runs without IAM enforcement here: moto
 /// 5.2.1 rejects the signature of any ListObjectsV2 with a prefix (boto3's

@@ -90,6 +90,7 @@ impl Location {
         }
         let store = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
+            .with_retry(retry_policy())
             .build()
             .map_err(|e| bad(e.to_string()))?;
         let store_url = ObjectStoreUrl::parse(format!("s3://{bucket}"))
@@ -161,5 +162,23 @@ impl Location {
     /// `relative` for messages: the location as the user gave it, then the path.
     pub fn describe(&self, relative: &str) -> String {
         format!("{}/{relative}", self.display.trim_end_matches('/'))
+    }
+}
+
+/// Throttling (503 SlowDown, 429) and server errors are retried with
+/// backoff, as object_store does by default, but a store that keeps
+/// failing is given up on within seconds rather than its default three
+/// minutes: the snapshot is then reported failed and, its manifest
+/// unwritten, never seen.
+#[cfg(feature = "s3")]
+fn retry_policy() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(100),
+            max_backoff: std::time::Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 5,
+        retry_timeout: std::time::Duration::from_secs(30),
     }
 }
