@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kq_benches::{BenchFleet, Measured, env_size, kq_binary, lines, measure, progress, sh_quote};
+use kq_benches::{
+    BenchFleet, env_size, kq_binary, lines, measure_labeled, parquet_bytes, sh_quote,
+};
 
 const QUERY: &str =
     "SELECT DISTINCT image FROM containers WHERE image LIKE '%mysql%' ORDER BY image";
@@ -41,16 +43,7 @@ fn main() {
     let dir = fleet.dir().join("snapshots");
     let dir_arg = sh_quote(&dir.display().to_string());
 
-    let run = |label: &str, script: String| -> Measured {
-        progress(format!("{label}: running"));
-        let m = measure(&script);
-        progress(format!(
-            "{label}: {:.2} s, {:.0} MB peak",
-            m.seconds,
-            m.rss_mb()
-        ));
-        m
-    };
+    let run = |label: &str, script: String| measure_labeled(label, &script);
 
     let write = run(
         "kq snapshot (pods, containers)",
@@ -174,20 +167,4 @@ fn wait_for(port: u16) {
         assert!(Instant::now() < deadline, "the scheduler never listened");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn parquet_bytes(dir: &std::path::Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
-            }
-        }
-    }
-    total
 }

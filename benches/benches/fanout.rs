@@ -17,7 +17,9 @@
 //! far higher), so the baseline's figures are flattering. kubectl's
 //! discovery cache is warm. Every variant must return the same images.
 
-use kq_benches::{BenchFleet, Measured, env_size, kq_binary, lines, measure, progress, sh_quote};
+use kq_benches::{
+    BenchFleet, Measured, env_size, kq_binary, lines, measure_labeled, progress, sh_quote,
+};
 
 const QUERY: &str = "SELECT DISTINCT image FROM containers WHERE image LIKE '%mysql%'";
 const JQ: &str = r#"[.items[].spec | (.initContainers // [])[], .containers[], (.ephemeralContainers // [])[] | .image | select(contains("mysql"))] | unique[]"#;
@@ -35,16 +37,7 @@ fn main() {
     let query = sh_quote(QUERY);
     let jq = sh_quote(JQ);
 
-    let run = |label: &str, script: String| -> Measured {
-        progress(format!("{label}: running"));
-        let m = measure(&script);
-        progress(format!(
-            "{label}: {:.2} s, {:.0} MB peak",
-            m.seconds,
-            m.rss_mb()
-        ));
-        m
-    };
+    let run = |label: &str, script: String| measure_labeled(label, &script);
 
     let kq_single = run(
         "kq, 1 cluster",

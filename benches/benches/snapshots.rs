@@ -15,7 +15,10 @@
 //! same images. The write rate is objects (pods) and Parquet bytes per
 //! second of the whole `kq snapshot` process, listing included.
 
-use kq_benches::{BenchFleet, Measured, env_size, kq_binary, lines, measure, progress, sh_quote};
+use kq_benches::{
+    BenchFleet, Measured, env_size, kq_binary, lines, measure_labeled, parquet_bytes, progress,
+    sh_quote,
+};
 
 const QUERY: &str = "SELECT DISTINCT image FROM containers WHERE image LIKE '%mysql%'";
 const FLEET_QUERY: &str = "SELECT cluster, phase, count(*) AS pods FROM pods GROUP BY cluster, phase ORDER BY cluster, phase";
@@ -35,16 +38,7 @@ fn main() {
     let fleet_query = sh_quote(FLEET_QUERY);
     let jq = sh_quote(JQ);
 
-    let run = |label: &str, script: String| -> Measured {
-        progress(format!("{label}: running"));
-        let m = measure(&script);
-        progress(format!(
-            "{label}: {:.2} s, {:.0} MB peak",
-            m.seconds,
-            m.rss_mb()
-        ));
-        m
-    };
+    let run = |label: &str, script: String| measure_labeled(label, &script);
 
     let write = run(
         "kq snapshot (pods, containers)",
@@ -53,11 +47,7 @@ fn main() {
             &format!("snapshot -A --to {dir_arg} --tables pods,containers"),
         ),
     );
-    let bytes: u64 = walk(&dir)
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
+    let bytes = parquet_bytes(&dir);
     let from_snapshot = run(
         "kq --snapshots, seed query",
         format!(
@@ -133,22 +123,4 @@ fn main() {
         ratio(&fleet_live, &fleet_snapshot),
     );
     fleet.shutdown();
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if let Ok(entries) = std::fs::read_dir(&path) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else {
-                    files.push(path);
-                }
-            }
-        }
-    }
-    files
 }

@@ -71,6 +71,35 @@ impl Measured {
 }
 
 /// Runs `script` under `sh -c` inside `/usr/bin/time`; panics if it fails.
+/// [`measure`] with progress lines naming the variant before and after.
+pub fn measure_labeled(label: &str, script: &str) -> Measured {
+    progress(format!("{label}: running"));
+    let m = measure(script);
+    progress(format!(
+        "{label}: {:.2} s, {:.0} MB peak",
+        m.seconds,
+        m.rss_mb()
+    ));
+    m
+}
+
+/// Bytes of every Parquet file under `dir` (a snapshot location).
+pub fn parquet_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
 pub fn measure(script: &str) -> Measured {
     let scratch = tempfile::Builder::new()
         .prefix("kq-bench-time-")

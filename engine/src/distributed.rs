@@ -169,6 +169,12 @@ fn without_dynamic_filters(mut config: SessionConfig) -> SessionConfig {
 /// `df://host[:port]` (Ballista's own form), `host:port` or `host`, as
 /// the `http://host:port` address of a scheduler's gRPC service.
 pub fn scheduler_address(url: &str) -> Result<String, EngineError> {
+    let (host, port) = scheduler_host_port(url)?;
+    Ok(format!("http://{host}:{port}"))
+}
+
+/// The host and port of a scheduler address, as [`scheduler_address`] reads it.
+fn scheduler_host_port(url: &str) -> Result<(String, u16), EngineError> {
     let bad = |why: &str| {
         EngineError::Setup(format!(
             "'{url}' is not a Ballista scheduler address: {why}; use df://HOST:PORT"
@@ -194,7 +200,7 @@ pub fn scheduler_address(url: &str) -> Result<String, EngineError> {
     if host.is_empty() {
         return Err(bad("it names no host"));
     }
-    Ok(format!("http://{host}:{port}"))
+    Ok((host.to_string(), port))
 }
 
 impl Engine {
@@ -360,12 +366,7 @@ pub struct ExecutorOptions {
 /// Runs an executor with kq's functions and codec until the process ends.
 pub async fn run_executor(options: ExecutorOptions) -> Result<(), EngineError> {
     use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
-    let address = scheduler_address(&options.scheduler)?;
-    let (host, port) = address
-        .trim_start_matches("http://")
-        .rsplit_once(':')
-        .map(|(h, p)| (h.to_string(), p.parse().unwrap_or(DEFAULT_SCHEDULER_PORT)))
-        .unwrap_or_default();
+    let (host, port) = scheduler_host_port(&options.scheduler)?;
     let state = kq_state(SessionConfig::new_with_ballista())
         .map_err(|e| EngineError::Setup(e.to_string()))?;
     let mut config = ExecutorProcessConfig {
