@@ -390,31 +390,26 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<(), EngineError> {
     if options.vcores > 0 {
         config.vcores = options.vcores;
     }
-    #[cfg(feature = "s3")]
-    {
-        config.override_runtime_producer = Some(Arc::new(|_config: &SessionConfig| {
-            Ok(Arc::new(
-                datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-                    .with_object_store_registry(Arc::new(EnvObjectStores::default()))
-                    .build()?,
-            ))
-        }));
-    }
+    config.override_runtime_producer = Some(Arc::new(|_config: &SessionConfig| {
+        Ok(Arc::new(
+            datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                .with_object_store_registry(Arc::new(EnvObjectStores::default()))
+                .build()?,
+        ))
+    }));
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| EngineError::Setup(format!("the executor stopped: {e}")))
 }
 
-/// Object stores for `s3://bucket` URLs, configured from the environment
-/// as `kq snapshot --to s3://…` is, so executors read the bucket the
-/// client named without any registration of their own.
-#[cfg(feature = "s3")]
+/// Object stores for `s3://`, `gs://` and `az://` buckets, configured
+/// from the environment as `kq snapshot --to` is, so executors read the
+/// bucket the client named without any registration of their own.
 #[derive(Debug, Default)]
 struct EnvObjectStores {
     inner: datafusion::execution::object_store::DefaultObjectStoreRegistry,
 }
 
-#[cfg(feature = "s3")]
 impl datafusion::execution::object_store::ObjectStoreRegistry for EnvObjectStores {
     fn register_store(
         &self,
@@ -432,17 +427,13 @@ impl datafusion::execution::object_store::ObjectStoreRegistry for EnvObjectStore
         if let Ok(store) = self.inner.get_store(url) {
             return Ok(store);
         }
-        if url.scheme() != "s3" {
+        if url.scheme() == "file" {
             return self.inner.get_store(url);
         }
         let bucket = url.host_str().unwrap_or_default();
-        let store: Arc<dyn object_store::ObjectStore> = Arc::new(
-            object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()
-                .map_err(|e| DataFusionError::External(Box::new(e)))?,
-        );
-        let base = url::Url::parse(&format!("s3://{bucket}"))
+        let store = crate::snapshot::location::bucket_store(url.scheme(), bucket)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let base = url::Url::parse(&format!("{}://{bucket}", url.scheme()))
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         self.inner.register_store(&base, store.clone());
         Ok(store)

@@ -21,7 +21,7 @@ fn harness_source_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("kube-apiserver")
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
@@ -52,44 +52,55 @@ pub fn harness_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
         .get_or_init(|| {
-            let binary = target_dir().join("kq-apiserver");
-            let source = harness_source_dir();
-            let fresh = std::fs::metadata(&binary)
-                .and_then(|m| m.modified())
-                .is_ok_and(|built| built >= newest_source(&source));
-            if fresh {
-                return binary;
-            }
-            let go = crate::required_on_path(
-                "go",
+            go_harness(
+                "kq-apiserver",
+                &harness_source_dir(),
                 "the real kube-apiserver tests (tests/kube-apiserver)",
-                ".ci/setup builds target/kq-apiserver with it; install Go and run .ci/setup",
-            );
-            let dir = binary.parent().expect("target dir").to_path_buf();
-            std::fs::create_dir_all(&dir).expect("create the target dir");
-            // Test binaries build concurrently: each writes its own temp
-            // file and renames it into place.
-            let temp = dir.join(format!(".kq-apiserver.tmp-{}", std::process::id()));
-            let output = Command::new(go)
-                .args(["build", "-o"])
-                .arg(&temp)
-                .arg(".")
-                .current_dir(&source)
-                .output()
-                .expect("run go build for the kq-apiserver harness");
-            if !output.status.success() {
-                let _ = std::fs::remove_file(&temp);
-                panic!(
-                    "go build of the kq-apiserver harness in {} failed:\n{}{}",
-                    source.display(),
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            std::fs::rename(&temp, &binary).expect("move the built kq-apiserver into place");
-            binary
+            )
         })
         .clone()
+}
+
+/// `target/NAME`, built from the Go module in `source` with `go build` when
+/// it is missing or older than any of the module's files (`.ci/setup`
+/// builds it ahead). Fails (never skips) without Go.
+pub(crate) fn go_harness(name: &str, source: &Path, needed_by: &str) -> PathBuf {
+    let binary = target_dir().join(name);
+    let fresh = std::fs::metadata(&binary)
+        .and_then(|m| m.modified())
+        .is_ok_and(|built| built >= newest_source(source));
+    if fresh {
+        return binary;
+    }
+    let go = crate::required_on_path(
+        "go",
+        needed_by,
+        &format!(".ci/setup builds target/{name} with it; install Go and run .ci/setup"),
+    );
+    let dir = binary.parent().expect("target dir").to_path_buf();
+    std::fs::create_dir_all(&dir).expect("create the target dir");
+    // Test binaries build concurrently: each writes its own temp file and
+    // renames it into place.
+    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let output = Command::new(go)
+        .args(["build", "-o"])
+        .arg(&temp)
+        .arg(".")
+        .current_dir(source)
+        .output()
+        .unwrap_or_else(|e| panic!("run go build for {name}: {e}"));
+    if !output.status.success() {
+        let _ = std::fs::remove_file(&temp);
+        panic!(
+            "go build of {name} in {} failed:\n{}{}",
+            source.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    std::fs::rename(&temp, &binary)
+        .unwrap_or_else(|e| panic!("move the built {name} into place: {e}"));
+    binary
 }
 
 /// What a [`RealServer`] starts with.

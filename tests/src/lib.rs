@@ -6,6 +6,7 @@
 
 pub mod apiserver;
 pub mod aws;
+pub mod emulators;
 pub mod faulty;
 pub mod proxy;
 
@@ -91,6 +92,12 @@ fn build_cli_binary(name: &str) {
     }
     if cfg!(feature = "ballista") {
         features.push("kq-cli/ballista");
+    }
+    if cfg!(feature = "gcs") {
+        features.push("kq-cli/gcs");
+    }
+    if cfg!(feature = "azure-blob") {
+        features.push("kq-cli/azure-blob");
     }
     let joined = features.join(",");
     let mut build = vec!["build", "--quiet", "-p", "kq-cli", "--bin", name];

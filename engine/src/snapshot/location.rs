@@ -1,11 +1,8 @@
-//! Where snapshots live: a local directory, or (feature `s3`) an S3
-//! bucket and prefix, both behind the same `ObjectStore` interface.
-//!
-//! S3 credentials and settings come from the environment as object_store
-//! reads them: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
-//! `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT` (S3-compatible
-//! stores), web identity (IRSA on EKS), ECS task roles and instance
-//! metadata.
+//! Where snapshots live: a local directory, or a bucket and prefix in S3
+//! (feature `s3`), Google Cloud Storage (`gcs`) or Azure Blob Storage
+//! (`azure-blob`), all behind the same `ObjectStore` interface. Each
+//! store's credentials come from the environment as its cloud's own
+//! tools read them (see [`bucket_store`]).
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -33,7 +30,6 @@ enum Root {
     /// An absolute directory on this machine.
     Local(PathBuf),
     /// A key prefix in a bucket (empty for the bucket's root).
-    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
     Prefix(String),
 }
 
@@ -73,46 +69,25 @@ impl Location {
         })
     }
 
-    #[cfg(feature = "s3")]
     fn object_store(url: &str, scheme: &str, rest: &str) -> Result<Self, SnapshotError> {
         let bad = |why: String| SnapshotError::BadLocation {
             url: url.to_string(),
             why,
         };
-        if scheme != "s3" {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() && RemoteScheme::parse(scheme).is_some() {
             return Err(bad(format!(
-                "{scheme}:// is not supported; use a directory or s3://bucket/prefix"
+                "it names no bucket; use {scheme}://bucket/prefix"
             )));
         }
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(bad("it names no bucket; use s3://bucket/prefix".to_string()));
-        }
-        let store = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_retry(retry_policy())
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        let store_url = ObjectStoreUrl::parse(format!("s3://{bucket}"))
+        let store = bucket_store(scheme, bucket).map_err(|e| bad(e.to_string()))?;
+        let store_url = ObjectStoreUrl::parse(format!("{scheme}://{bucket}"))
             .map_err(|e| bad(crate::clean_message(&e)))?;
         Ok(Self {
             display: url.to_string(),
-            store: Arc::new(store),
+            store,
             store_url,
             root: Root::Prefix(prefix.trim_matches('/').to_string()),
-        })
-    }
-
-    #[cfg(not(feature = "s3"))]
-    fn object_store(url: &str, scheme: &str, _rest: &str) -> Result<Self, SnapshotError> {
-        let why = if scheme == "s3" {
-            "this kq was built without S3 support; build it with `cargo build --release -p kq-cli --features s3` (or aws), or write to a directory".to_string()
-        } else {
-            format!("{scheme}:// is not supported; use a directory or s3://bucket/prefix")
-        };
-        Err(SnapshotError::BadLocation {
-            url: url.to_string(),
-            why,
         })
     }
 
@@ -165,12 +140,123 @@ impl Location {
     }
 }
 
+/// The object stores kq reads and writes besides a directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RemoteScheme {
+    S3,
+    Gcs,
+    Azure,
+}
+
+impl RemoteScheme {
+    fn parse(scheme: &str) -> Option<Self> {
+        match scheme {
+            "s3" => Some(Self::S3),
+            "gs" => Some(Self::Gcs),
+            "az" => Some(Self::Azure),
+            _ => None,
+        }
+    }
+
+    /// Names the service and the cargo feature that builds its client.
+    #[cfg_attr(
+        all(feature = "s3", feature = "gcs", feature = "azure-blob"),
+        allow(dead_code)
+    )]
+    fn not_built(self) -> BucketStoreError {
+        let (service, feature) = match self {
+            Self::S3 => ("S3", "s3"),
+            Self::Gcs => ("Google Cloud Storage", "gcs"),
+            Self::Azure => ("Azure Blob Storage", "azure-blob"),
+        };
+        BucketStoreError::NotBuilt { service, feature }
+    }
+}
+
+/// Why no store could be made for `scheme://bucket`.
+#[derive(Debug, thiserror::Error)]
+pub enum BucketStoreError {
+    #[error(
+        "{scheme}:// is not supported; use a directory, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
+    )]
+    UnknownScheme { scheme: String },
+    #[error(
+        "this kq was built without {service} support; build it with `cargo build --release -p kq-cli --features {feature}`, or use a directory"
+    )]
+    NotBuilt {
+        service: &'static str,
+        feature: &'static str,
+    },
+    #[error("{0}")]
+    Client(#[source] object_store::Error),
+}
+
+/// The store behind `scheme://bucket`, configured from the environment as
+/// each cloud's own tools are:
+/// - `s3://`: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`,
+///   `AWS_REGION`, `AWS_ENDPOINT`, web identity (IRSA), ECS and instance
+///   roles;
+/// - `gs://`: `GOOGLE_APPLICATION_CREDENTIALS` or gcloud's application
+///   default credentials, `GOOGLE_SERVICE_ACCOUNT(_KEY)`, the metadata
+///   server (GKE workload identity);
+/// - `az://container`: `AZURE_STORAGE_ACCOUNT_NAME` with
+///   `AZURE_STORAGE_ACCOUNT_KEY`, a service principal
+///   (`AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`/`AZURE_TENANT_ID`), workload
+///   identity (`AZURE_FEDERATED_TOKEN_FILE`), managed identity, or the
+///   Azure CLI's login (`AZURE_USE_AZURE_CLI=true`).
+#[cfg_attr(
+    not(any(feature = "s3", feature = "gcs", feature = "azure-blob")),
+    allow(unused_variables)
+)]
+pub fn bucket_store(scheme: &str, bucket: &str) -> Result<Arc<dyn ObjectStore>, BucketStoreError> {
+    let Some(remote) = RemoteScheme::parse(scheme) else {
+        return Err(BucketStoreError::UnknownScheme {
+            scheme: scheme.to_string(),
+        });
+    };
+    match remote {
+        RemoteScheme::S3 => {
+            #[cfg(feature = "s3")]
+            return object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry_policy())
+                .build()
+                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
+                .map_err(BucketStoreError::Client);
+            #[cfg(not(feature = "s3"))]
+            Err(remote.not_built())
+        }
+        RemoteScheme::Gcs => {
+            #[cfg(feature = "gcs")]
+            return object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry_policy())
+                .build()
+                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
+                .map_err(BucketStoreError::Client);
+            #[cfg(not(feature = "gcs"))]
+            Err(remote.not_built())
+        }
+        RemoteScheme::Azure => {
+            #[cfg(feature = "azure-blob")]
+            return object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_container_name(bucket)
+                .with_retry(retry_policy())
+                .build()
+                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
+                .map_err(BucketStoreError::Client);
+            #[cfg(not(feature = "azure-blob"))]
+            Err(remote.not_built())
+        }
+    }
+}
+
 /// Throttling (503 SlowDown, 429) and server errors are retried with
 /// backoff, as object_store does by default, but a store that keeps
 /// failing is given up on within seconds rather than its default three
 /// minutes: the snapshot is then reported failed and, its manifest
 /// unwritten, never seen.
-#[cfg(feature = "s3")]
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure-blob"))]
 fn retry_policy() -> object_store::RetryConfig {
     object_store::RetryConfig {
         backoff: object_store::BackoffConfig {

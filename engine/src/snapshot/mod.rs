@@ -75,8 +75,9 @@ pub enum SnapshotError {
     BadPlan(String),
 }
 
-/// An object store's failure in one line: S3 answers with an XML body
-/// whose code and message say more than the HTTP status around them.
+/// An object store's failure in one line: S3 and Azure answer with an XML
+/// body whose code and message say more than the HTTP status around them
+/// (Azure's message goes on with request-id and time lines, dropped).
 fn store_reason(error: &object_store::Error) -> String {
     let text = error.to_string();
     let tag = |name: &str| {
@@ -88,18 +89,39 @@ fn store_reason(error: &object_store::Error) -> String {
     let hint = match error {
         object_store::Error::PermissionDenied { .. }
         | object_store::Error::Unauthenticated { .. } => {
-            "; check the AWS credentials in the environment"
+            "; check the store's credentials in the environment"
         }
         _ => "",
     };
     match (tag("Code"), tag("Message")) {
-        (Some(code), Some(message)) => format!("{code}: {message}{hint}"),
+        (Some(code), Some(message)) => {
+            let message = message.lines().next().unwrap_or_default().trim();
+            format!("{code}: {message}{hint}")
+        }
+        // GCS answers with JSON: {"error": {"code": 404, "message": "…"}}.
+        _ if json_message(&text).is_some() => {
+            let first = text.split(": {").next().unwrap_or_default();
+            format!("{first}: {}{hint}", json_message(&text).unwrap_or_default())
+        }
         _ => {
             let first = text.lines().next().unwrap_or_default();
             let first = first.split(": <?xml").next().unwrap_or(first);
             format!("{first}{hint}")
         }
     }
+}
+
+/// The first `"message"` of a JSON error body inside `text`.
+fn json_message(text: &str) -> Option<String> {
+    let body = &text[text.find('{')?..];
+    let value: serde_json::Value = serde_json::Deserializer::from_str(body)
+        .into_iter::<serde_json::Value>()
+        .next()?
+        .ok()?;
+    value["error"]["message"]
+        .as_str()
+        .or_else(|| value["message"].as_str())
+        .map(str::to_string)
 }
 
 /// Hive's escaping of a partition value: everything but letters, digits,
@@ -130,5 +152,31 @@ mod tests {
         );
         assert_eq!(escape_partition_value("kind kind"), "kind%20kind");
         assert_eq!(escape_partition_value("ü"), "%C3%BC");
+    }
+
+    fn generic(text: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "test",
+            source: text.to_string().into(),
+        }
+    }
+
+    #[test]
+    fn store_errors_are_one_line() {
+        let azure = generic(
+            "Error performing list request: <?xml version=\"1.0\"?><Error><Code>ContainerNotFound</Code><Message>The specified container does not exist.\nRequestId:66b2\nTime:2026-12-06T04:22:33Z</Message></Error>",
+        );
+        assert_eq!(
+            store_reason(&azure),
+            "ContainerNotFound: The specified container does not exist."
+        );
+        let gcs = generic(
+            "Error performing PUT http://x/b/o - Server returned non-2xx status code: 404 Not Found: {\"error\":{\"code\":404,\"message\":\"bucket not found\"}}",
+        );
+        let reason = store_reason(&gcs);
+        assert!(reason.ends_with(": bucket not found"), "{reason}");
+        assert!(!reason.contains('{'), "{reason}");
+        let plain = generic("connection refused\nmore detail");
+        assert_eq!(store_reason(&plain).lines().count(), 1);
     }
 }
