@@ -9,7 +9,7 @@ use kq_providers::failures::{FailureLog, Severity};
 
 use crate::Failure;
 use crate::args::{Args, parse_time};
-use crate::oneshot::{print_batch, print_options, text_batch};
+use crate::exec::{print_batch, print_options, text_batch};
 use crate::print::print_failure;
 use crate::session;
 

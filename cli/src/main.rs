@@ -2,15 +2,19 @@
 //!
 //! `main` parses arguments, builds the session (clusters from kubeconfig or
 //! the embedded demo fleet) and hands off to one module per job: `oneshot`
-//! runs queries and prints them, `repl` is the interactive shell, `watch`
-//! keeps one query live, `report` runs compliance controls (once or on a
-//! schedule), `snapshot` writes tables as Parquet, `diff` compares two states, `print` renders results. Exit codes mean something: 0
-//! success, 1 a report found failing controls or a cluster failed under
-//! `--strict`, 2 a usage, SQL or configuration error.
+//! dispatches and runs one-shot queries, `repl` is the interactive shell,
+//! `watch` keeps one query live, `report` runs compliance controls (once or
+//! on a schedule), `snapshot` writes tables as Parquet, `diff` compares two
+//! states. `exec` holds what they all share (running and printing a
+//! statement, failure verdicts, table listings) and imports none of them;
+//! `print` renders results. Exit codes mean something: 0 success, 1 a
+//! report found failing controls or a cluster failed under `--strict`, 2 a
+//! usage, SQL or configuration error.
 
 mod args;
 mod cron;
 mod diff;
+mod exec;
 mod oneshot;
 mod print;
 mod progress;

@@ -25,7 +25,7 @@ use kq_report::{Report, Severity, history};
 use crate::Failure;
 use crate::args::Args;
 use crate::cron::{self, Schedule};
-use crate::oneshot::{every_cluster_failed, print_batch, text_batch};
+use crate::exec::{every_cluster_failed, print_batch, text_batch};
 use crate::print::{OutputFormat, PrintOptions};
 use crate::session;
 

@@ -43,7 +43,7 @@ use kq_providers::kubernetes::live::LiveCache;
 
 use crate::Failure;
 use crate::args::Args;
-use crate::oneshot::{collect_statement, every_cluster_failed};
+use crate::exec::{collect_statement, every_cluster_failed};
 use crate::print::print_failure;
 use crate::print::{self, OutputFormat, PrintOptions, PrintSummary, Printer};
 use crate::session;

@@ -26,7 +26,7 @@ use kq_providers::failures::Mark;
 
 use crate::Failure;
 use crate::args::Args;
-use crate::oneshot::{collect_statement, describe_batch, print_batch, tables_batch, text_batch};
+use crate::exec::{collect_statement, describe_batch, print_batch, tables_batch, text_batch};
 use crate::print::{self, OutputFormat, PrintOptions, Printer, print_failure};
 use crate::session::{self, Session};
 use complete::{COMMANDS, CompletionData, ReplHelper};
