@@ -446,7 +446,11 @@ pub struct Tmux {
 
 impl Tmux {
     /// Starts `command` (a shell command line) in a 200x50 terminal.
+    /// The shell execs it, so the program is the pane's only process: a
+    /// Ctrl-C then reaches the program alone, not a shell that would die of
+    /// it and take the pane along.
     pub fn start(command: &str) -> Tmux {
+        let command = format!("exec {command}");
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = tempfile::tempdir().expect("tmux dir");
         let socket = dir
@@ -470,7 +474,7 @@ impl Tmux {
             "200",
             "-y",
             "50",
-            command,
+            &command,
         ]);
         tmux.run(&["set-option", "-t", "kq", "remain-on-exit", "on"]);
         tmux.run(&["set-option", "-t", "kq", "history-limit", "50000"]);

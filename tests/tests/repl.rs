@@ -11,6 +11,14 @@ async fn prompt(tmux: &Tmux, n: usize) -> String {
     tmux.wait_for_count("kq> ", n).await
 }
 
+/// Types `line`, presses Enter and waits for the next prompt; returns the
+/// prompt count after it.
+async fn command(tmux: &Tmux, prompts: usize, line: &str) -> usize {
+    tmux.line(line);
+    prompt(tmux, prompts + 1).await;
+    prompts + 1
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repl_in_a_terminal() {
     let fleet = TestFleet::start(FleetConfig::uniform(2, 20, 11)).await;
@@ -101,17 +109,28 @@ async fn repl_in_a_terminal() {
     );
 
     // Expanded display and output formats.
-    tmux.line("\\x");
-    tmux.line("SELECT name FROM pods WHERE namespace = 'repl';");
-    prompts += 2;
-    let screen = prompt(&tmux, prompts).await;
+    // Each line waits for its prompt, as a person does: the line editor
+    // asks the terminal for the cursor position when a prompt starts and
+    // drops keys typed ahead of the answer.
+    prompts = command(&tmux, prompts, "\\x").await;
+    prompts = command(
+        &tmux,
+        prompts,
+        "SELECT name FROM pods WHERE namespace = 'repl';",
+    )
+    .await;
+    let screen = tmux.screen();
     assert!(screen.contains("-[ RECORD 1 ]"), "{screen}");
     assert!(screen.contains("name | added-by-kubectl"), "{screen}");
-    tmux.line("\\x");
-    tmux.line("\\o ndjson");
-    tmux.line("SELECT name FROM pods WHERE namespace = 'repl';");
-    prompts += 3;
-    let screen = prompt(&tmux, prompts).await;
+    prompts = command(&tmux, prompts, "\\x").await;
+    prompts = command(&tmux, prompts, "\\o ndjson").await;
+    prompts = command(
+        &tmux,
+        prompts,
+        "SELECT name FROM pods WHERE namespace = 'repl';",
+    )
+    .await;
+    let screen = tmux.screen();
     assert!(
         screen.contains(r#"{"name":"added-by-kubectl"}"#),
         "{screen}"
@@ -133,8 +152,9 @@ async fn repl_in_a_terminal() {
         ..Faults::default()
     });
     tmux.line("SELECT count(*) FROM services;");
-    // The query is running: its input line is on screen, no new prompt.
-    tmux.wait_for("SELECT count(*) FROM services;").await;
+    // The query is running once its progress line shows: the line editor
+    // has returned the terminal, so Ctrl-C is a signal, not a typed key.
+    tmux.wait_for("querying 2 clusters").await;
     tmux.keys(&["C-c"]);
     prompts += 1;
     let screen = prompt(&tmux, prompts).await;
@@ -144,9 +164,10 @@ async fn repl_in_a_terminal() {
     // Ctrl-C at the prompt clears the line being typed.
     tmux.type_text("SELECT this is not run");
     tmux.keys(&["C-c"]);
-    tmux.line("SELECT 40 + 2 AS answer;");
-    prompts += 2;
-    let screen = prompt(&tmux, prompts).await;
+    prompts += 1;
+    prompt(&tmux, prompts).await;
+    prompts = command(&tmux, prompts, "SELECT 40 + 2 AS answer;").await;
+    let screen = tmux.screen();
     assert!(screen.contains("│     42 │"), "{screen}");
     assert!(!screen.contains("this is not run;"), "{screen}");
 

@@ -28,6 +28,7 @@ use crate::Failure;
 use crate::args::Args;
 use crate::exec::{collect_statement, describe_batch, print_batch, tables_batch, text_batch};
 use crate::print::{self, OutputFormat, PrintOptions, Printer, print_failure};
+use crate::progress::Progress;
 use crate::session::{self, Session};
 use complete::{COMMANDS, CompletionData, ReplHelper};
 
@@ -55,6 +56,14 @@ enum Flow {
 /// Runs the shell until `\q` or Ctrl-D; returns the exit code.
 pub async fn run(args: Args) -> Result<u8, Failure> {
     let session = session::build(&args, true).await?;
+    // One SIGINT listener for the whole session: from here on Ctrl-C
+    // cancels what runs instead of killing the shell. It is installed now,
+    // before the line editor exists: the editor swaps its own handler in
+    // for each line and puts back the one it found, so a listener that
+    // registered later (tokio's `ctrl_c()` registers on first poll) would
+    // be replaced by the default action, and a Ctrl-C during a query would
+    // kill the shell.
+    let interrupts = interrupt_listener()?;
     let completion = Arc::new(RwLock::new(CompletionData::default()));
     let config = Config::builder()
         .auto_add_history(false)
@@ -72,16 +81,6 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
         // A missing file is a first run; an unreadable one just starts empty.
         let _ = editor.load_history(path);
     }
-    // One SIGINT listener for the whole session: from here on Ctrl-C
-    // cancels what runs instead of killing the shell.
-    let (interrupt_tx, interrupts) = tokio::sync::watch::channel(());
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if interrupt_tx.send(()).is_err() {
-                return;
-            }
-        }
-    });
     let mut repl = Repl {
         interrupts,
         settings: Settings {
@@ -132,6 +131,34 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
         }
     }
     Ok(0)
+}
+
+/// A channel that changes on every SIGINT, with the handler registered
+/// before this returns.
+fn interrupt_listener() -> Result<tokio::sync::watch::Receiver<()>, Failure> {
+    let (tx, rx) = tokio::sync::watch::channel(());
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())
+            .map_err(|e| Failure::usage(format!("cannot listen for Ctrl-C: {e}")))?;
+        tokio::spawn(async move {
+            while sigint.recv().await.is_some() {
+                if tx.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
 }
 
 fn save_history(
@@ -396,10 +423,14 @@ impl Repl {
             let started = Instant::now();
             let mut interrupts = self.interrupts.clone();
             interrupts.borrow_and_update();
+            // The same "querying N clusters…" line as one-shot runs, so a
+            // slow cluster shows as waiting, not as a hung shell.
+            let mut progress = Progress::start(self.session.clusters.len());
             let outcome = tokio::select! {
-                outcome = self.run_statement(statement) => outcome,
+                outcome = self.run_statement(statement, &mut progress) => outcome,
                 _ = interrupts.changed() => Err(Failure::usage("query cancelled")),
             };
+            progress.finish().await;
             self.report_failures(mark);
             if let Err(failure) = &outcome {
                 eprintln!("kq: {}", failure.message);
@@ -416,8 +447,12 @@ impl Repl {
     async fn run_statement(
         &self,
         statement: datafusion::sql::parser::Statement,
+        progress: &mut Progress,
     ) -> Result<(), Failure> {
-        let (schema, batches) = collect_statement(&self.session.engine, statement).await?;
+        let collected = collect_statement(&self.session.engine, statement).await;
+        // The progress line is cleared before anything is printed.
+        progress.finish().await;
+        let (schema, batches) = collected?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if self.settings.expanded {
             print_expanded(&batches);
