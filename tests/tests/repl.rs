@@ -166,7 +166,7 @@ async fn repl_in_a_terminal() {
     tmux.keys(&["C-c"]);
     prompts += 1;
     prompt(&tmux, prompts).await;
-    prompts = command(&tmux, prompts, "SELECT 40 + 2 AS answer;").await;
+    command(&tmux, prompts, "SELECT 40 + 2 AS answer;").await;
     let screen = tmux.screen();
     assert!(screen.contains("│     42 │"), "{screen}");
     assert!(!screen.contains("this is not run;"), "{screen}");
