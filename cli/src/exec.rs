@@ -325,3 +325,35 @@ fn data_type_name(data_type: &DataType) -> String {
         other => other.to_string().to_lowercase(),
     }
 }
+
+/// A channel that changes on every SIGINT (Ctrl-C), with the handler
+/// registered before this returns: the shell's line editor swaps its own
+/// handler in for each line and puts back the one it found, so a listener
+/// registered later (tokio's `ctrl_c()` registers on first poll) would be
+/// replaced by the default action. `kq watch` uses it too, so Ctrl-C
+/// during start-up ends the watch cleanly.
+pub(crate) fn interrupt_listener() -> Result<tokio::sync::watch::Receiver<()>, Failure> {
+    let (tx, rx) = tokio::sync::watch::channel(());
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())
+            .map_err(|e| Failure::usage(format!("cannot listen for Ctrl-C: {e}")))?;
+        tokio::spawn(async move {
+            while sigint.recv().await.is_some() {
+                if tx.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}

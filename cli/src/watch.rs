@@ -43,7 +43,7 @@ use kq_providers::kubernetes::live::LiveCache;
 
 use crate::Failure;
 use crate::args::Args;
-use crate::exec::{collect_statement, every_cluster_failed};
+use crate::exec::{collect_statement, every_cluster_failed, interrupt_listener};
 use crate::print::print_failure;
 use crate::print::{self, OutputFormat, PrintOptions, PrintSummary, Printer};
 use crate::session;
@@ -94,7 +94,7 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
     } else {
         Mode::Full
     };
-    let mut interrupted = interrupt_listener();
+    let mut interrupted = interrupt_listener()?;
     let session = tokio::select! {
         session = session::build(args, true) => session?,
         _ = interrupted.changed() => return Ok(0),
@@ -175,20 +175,6 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
             _ = interrupted.changed() => return Ok(state.finish()),
         }
     }
-}
-
-/// A channel that changes on Ctrl-C, listening from now on (so Ctrl-C
-/// during start-up also ends the watch cleanly).
-fn interrupt_listener() -> tokio::sync::watch::Receiver<()> {
-    let (tx, rx) = tokio::sync::watch::channel(());
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if tx.send(()).is_err() {
-                return;
-            }
-        }
-    });
-    rx
 }
 
 /// Prints partial-failure notes (e.g. the 403 fallback's coverage) once

@@ -26,7 +26,9 @@ use kq_providers::failures::Mark;
 
 use crate::Failure;
 use crate::args::Args;
-use crate::exec::{collect_statement, describe_batch, print_batch, tables_batch, text_batch};
+use crate::exec::{
+    collect_statement, describe_batch, interrupt_listener, print_batch, tables_batch, text_batch,
+};
 use crate::print::{self, OutputFormat, PrintOptions, Printer, print_failure};
 use crate::progress::Progress;
 use crate::session::{self, Session};
@@ -56,13 +58,9 @@ enum Flow {
 /// Runs the shell until `\q` or Ctrl-D; returns the exit code.
 pub async fn run(args: Args) -> Result<u8, Failure> {
     let session = session::build(&args, true).await?;
-    // One SIGINT listener for the whole session: from here on Ctrl-C
-    // cancels what runs instead of killing the shell. It is installed now,
-    // before the line editor exists: the editor swaps its own handler in
-    // for each line and puts back the one it found, so a listener that
-    // registered later (tokio's `ctrl_c()` registers on first poll) would
-    // be replaced by the default action, and a Ctrl-C during a query would
-    // kill the shell.
+    // One SIGINT listener for the whole session, registered before the
+    // line editor exists: from here on Ctrl-C cancels what runs instead of
+    // killing the shell.
     let interrupts = interrupt_listener()?;
     let completion = Arc::new(RwLock::new(CompletionData::default()));
     let config = Config::builder()
@@ -131,34 +129,6 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
         }
     }
     Ok(0)
-}
-
-/// A channel that changes on every SIGINT, with the handler registered
-/// before this returns.
-fn interrupt_listener() -> Result<tokio::sync::watch::Receiver<()>, Failure> {
-    let (tx, rx) = tokio::sync::watch::channel(());
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut sigint = signal(SignalKind::interrupt())
-            .map_err(|e| Failure::usage(format!("cannot listen for Ctrl-C: {e}")))?;
-        tokio::spawn(async move {
-            while sigint.recv().await.is_some() {
-                if tx.send(()).is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    #[cfg(not(unix))]
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if tx.send(()).is_err() {
-                return;
-            }
-        }
-    });
-    Ok(rx)
 }
 
 fn save_history(

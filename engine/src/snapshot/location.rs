@@ -217,38 +217,48 @@ pub fn bucket_store(scheme: &str, bucket: &str) -> Result<Arc<dyn ObjectStore>, 
     match remote {
         RemoteScheme::S3 => {
             #[cfg(feature = "s3")]
-            return object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .with_retry(retry_policy())
-                .build()
-                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
-                .map_err(BucketStoreError::Client);
+            return shared(
+                object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retry_policy())
+                    .build(),
+            );
             #[cfg(not(feature = "s3"))]
             Err(remote.not_built())
         }
         RemoteScheme::Gcs => {
             #[cfg(feature = "gcs")]
-            return object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_bucket_name(bucket)
-                .with_retry(retry_policy())
-                .build()
-                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
-                .map_err(BucketStoreError::Client);
+            return shared(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retry_policy())
+                    .build(),
+            );
             #[cfg(not(feature = "gcs"))]
             Err(remote.not_built())
         }
         RemoteScheme::Azure => {
             #[cfg(feature = "azure-blob")]
-            return object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_container_name(bucket)
-                .with_retry(retry_policy())
-                .build()
-                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
-                .map_err(BucketStoreError::Client);
+            return shared(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_container_name(bucket)
+                    .with_retry(retry_policy())
+                    .build(),
+            );
             #[cfg(not(feature = "azure-blob"))]
             Err(remote.not_built())
         }
     }
+}
+
+/// A built store behind the interface every location shares.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure-blob"))]
+fn shared<S: ObjectStore>(
+    built: object_store::Result<S>,
+) -> Result<Arc<dyn ObjectStore>, BucketStoreError> {
+    built
+        .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
+        .map_err(BucketStoreError::Client)
 }
 
 /// Throttling (503 SlowDown, 429) and server errors are retried with

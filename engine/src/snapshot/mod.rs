@@ -98,12 +98,12 @@ fn store_reason(error: &object_store::Error) -> String {
             let message = message.lines().next().unwrap_or_default().trim();
             format!("{code}: {message}{hint}")
         }
-        // GCS answers with JSON: {"error": {"code": 404, "message": "…"}}.
-        _ if json_message(&text).is_some() => {
-            let first = text.split(": {").next().unwrap_or_default();
-            format!("{first}: {}{hint}", json_message(&text).unwrap_or_default())
-        }
         _ => {
+            // GCS answers with JSON: {"error": {"code": 404, "message": "…"}}.
+            if let Some(message) = json_message(&text) {
+                let first = text.split(": {").next().unwrap_or_default();
+                return format!("{first}: {message}{hint}");
+            }
             let first = text.lines().next().unwrap_or_default();
             let first = first.split(": <?xml").next().unwrap_or(first);
             format!("{first}{hint}")
