@@ -84,6 +84,8 @@ pub struct ClusterConn {
     /// The context's namespace (or `default`): what a namespace-scoped user can read at least.
     pub default_namespace: String,
     pub(crate) transport: Arc<Transport>,
+    /// How far this cluster's lists have got (shared by every list).
+    pub progress: Arc<super::progress::ListProgress>,
 }
 
 impl std::fmt::Debug for ClusterConn {
@@ -130,6 +132,7 @@ impl ClusterConn {
             name,
             default_namespace,
             transport: Arc::new(Transport::unusable(server, failure, timeouts(options))),
+            progress: Arc::default(),
         }
     }
 
@@ -354,6 +357,7 @@ pub async fn connect_loaded(
                 name: context,
                 default_namespace: config.default_namespace.clone(),
                 transport: Arc::new(Transport::new(config, timeouts(options))),
+                progress: Arc::default(),
             }),
             Err(error) => match cluster_failure(&error) {
                 Some(failure) => {
@@ -422,6 +426,7 @@ fn connect_in_cluster(options: &ConnectOptions) -> Result<Vec<ClusterConn>, Conf
             .unwrap_or_else(|| "in-cluster".to_string()),
         default_namespace: config.default_namespace.clone(),
         transport: Arc::new(Transport::new(config, timeouts(options))),
+        progress: Arc::default(),
     }])
 }
 

@@ -66,6 +66,9 @@ struct ListMeta {
     continue_token: Option<String>,
     #[serde(rename = "resourceVersion", default)]
     resource_version: Option<String>,
+    /// The server's estimate of objects after this page (paged lists only).
+    #[serde(rename = "remainingItemCount", default)]
+    remaining_item_count: Option<u64>,
 }
 
 /// (cluster, group, plural)
@@ -146,6 +149,14 @@ pub struct Lister {
     dedup: bool,
     /// The list's resourceVersion, from the latest page.
     resource_version: Option<String>,
+    /// What this list last added to its cluster's remaining estimate.
+    remaining: u64,
+}
+
+impl Drop for Lister {
+    fn drop(&mut self) {
+        self.cluster.progress.list_ended(self.remaining);
+    }
 }
 
 enum PageError {
@@ -164,6 +175,7 @@ impl Lister {
         support: SelectorSupport,
     ) -> Self {
         let rejected = support.get(&cluster.name, &resource);
+        cluster.progress.list_started();
         Self {
             send_labels: !rejected.labels,
             send_fields: !rejected.fields,
@@ -180,6 +192,7 @@ impl Lister {
             unpaged: false,
             dedup: true,
             resource_version: None,
+            remaining: 0,
         }
     }
 
@@ -268,6 +281,11 @@ impl Lister {
                 message: e.to_string(),
             })?;
             let mut items = page.items;
+            let remaining = page.metadata.remaining_item_count.unwrap_or(0);
+            self.cluster
+                .progress
+                .page(items.len(), self.remaining, remaining);
+            self.remaining = remaining;
             if let Some(version) = page.metadata.resource_version.filter(|v| !v.is_empty()) {
                 self.resource_version = Some(version);
             }

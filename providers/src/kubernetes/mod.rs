@@ -25,6 +25,7 @@ pub mod labels;
 pub mod list;
 pub mod live;
 pub mod observed;
+pub mod progress;
 pub mod pushdown;
 pub mod resource;
 pub mod scan;
@@ -125,6 +126,15 @@ impl KubeSchema {
     /// The resourceVersion and time of each (cluster, table) read so far.
     pub fn observed(&self) -> &observed::ObservedVersions {
         &self.context.observed
+    }
+
+    /// Each cluster's list progress, in query order.
+    pub fn progress(&self) -> Vec<(String, progress::ProgressReading)> {
+        self.context
+            .clusters
+            .iter()
+            .map(|cluster| (cluster.name.clone(), cluster.progress.read()))
+            .collect()
     }
 
     /// The names of the built-in typed tables (not discovered ones, not
