@@ -6,11 +6,12 @@
 //! (`*/15`, `1-30/2`), month and day names, 7 for Sunday, and the
 //! `@hourly`/`@daily`/`@weekly`/`@monthly`/`@yearly` shorthands. When both
 //! day fields are restricted, a day matching either one fires, as in cron.
+//! The expression itself is croner's to parse and evaluate.
 
-use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::Failure;
-use crate::args::Args;
+use crate::args::ScheduleArgs;
 
 /// When a repeated job runs.
 pub enum Schedule {
@@ -21,7 +22,7 @@ pub enum Schedule {
 
 impl Schedule {
     /// `--every` or `--cron`, else once.
-    pub fn from_args(args: &Args) -> Result<Schedule, Failure> {
+    pub fn from_args(args: &ScheduleArgs) -> Result<Schedule, Failure> {
         Ok(match (&args.every, &args.cron) {
             (Some(d), _) if d.is_zero() => {
                 return Err(Failure::usage("--every must be longer than 0"));
@@ -35,150 +36,37 @@ impl Schedule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cron {
-    minutes: Vec<bool>,
-    hours: Vec<bool>,
-    days: Vec<bool>,
-    months: Vec<bool>,
-    weekdays: Vec<bool>,
-    days_restricted: bool,
-    weekdays_restricted: bool,
-}
-
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-const WEEKDAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+/// A parsed `--cron` expression (croner, in Vixie cron's dialect).
+#[derive(Debug, Clone)]
+pub struct Cron(Box<croner::Cron>);
 
 impl Cron {
-    /// Parses an expression; the error says which field is wrong and why.
+    /// Parses an expression; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<Cron, String> {
-        let expanded = match text.trim() {
-            "@yearly" | "@annually" => "0 0 1 1 *",
-            "@monthly" => "0 0 1 * *",
-            "@weekly" => "0 0 * * 0",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@hourly" => "0 * * * *",
-            other => other,
-        };
-        let fields: Vec<&str> = expanded.split_whitespace().collect();
-        if fields.len() != 5 {
+        let text = text.trim();
+        // croner also takes seconds and years; a five-field cron user who
+        // typed four or six fields gets that said plainly instead.
+        let fields = text.split_whitespace().count();
+        if !text.starts_with('@') && fields != 5 {
             return Err(format!(
-                "cron expression '{text}' has {} fields; write five: minute hour day-of-month month day-of-week, e.g. \"0 6 * * *\"",
-                fields.len()
+                "cron expression '{text}' has {fields} fields; write five: minute hour day-of-month month day-of-week, e.g. \"0 6 * * *\""
             ));
         }
-        let minutes = field(fields[0], "minute", 0, 59, &[])?;
-        let hours = field(fields[1], "hour", 0, 23, &[])?;
-        let days = field(fields[2], "day of month", 1, 31, &[])?;
-        let months = field(fields[3], "month", 1, 12, &MONTHS)?;
-        let mut weekdays = field(fields[4], "day of week", 0, 7, &WEEKDAYS)?;
-        // 7 is Sunday too.
-        if weekdays[7] {
-            weekdays[0] = true;
-        }
-        weekdays.truncate(7);
-        Ok(Cron {
-            minutes,
-            hours,
-            days,
-            months,
-            weekdays,
-            days_restricted: !fields[2].starts_with('*'),
-            weekdays_restricted: !fields[4].starts_with('*'),
-        })
-    }
-
-    fn day_matches(&self, t: &DateTime<Utc>) -> bool {
-        let dom = self.days[t.day() as usize];
-        let dow = self.weekdays[t.weekday().num_days_from_sunday() as usize];
-        match (self.days_restricted, self.weekdays_restricted) {
-            (true, true) => dom || dow,
-            (true, false) => dom,
-            (false, true) => dow,
-            (false, false) => true,
-        }
+        let parser = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Disallowed)
+            .year(croner::parser::Year::Disallowed)
+            .build();
+        parser
+            .parse(text)
+            .map(|cron| Cron(Box::new(cron)))
+            .map_err(|e| format!("cron expression '{text}' is not valid: {e}"))
     }
 
     /// The first matching minute strictly after `after`; None when the
-    /// expression never matches (e.g. 30 February) within five years.
+    /// expression never matches (e.g. 30 February).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let mut t = after.duration_trunc(Duration::minutes(1)).ok()? + Duration::minutes(1);
-        let limit = after + Duration::days(5 * 366);
-        while t <= limit {
-            if !self.months[t.month() as usize] || !self.day_matches(&t) {
-                // Skip to the next day's midnight.
-                t = (t + Duration::days(1))
-                    .duration_trunc(Duration::days(1))
-                    .ok()?;
-                continue;
-            }
-            if !self.hours[t.hour() as usize] {
-                t = (t + Duration::hours(1))
-                    .duration_trunc(Duration::hours(1))
-                    .ok()?;
-                continue;
-            }
-            if self.minutes[t.minute() as usize] {
-                return Some(t);
-            }
-            t += Duration::minutes(1);
-        }
-        None
+        self.0.find_next_occurrence(&after, false).ok()
     }
-}
-
-/// One field as a membership table indexed by value.
-fn field(text: &str, what: &str, min: u32, max: u32, names: &[&str]) -> Result<Vec<bool>, String> {
-    let mut set = vec![false; max as usize + 1];
-    let value = |s: &str| -> Result<u32, String> {
-        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
-            // Month names count from 1 (the field's minimum), day names from 0.
-            return Ok(i as u32 + min);
-        }
-        let v: u32 = s
-            .parse()
-            .map_err(|_| format!("the {what} field has '{s}', which is not a number"))?;
-        if v < min || v > max {
-            return Err(format!(
-                "the {what} field has {v}; it must be {min} to {max}"
-            ));
-        }
-        Ok(v)
-    };
-    for part in text.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => {
-                let step: u32 = s.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
-                    format!("the {what} field has step '{s}'; a step is a positive number")
-                })?;
-                (r, step)
-            }
-            None => (part, 1),
-        };
-        let (from, to) = if range == "*" {
-            (min, max)
-        } else if let Some((a, b)) = range.split_once('-') {
-            let (a, b) = (value(a)?, value(b)?);
-            if a > b {
-                return Err(format!(
-                    "the {what} field has the range {a}-{b}, which runs backwards"
-                ));
-            }
-            (a, b)
-        } else {
-            let v = value(range)?;
-            // `5/15` means from 5 to the end, every 15.
-            (v, if part.contains('/') { max } else { v })
-        };
-        let mut v = from;
-        while v <= to {
-            set[v as usize] = true;
-            v += step;
-        }
-    }
-    Ok(set)
 }
 
 /// Waits for Ctrl-C or SIGTERM (what a container runtime sends).
@@ -301,13 +189,21 @@ mod tests {
             either.next_after(at(2026, 11, 21, 0, 0)),
             Some(at(2026, 11, 22, 0, 0))
         );
+        let sunday = at(2026, 11, 22, 0, 0);
+        for same in ["0 0 * * 7", "0 0 * * sun", "0 0 * * 0"] {
+            assert_eq!(
+                Cron::parse(same)
+                    .unwrap()
+                    .next_after(at(2026, 11, 21, 1, 0)),
+                Some(sunday),
+                "{same}"
+            );
+        }
         assert_eq!(
-            Cron::parse("0 0 * * 7").unwrap(),
-            Cron::parse("0 0 * * sun").unwrap()
-        );
-        assert_eq!(
-            Cron::parse("@daily").unwrap(),
-            Cron::parse("0 0 * * *").unwrap()
+            Cron::parse("@daily")
+                .unwrap()
+                .next_after(at(2026, 11, 21, 1, 0)),
+            Some(at(2026, 11, 22, 0, 0))
         );
         assert_eq!(
             Cron::parse("0 0 30 2 *")
@@ -318,18 +214,14 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_field() {
+    fn errors_say_what_is_wrong() {
         let e = |s: &str| Cron::parse(s).unwrap_err();
         assert!(e("0 6 * *").contains("has 4 fields"));
-        assert_eq!(
-            e("61 * * * *"),
-            "the minute field has 61; it must be 0 to 59"
-        );
-        assert_eq!(
-            e("0 x * * *"),
-            "the hour field has 'x', which is not a number"
-        );
-        assert!(e("*/0 * * * *").contains("step '0'"));
-        assert!(e("0 0 * 5-2 *").contains("runs backwards"));
+        assert!(e("0 0 6 * * *").contains("has 6 fields"));
+        for bad in ["61 * * * *", "0 x * * *", "*/0 * * * *", "0 0 * 13 *"] {
+            let message = e(bad);
+            assert!(message.contains("is not valid"), "{bad}: {message}");
+            assert_eq!(message.lines().count(), 1, "{bad}: {message}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use kq_engine::snapshot::{Location, Selection, SnapshotSchema};
 use kq_providers::failures::{FailureLog, Severity};
 
 use crate::Failure;
-use crate::args::{Args, parse_time};
+use crate::args::{DiffArgs, Output, Sources, parse_time};
 use crate::exec::{print_batch, print_options, text_batch};
 use crate::print::print_failure;
 use crate::session;
@@ -20,11 +20,15 @@ enum To {
     Live,
 }
 
-pub async fn run(args: &Args, tables: &[String]) -> Result<u8, Failure> {
-    if let Some(flag) = args.report_flags().first().or(args.watch_flags().first()) {
-        return Err(Failure::usage(format!("{flag} does not apply to kq diff")));
-    }
-    let Some(url) = &args.snapshots else {
+pub async fn run(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<u8, Failure> {
+    let tables: Vec<String> = args
+        .tables
+        .iter()
+        .flat_map(|t| t.split(','))
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    let Some(url) = &sources.snapshots else {
         return Err(Failure::usage(
             "kq diff needs --snapshots DIR, e.g. kq diff --snapshots ./snapshots --from 2026-12-01 --to now",
         ));
@@ -34,7 +38,7 @@ pub async fn run(args: &Args, tables: &[String]) -> Result<u8, Failure> {
             "kq diff needs --from TIME (the older state), e.g. --from 2026-12-01",
         ));
     };
-    if args.at.is_some() || args.history {
+    if sources.at.is_some() || sources.history {
         return Err(Failure::usage(
             "kq diff takes --from and --to, not --at or --history",
         ));
@@ -66,17 +70,17 @@ pub async fn run(args: &Args, tables: &[String]) -> Result<u8, Failure> {
     let live = match newer {
         Some(_) => None,
         None => {
-            let mut live_args = args.clone();
-            live_args.snapshots = None;
-            live_args.to = None;
-            live_args.from = None;
-            Some(session::build(&live_args, false).await?)
+            let live_sources = Sources {
+                snapshots: None,
+                ..sources.clone()
+            };
+            Some(session::build(&live_sources, false).await?)
         }
     };
     let tables: Vec<String> = if tables.is_empty() {
         older.snapshot_table_names()
     } else {
-        tables.to_vec()
+        tables
     };
     let mut changes: Vec<Change> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
@@ -181,6 +185,6 @@ pub async fn run(args: &Args, tables: &[String]) -> Result<u8, Failure> {
         ],
         rows,
     );
-    print_batch(batch, &print_options(args))?;
+    print_batch(batch, &print_options(output))?;
     Ok(u8::from(!changes.is_empty()))
 }

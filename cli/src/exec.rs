@@ -13,11 +13,11 @@ use futures::StreamExt;
 use kq_engine::{Engine, EngineError};
 
 use crate::Failure;
-use crate::args::Args;
+use crate::args::Output;
 use crate::print::{OutputFormat, PrintOptions, Printer, print_failure};
 use crate::progress::Progress;
 
-pub(crate) fn print_options(args: &Args) -> PrintOptions {
+pub(crate) fn print_options(output: &Output) -> PrintOptions {
     let terminal = std::io::stdout().is_terminal();
     let width = if terminal {
         terminal_size::terminal_size().map(|(w, _)| w.0)
@@ -25,9 +25,9 @@ pub(crate) fn print_options(args: &Args) -> PrintOptions {
         None
     };
     PrintOptions {
-        format: args.output.unwrap_or(OutputFormat::Table),
-        max_rows: args.max_rows,
-        header: !args.no_header,
+        format: output.format().unwrap_or(OutputFormat::Table),
+        max_rows: output.max_rows,
+        header: !output.no_header,
         width,
     }
 }
@@ -156,7 +156,7 @@ fn query_failure(error: datafusion::error::DataFusionError) -> Failure {
 pub(crate) fn report_failures(
     engine: &Engine,
     mark: kq_providers::failures::Mark,
-    args: &Args,
+    strict: bool,
 ) -> Result<u8, Failure> {
     use kq_providers::failures::Severity;
     let failures: Vec<_> = engine
@@ -185,7 +185,17 @@ pub(crate) fn report_failures(
         )));
     }
     let any_error = failures.iter().any(|f| f.severity == Severity::Error);
-    Ok(u8::from(args.strict && any_error))
+    Ok(u8::from(strict && any_error))
+}
+
+/// Writes generated text (completions, a man page) to stdout; a closed
+/// pipe is not an error.
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|_| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) => output_failure(e).map_or(Ok(()), Err),
+    }
 }
 
 pub(crate) fn print_batch(batch: RecordBatch, options: &PrintOptions) -> Result<(), Failure> {

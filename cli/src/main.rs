@@ -27,10 +27,6 @@ mod watch;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use args::Args;
-
 /// A failure that ends the run, with its exit code.
 #[derive(Debug)]
 pub struct Failure {
@@ -49,7 +45,13 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = match args::parse() {
+        Ok(cli) => cli,
+        Err(message) => {
+            eprintln!("kq: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,7 +62,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = runtime.block_on(oneshot::run(args));
+    let outcome = runtime.block_on(oneshot::run(cli));
     // Dropping the runtime waits for blocking tasks; do not let a stuck
     // connection hold the process after the answer is printed.
     runtime.shutdown_background();

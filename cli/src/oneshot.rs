@@ -1,9 +1,14 @@
 //! The dispatcher and the one-shot run: `kq "SQL"`, `kq -f FILE`,
-//! `kq tables`, `kq describe TABLE` run here; `kq` alone hands over to the
+//! `kq query`, `kq tables`, `kq describe TABLE` run here, and the shell
+//! completions and man page are printed here; `kq` alone hands over to the
 //! REPL, `kq watch`, `report`, `snapshot` and `diff` to their modules.
 
+use std::io::Read;
+
+use clap::CommandFactory;
+
 use crate::Failure;
-use crate::args::Args;
+use crate::args::{Cli, Command, Output, QueryArgs, Sources};
 use crate::exec::{
     describe_batch, engine_failure, print_batch, print_options, report_failures, run_statement,
     tables_batch,
@@ -11,149 +16,156 @@ use crate::exec::{
 use crate::progress::Progress;
 use crate::session;
 
-enum Job {
-    Repl,
-    Script(String),
-    Watch(String),
-    Report,
-    Snapshot,
-    Diff(Vec<String>),
-    Tables,
-    Describe(String),
-}
-
-fn job_from(args: &Args) -> Result<Job, Failure> {
-    if let Some(path) = &args.file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("cannot read SQL file {}: {e}", path.display())))?;
-        return Ok(Job::Script(text));
-    }
-    let words: Vec<&str> = args.query.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        [] => Ok(Job::Repl),
-        ["watch"] => Err(Failure::usage(
-            "kq watch needs a query, e.g. kq watch \"SELECT namespace, count(*) FROM pods GROUP BY namespace\"",
-        )),
-        ["watch", rest @ ..] => Ok(Job::Watch(rest.join(" "))),
-        ["report"] => Ok(Job::Report),
-        ["report", extra, ..] => Err(Failure::usage(format!(
-            "kq report takes flags, not '{extra}'; choose controls with --pack and --control (kq report --list shows them)"
-        ))),
-        ["snapshot"] => Ok(Job::Snapshot),
-        ["snapshot", extra, ..] => Err(Failure::usage(format!(
-            "kq snapshot takes flags, not '{extra}'; choose tables with --tables (kq tables lists them)"
-        ))),
-        ["diff", tables @ ..] => Ok(Job::Diff(
-            tables
-                .iter()
-                .flat_map(|t| t.split(','))
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect(),
-        )),
-        ["tables"] => Ok(Job::Tables),
-        ["describe", table] => Ok(Job::Describe(table.to_string())),
-        ["describe"] => Err(Failure::usage(
-            "describe needs a table name, e.g. kq describe pods",
-        )),
-        _ => Ok(Job::Script(args.query.join(" "))),
-    }
-}
-
-/// Runs the job; returns the exit code.
-pub async fn run(args: Args) -> Result<u8, Failure> {
-    let job = job_from(&args)?;
-    if args.ballista.is_some()
-        && matches!(
-            job,
-            Job::Snapshot | Job::Diff(_) | Job::Watch(_) | Job::Report
-        )
-    {
-        return Err(Failure::usage(
-            "--ballista runs queries over --snapshots, e.g. kq --ballista df://HOST:50050 --snapshots DIR \"SQL\"; kq report, snapshot, diff and watch run here",
-        ));
-    }
-    if let Job::Report = job {
-        if let Some(flag) = args.snapshot_flags().first() {
+/// Runs the command line; returns the exit code.
+pub async fn run(cli: Cli) -> Result<u8, Failure> {
+    let Cli {
+        command,
+        query,
+        sources,
+        output,
+    } = cli;
+    let table_output = |command: &str| output.check_table(command).map_err(Failure::usage);
+    if let Some(command) = &command {
+        let query_flag = [
+            (query.file.is_some(), "-f/--file"),
+            (query.ballista.is_some(), "--ballista"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag));
+        if let Some(flag) = query_flag {
             return Err(Failure::usage(format!(
-                "{flag} only applies to kq snapshot, e.g. kq snapshot {flag} …"
+                "{flag} applies to queries (kq \"SQL\", kq query), not to kq {}",
+                command.name()
             )));
         }
-        return crate::report::run(&args).await;
     }
-
-    if let Job::Snapshot = job {
-        return crate::snapshot::run(&args).await;
-    }
-    if let Job::Diff(tables) = &job {
-        return crate::diff::run(&args, tables).await;
-    }
-    if args.from.is_some() {
-        return Err(Failure::usage(
-            "--from only applies to kq diff, e.g. kq diff --snapshots DIR --from 2026-12-01",
-        ));
-    }
-    if let Some(flag) = args.snapshot_flags().first() {
-        return Err(Failure::usage(format!(
-            "{flag} only applies to kq snapshot, e.g. kq snapshot {flag} …"
-        )));
-    }
-    if let Some(flag) = args.schedule_flags().first() {
-        return Err(Failure::usage(format!(
-            "{flag} only applies to kq report and kq snapshot, e.g. kq report {flag} …"
-        )));
-    }
-    if let Some(flag) = args.report_flags().first() {
-        return Err(Failure::usage(format!(
-            "{flag} only applies to kq report, e.g. kq report {flag} …"
-        )));
-    }
-    if let Job::Watch(sql) = &job {
-        if args.snapshots.is_some() {
-            return Err(Failure::usage(
-                "kq watch follows live clusters; snapshots do not change, so query them with kq --snapshots DIR \"SQL\"",
-            ));
+    match command {
+        None if query.query.is_empty() && query.file.is_none() => {
+            table_output("the shell")?;
+            crate::repl::run(sources, output, query.ballista).await
         }
-        return crate::watch::run(&args, sql).await;
-    }
-    if let Some(flag) = args.watch_flags().first() {
-        return Err(Failure::usage(format!(
-            "{flag} only applies to kq watch, e.g. kq watch {flag} … \"SELECT …\""
-        )));
-    }
-    if let Job::Repl = job {
-        return crate::repl::run(args).await;
-    }
-    let session = session::build(&args, false).await?;
-    let engine = &session.engine;
-    let options = print_options(&args);
-    match job {
-        Job::Tables => {
-            let batch = tables_batch(engine).await;
-            print_batch(batch, &options)?;
-            report_failures(engine, kq_providers::failures::Mark::default(), &args)
+        None => {
+            table_output("kq")?;
+            run_query(&query, &sources, &output).await
         }
-        Job::Describe(table) => {
-            let batch = describe_batch(engine, &table).await?;
-            print_batch(batch, &options)?;
+        Some(Command::Query(query)) => {
+            if query.query.is_empty() && query.file.is_none() {
+                return Err(Failure::usage(
+                    "kq query needs SQL or -f FILE, e.g. kq query \"SELECT count(*) FROM pods\"",
+                ));
+            }
+            table_output("kq query")?;
+            run_query(&query, &sources, &output).await
+        }
+        Some(Command::Tables) => {
+            table_output("kq tables")?;
+            let session = session::build(&sources, false).await?;
+            let batch = tables_batch(&session.engine).await;
+            print_batch(batch, &print_options(&output))?;
+            report_failures(
+                &session.engine,
+                kq_providers::failures::Mark::default(),
+                output.strict,
+            )
+        }
+        Some(Command::Describe { table }) => {
+            let Some(table) = table else {
+                return Err(Failure::usage(
+                    "describe needs a table name, e.g. kq describe pods",
+                ));
+            };
+            table_output("kq describe")?;
+            let session = session::build(&sources, false).await?;
+            let batch = describe_batch(&session.engine, &table).await?;
+            print_batch(batch, &print_options(&output))?;
             Ok(0)
         }
-        Job::Watch(_) | Job::Repl | Job::Report | Job::Snapshot | Job::Diff(_) => Ok(0),
-        Job::Script(sql) => {
-            let statements = engine.parse(&sql).map_err(engine_failure)?;
-            if statements.is_empty() {
-                return Err(Failure::usage("the query is empty"));
-            }
-            let mut code = 0;
-            for statement in statements {
-                let mark = engine.failures().mark();
-                let mut progress = Progress::start(session.clusters.len());
-                let result = run_statement(engine, statement, &options, &mut progress, mark).await;
-                progress.finish().await;
-                result?;
-                code = code.max(report_failures(engine, mark, &args)?);
-            }
-            Ok(code)
+        Some(Command::Watch(watch)) => {
+            table_output("kq watch")?;
+            crate::watch::run(&sources, &output, &watch).await
         }
+        Some(Command::Report(report)) => crate::report::run(&sources, &output, &report).await,
+        Some(Command::Snapshot(snapshot)) => {
+            if !output.formats.is_empty() {
+                return Err(Failure::usage(
+                    "kq snapshot writes Parquet and prints a summary; -o does not apply",
+                ));
+            }
+            crate::snapshot::run(&sources, &output, &snapshot).await
+        }
+        Some(Command::Diff(diff)) => {
+            table_output("kq diff")?;
+            crate::diff::run(&sources, &output, &diff).await
+        }
+        Some(Command::Completions { shell }) => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kq", &mut script);
+            crate::exec::write_stdout(&script)?;
+            Ok(0)
+        }
+        Some(Command::Man { subcommand }) => print_man_page(subcommand.as_deref()),
     }
+}
+
+/// `kq man` is kq(1); `kq man report` is kq-report(1).
+fn print_man_page(subcommand: Option<&str>) -> Result<u8, Failure> {
+    let mut command = Cli::command();
+    command.build();
+    let (page, title) = match subcommand {
+        None => (command, "kq".to_string()),
+        Some(name) => {
+            let Some(sub) = command.find_subcommand(name) else {
+                let names: Vec<&str> = command.get_subcommands().map(|s| s.get_name()).collect();
+                return Err(Failure::usage(format!(
+                    "kq has no subcommand '{name}'; man pages exist for {}",
+                    names.join(", ")
+                )));
+            };
+            (sub.clone(), format!("kq-{name}"))
+        }
+    };
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page)
+        .title(title)
+        .render(&mut roff)
+        .map_err(|e| Failure::usage(format!("cannot render the man page: {e}")))?;
+    crate::exec::write_stdout(&roff)?;
+    Ok(0)
+}
+
+/// The SQL of a one-shot run: the words, or a file, or standard input.
+fn script(query: &QueryArgs) -> Result<String, Failure> {
+    match &query.file {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::usage(format!("cannot read SQL from standard input: {e}")))?;
+            Ok(text)
+        }
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("cannot read SQL file {}: {e}", path.display()))),
+        None => Ok(query.query.join(" ")),
+    }
+}
+
+async fn run_query(query: &QueryArgs, sources: &Sources, output: &Output) -> Result<u8, Failure> {
+    let sql = script(query)?;
+    let session = session::open(sources, query.ballista.as_deref(), false).await?;
+    let engine = &session.engine;
+    let options = print_options(output);
+    let statements = engine.parse(&sql).map_err(engine_failure)?;
+    if statements.is_empty() {
+        return Err(Failure::usage("the query is empty"));
+    }
+    let mut code = 0;
+    for statement in statements {
+        let mark = engine.failures().mark();
+        let mut progress = Progress::start(engine.kube_schema());
+        let result = run_statement(engine, statement, &options, &mut progress, mark).await;
+        progress.finish().await;
+        result?;
+        code = code.max(report_failures(engine, mark, output.strict)?);
+    }
+    Ok(code)
 }

@@ -23,7 +23,7 @@ use kq_report::waivers::Waivers;
 use kq_report::{Report, Severity, history};
 
 use crate::Failure;
-use crate::args::Args;
+use crate::args::{Output, ReportArgs, Sources};
 use crate::cron::{self, Schedule};
 use crate::exec::{every_cluster_failed, print_batch, text_batch};
 use crate::print::{OutputFormat, PrintOptions};
@@ -35,12 +35,13 @@ struct Plan {
     waivers: Option<Waivers>,
     formats: Vec<Format>,
     fail_on: Severity,
+    sources: Sources,
+    out: Option<PathBuf>,
+    keep: Option<usize>,
+    strict: bool,
 }
 
-pub async fn run(args: &Args) -> Result<u8, Failure> {
-    if let Some(flag) = args.watch_flags().first() {
-        return Err(Failure::usage(format!("{flag} only applies to kq watch")));
-    }
+pub async fn run(sources: &Sources, output: &Output, args: &ReportArgs) -> Result<u8, Failure> {
     let selection = select(
         &args.pack,
         &args.control,
@@ -51,7 +52,7 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
     if args.list {
         return list(&selection);
     }
-    let formats = parse_formats(&args.format)?;
+    let formats = parse_formats(&output.formats)?;
     let fail_on = match args.fail_on.as_deref() {
         None => Severity::Low,
         Some(text) => Severity::parse(text).ok_or_else(|| {
@@ -60,7 +61,7 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
             ))
         })?,
     };
-    let schedule = Schedule::from_args(args)?;
+    let schedule = Schedule::from_args(&args.schedule)?;
     if args.out.is_none() {
         if !matches!(schedule, Schedule::Once) {
             return Err(Failure::usage(
@@ -69,7 +70,7 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
         }
         if formats.len() > 1 {
             return Err(Failure::usage(
-                "several --format values need --out DIR; without it one format is printed to stdout",
+                "several -o formats need --out DIR; without it one format is printed to stdout",
             ));
         }
     }
@@ -87,10 +88,14 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
         waivers,
         formats,
         fail_on,
+        sources: sources.clone(),
+        out: args.out.clone(),
+        keep: args.keep,
+        strict: output.strict,
     };
     match schedule {
-        Schedule::Once => run_once(args, &plan).await,
-        schedule => run_scheduled(args, &plan, schedule).await,
+        Schedule::Once => run_once(&plan).await,
+        schedule => run_scheduled(&plan, schedule).await,
     }
 }
 
@@ -146,9 +151,9 @@ struct RunOutcome {
 /// One run, start to end. Errors here are configuration errors (a control
 /// that does not plan, an unreadable previous report) or "no cluster could
 /// be read at all".
-async fn evaluate(args: &Args, plan: &Plan) -> Result<RunOutcome, Failure> {
+async fn evaluate(plan: &Plan) -> Result<RunOutcome, Failure> {
     let started = Utc::now();
-    let session = session::build(args, true).await?;
+    let session = session::build(&plan.sources, true).await?;
     let mark = session.engine.failures().mark();
     let (results, cluster_failures) =
         kq_engine::report::run_controls(&session.engine, &plan.selection)
@@ -189,7 +194,7 @@ async fn evaluate(args: &Args, plan: &Plan) -> Result<RunOutcome, Failure> {
         report.warnings = waivers.apply(&mut report.controls, started.date_naive());
     }
     let mut written = None;
-    if let Some(out) = &args.out {
+    if let Some(out) = &plan.out {
         if let Some(previous) =
             history::previous_report(out).map_err(|e| Failure::usage(e.to_string()))?
         {
@@ -198,7 +203,7 @@ async fn evaluate(args: &Args, plan: &Plan) -> Result<RunOutcome, Failure> {
         report.finish();
         let dir = history::write_run(out, &report, &plan.formats)
             .map_err(|e| Failure::usage(e.to_string()))?;
-        if let Some(keep) = args.keep {
+        if let Some(keep) = plan.keep {
             history::prune(out, keep).map_err(|e| Failure::usage(e.to_string()))?;
         }
         written = Some(dir);
@@ -219,8 +224,8 @@ fn exit_code(report: &Report, plan: &Plan, strict: bool) -> u8 {
     }
 }
 
-async fn run_once(args: &Args, plan: &Plan) -> Result<u8, Failure> {
-    let outcome = evaluate(args, plan).await?;
+async fn run_once(plan: &Plan) -> Result<u8, Failure> {
+    let outcome = evaluate(plan).await?;
     let report = &outcome.report;
     for warning in &report.warnings {
         eprintln!("kq: warning: {warning}");
@@ -253,7 +258,7 @@ async fn run_once(args: &Args, plan: &Plan) -> Result<u8, Failure> {
         }
         _ => print_summary(report, outcome.written.as_deref())?,
     }
-    Ok(exit_code(report, plan, args.strict))
+    Ok(exit_code(report, plan, plan.strict))
 }
 
 fn print_summary(report: &Report, written: Option<&Path>) -> Result<(), Failure> {
@@ -329,9 +334,9 @@ fn headline(report: &Report) -> String {
     line
 }
 
-async fn run_scheduled(args: &Args, plan: &Plan, schedule: Schedule) -> Result<u8, Failure> {
+async fn run_scheduled(plan: &Plan, schedule: Schedule) -> Result<u8, Failure> {
     cron::run_scheduled("kq report", &schedule, |start| async move {
-        let outcome = evaluate(args, plan).await;
+        let outcome = evaluate(plan).await;
         match outcome {
             Ok(outcome) => {
                 for warning in &outcome.report.warnings {

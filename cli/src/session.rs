@@ -1,7 +1,6 @@
 //! Building a session from arguments: kubeconfig or the demo fleet.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kq_engine::Engine;
 use kq_engine::snapshot::{self, Location, Selection, SnapshotSchema};
@@ -15,7 +14,7 @@ use kq_providers::kubernetes::scan::ScanOptions;
 use kq_providers::kubernetes::tables::TableOptions;
 
 use crate::Failure;
-use crate::args::Args;
+use crate::args::Sources;
 
 /// A ready session, and the demo fleet behind it when `--demo` is used
 /// (kept alive for as long as the session).
@@ -28,15 +27,29 @@ pub struct Session {
     demo: Option<Arc<kq_sim::Fleet>>,
 }
 
+/// The session of a query front end (one-shot or shell): on Ballista when
+/// `--ballista` names a scheduler.
+pub async fn open(
+    sources: &Sources,
+    ballista: Option<&str>,
+    live: bool,
+) -> Result<Session, Failure> {
+    let session = build(sources, live).await?;
+    match ballista {
+        Some(url) => on_ballista(session, url).await,
+        None => Ok(session),
+    }
+}
+
 /// Builds the session; `live` keeps every table read current by watches.
-pub async fn build(args: &Args, live: bool) -> Result<Session, Failure> {
+pub async fn build(args: &Sources, live: bool) -> Result<Session, Failure> {
     build_reusing(args, live, None).await
 }
 
 /// Like [`build`], but a REPL switching clusters keeps the demo fleet of
 /// its previous session instead of starting a new one.
 pub async fn build_reusing(
-    args: &Args,
+    args: &Sources,
     live: bool,
     previous: Option<&Session>,
 ) -> Result<Session, Failure> {
@@ -65,7 +78,7 @@ pub async fn build_reusing(
         ContextSelector::Current
     };
     let options = ConnectOptions {
-        timeout: Duration::from_secs(args.timeout.max(1)),
+        timeout: args.timeout,
         in_cluster_name: args.in_cluster_name.clone(),
     };
     // Reading only snapshots needs no cluster: unqualified names read them.
@@ -157,9 +170,6 @@ pub async fn build_reusing(
         .install_views()
         .await
         .map_err(|e| Failure::usage(e.to_string()))?;
-    if let Some(url) = &args.ballista {
-        engine = on_ballista(engine, url).await?;
-    }
     Ok(Session {
         engine,
         clusters,
@@ -168,9 +178,15 @@ pub async fn build_reusing(
     })
 }
 
-/// The session's queries planned here and run on a Ballista cluster.
+/// The session's queries planned here and run on the Ballista scheduler at
+/// `url` (`--ballista`), or on one started in this process (`standalone`).
+pub async fn on_ballista(mut session: Session, url: &str) -> Result<Session, Failure> {
+    session.engine = ballista_engine(session.engine, url).await?;
+    Ok(session)
+}
+
 #[cfg(feature = "ballista")]
-async fn on_ballista(engine: Engine, url: &str) -> Result<Engine, Failure> {
+async fn ballista_engine(engine: Engine, url: &str) -> Result<Engine, Failure> {
     use kq_engine::distributed;
     let url = if url == "standalone" {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -186,7 +202,7 @@ async fn on_ballista(engine: Engine, url: &str) -> Result<Engine, Failure> {
 }
 
 #[cfg(not(feature = "ballista"))]
-async fn on_ballista(_engine: Engine, _url: &str) -> Result<Engine, Failure> {
+async fn ballista_engine(_engine: Engine, _url: &str) -> Result<Engine, Failure> {
     Err(Failure::usage(
         "this kq was built without Ballista support; build it with `cargo build --release -p kq-cli --features ballista`, or drop --ballista to run the query here",
     ))
@@ -196,14 +212,14 @@ async fn on_ballista(_engine: Engine, _url: &str) -> Result<Engine, Failure> {
 /// profile or region is the command's error; otherwise on first use.
 #[cfg(feature = "aws")]
 async fn aws_schemas(
-    args: &Args,
+    args: &Sources,
     failures: &FailureLog,
 ) -> Result<Vec<(String, Arc<dyn datafusion::catalog::SchemaProvider>)>, Failure> {
     use kq_providers::aws::{AwsOptions, AwsSchema, SCHEMA};
     let options = AwsOptions {
         profiles: args.aws_profile.clone(),
         regions: args.aws_region.clone(),
-        timeout: Duration::from_secs(args.timeout.max(1)),
+        timeout: args.timeout,
     };
     let schema = AwsSchema::new(options, failures.clone());
     if !args.aws_profile.is_empty() || !args.aws_region.is_empty() {
@@ -219,7 +235,7 @@ async fn aws_schemas(
 /// answers every table with how to get a kq that has it.
 #[cfg(not(feature = "aws"))]
 async fn aws_schemas(
-    args: &Args,
+    args: &Sources,
     _failures: &FailureLog,
 ) -> Result<Vec<(String, Arc<dyn datafusion::catalog::SchemaProvider>)>, Failure> {
     if !args.aws_profile.is_empty() || !args.aws_region.is_empty() {

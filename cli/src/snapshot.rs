@@ -11,7 +11,7 @@ use std::time::Duration;
 use kq_engine::snapshot::{Location, Manifest, SnapshotOptions, write_snapshot};
 
 use crate::Failure;
-use crate::args::Args;
+use crate::args::{Output, SnapshotArgs, Sources};
 use crate::cron::{self, Schedule};
 use crate::session::{self, Session};
 
@@ -19,14 +19,8 @@ use crate::session::{self, Session};
 /// run's); younger ones may belong to a writer still running.
 const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
 
-pub async fn run(args: &Args) -> Result<u8, Failure> {
-    if let Some(flag) = args.watch_flags().first() {
-        return Err(Failure::usage(format!("{flag} only applies to kq watch")));
-    }
-    if let Some(flag) = args.report_flags().first() {
-        return Err(Failure::usage(format!("{flag} only applies to kq report")));
-    }
-    if args.snapshots.is_some() {
+pub async fn run(sources: &Sources, output: &Output, args: &SnapshotArgs) -> Result<u8, Failure> {
+    if sources.snapshots.is_some() {
         return Err(Failure::usage(
             "kq snapshot reads clusters, not snapshots; drop --snapshots (and --at/--history)",
         ));
@@ -37,8 +31,8 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
         ));
     };
     let location = Location::parse(to, true).map_err(|e| Failure::usage(e.to_string()))?;
-    let schedule = Schedule::from_args(args)?;
-    let session = session::build(args, true).await?;
+    let schedule = Schedule::from_args(&args.schedule)?;
+    let session = session::build(sources, true).await?;
     let tables = choose_tables(&session, args).await?;
     let options = SnapshotOptions {
         tables,
@@ -51,15 +45,15 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
             let manifest = write_snapshot(&session.engine, &location, &options)
                 .await
                 .map_err(|e| Failure::usage(e.to_string()))?;
-            outcome(&manifest, &location, args.strict)
+            outcome(&manifest, &location, output.strict)
         }
-        schedule => run_scheduled(&session, &location, &options, schedule, args.strict).await,
+        schedule => run_scheduled(&session, &location, &options, schedule, output.strict).await,
     }
 }
 
 /// `--tables`, checked against the session; else every built-in table
 /// (`--all-tables`: discovered resources too).
-async fn choose_tables(session: &Session, args: &Args) -> Result<Vec<String>, Failure> {
+async fn choose_tables(session: &Session, args: &SnapshotArgs) -> Result<Vec<String>, Failure> {
     let engine = &session.engine;
     if args.tables.is_empty() {
         let mut tables = engine.kube().typed_table_names();

@@ -34,7 +34,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -42,7 +41,7 @@ use kq_engine::Engine;
 use kq_providers::kubernetes::live::LiveCache;
 
 use crate::Failure;
-use crate::args::Args;
+use crate::args::{Output, Sources, WatchArgs};
 use crate::exec::{collect_statement, every_cluster_failed, interrupt_listener};
 use crate::print::print_failure;
 use crate::print::{self, OutputFormat, PrintOptions, PrintSummary, Printer};
@@ -76,8 +75,19 @@ enum Mode {
 }
 
 /// Runs `kq watch`; returns the exit code.
-pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
-    let format = args.output.unwrap_or(if args.changes {
+pub async fn run(sources: &Sources, output: &Output, args: &WatchArgs) -> Result<u8, Failure> {
+    if args.query.is_empty() {
+        return Err(Failure::usage(
+            "kq watch needs a query, e.g. kq watch \"SELECT namespace, count(*) FROM pods GROUP BY namespace\"",
+        ));
+    }
+    if sources.snapshots.is_some() {
+        return Err(Failure::usage(
+            "kq watch follows live clusters; snapshots do not change, so query them with kq --snapshots DIR \"SQL\"",
+        ));
+    }
+    let sql = args.query.join(" ");
+    let format = output.format().unwrap_or(if args.changes {
         OutputFormat::Ndjson
     } else {
         OutputFormat::Table
@@ -96,7 +106,7 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
     };
     let mut interrupted = interrupt_listener()?;
     let session = tokio::select! {
-        session = session::build(args, true) => session?,
+        session = session::build(sources, true) => session?,
         _ = interrupted.changed() => return Ok(0),
     };
     let engine = &session.engine;
@@ -104,7 +114,7 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
         return Err(Failure::usage("cannot start the live cache for kq watch"));
     };
     let mut statements = engine
-        .parse(sql)
+        .parse(&sql)
         .map_err(|e| Failure::usage(e.to_string()))?;
     let statement = match (statements.pop_front(), statements.is_empty()) {
         (Some(statement), true) => statement,
@@ -115,10 +125,10 @@ pub async fn run(args: &Args, sql: &str) -> Result<u8, Failure> {
             ));
         }
     };
-    let debounce = Duration::from_millis(args.debounce);
+    let debounce = args.debounce;
     let deadline = args.for_duration.map(|d| tokio::time::Instant::now() + d);
     let mut changes = live.subscribe();
-    let mut state = WatchState::new(mode, format, args);
+    let mut state = WatchState::new(mode, format, output);
     let mut first = true;
     let mut reported: std::collections::HashSet<(String, String, String)> = Default::default();
     loop {
@@ -273,7 +283,7 @@ fn now() -> String {
 }
 
 impl WatchState {
-    fn new(mode: Mode, format: OutputFormat, args: &Args) -> Self {
+    fn new(mode: Mode, format: OutputFormat, output: &Output) -> Self {
         let width = if mode == Mode::Redraw {
             terminal_size::terminal_size().map(|(w, _)| w.0)
         } else {
@@ -284,8 +294,8 @@ impl WatchState {
             format,
             print: PrintOptions {
                 format,
-                max_rows: args.max_rows,
-                header: !args.no_header,
+                max_rows: output.max_rows,
+                header: !output.no_header,
                 width,
             },
             key: Vec::new(),
@@ -596,30 +606,6 @@ fn status_header(live: &LiveCache, last_change: Option<chrono::DateTime<chrono::
     )
 }
 
-/// Parses `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration; use e.g. 500ms, 30s, 5m or 1h"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown duration unit '{unit}' in '{text}'; use ms, s, m or h"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}' is not a duration"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,18 +640,5 @@ mod tests {
             })
             .collect();
         assert_eq!(ops, ["-b", "~c34", "+d"]);
-    }
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
-        assert!(
-            parse_duration("3 days")
-                .unwrap_err()
-                .contains("unknown duration unit")
-        );
-        assert!(parse_duration("soon").is_err());
     }
 }

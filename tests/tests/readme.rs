@@ -1,5 +1,6 @@
-//! README.md is generated where it documents the catalog and the examples:
-//! these tests fail when it is stale. Regenerate with
+//! The docs are generated where they document the catalog
+//! (docs/tables.md) and the examples (README.md): these tests fail when
+//! either is stale. Regenerate with
 //! `KQ_UPDATE_README=1 cargo test -p kq-tests --test readme`.
 
 use std::path::PathBuf;
@@ -14,8 +15,8 @@ fn repo_root() -> PathBuf {
 fn splice(readme: &str, marker: &str, body: &str) -> String {
     let start = format!("<!-- {marker}:start -->");
     let end = format!("<!-- {marker}:end -->");
-    let from = readme.find(&start).expect("start marker in README") + start.len();
-    let to = readme.find(&end).expect("end marker in README");
+    let from = readme.find(&start).expect("start marker") + start.len();
+    let to = readme.find(&end).expect("end marker");
     format!("{}\n{}{}", &readme[..from], body, &readme[to..])
 }
 
@@ -53,21 +54,32 @@ fn examples_section() -> String {
     out
 }
 
-#[test]
-fn readme_documents_the_current_catalog_and_examples() {
-    let path = repo_root().join("README.md");
-    let readme = std::fs::read_to_string(&path).expect("read README.md");
-    let expected = splice(
-        &splice(&readme, "tables", &tables_section()),
-        "examples",
-        &examples_section(),
-    );
+/// Checks `file` against its generated sections, or rewrites it with
+/// `KQ_UPDATE_README` set.
+fn check_generated(file: &str, sections: &[(&str, String)]) {
+    let path = repo_root().join(file);
+    let current = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {file}: {e}"));
+    let expected = sections
+        .iter()
+        .fold(current.clone(), |text, (marker, body)| {
+            splice(&text, marker, body)
+        });
     if std::env::var_os("KQ_UPDATE_README").is_some() {
-        std::fs::write(&path, &expected).expect("write README.md");
+        std::fs::write(&path, &expected).unwrap_or_else(|e| panic!("write {file}: {e}"));
         return;
     }
     assert!(
-        readme == expected,
-        "README.md is stale: run `KQ_UPDATE_README=1 cargo test -p kq-tests --test readme`"
+        current == expected,
+        "{file} is stale: run `KQ_UPDATE_README=1 cargo test -p kq-tests --test readme`"
     );
+}
+
+#[test]
+fn readme_shows_the_current_examples() {
+    check_generated("README.md", &[("examples", examples_section())]);
+}
+
+#[test]
+fn docs_document_the_current_catalog() {
+    check_generated("docs/tables.md", &[("tables", tables_section())]);
 }

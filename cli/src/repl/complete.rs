@@ -15,6 +15,8 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
+use super::commands::COMMANDS;
+
 /// What completion can offer; refreshed when the session changes.
 #[derive(Default)]
 pub struct CompletionData {
@@ -24,34 +26,6 @@ pub struct CompletionData {
     pub functions: Vec<String>,
     pub contexts: Vec<String>,
 }
-
-pub const COMMANDS: &[(&str, &str)] = &[
-    ("\\?", "list these commands"),
-    (
-        "\\d",
-        "list tables; \\d TABLE shows its columns, types and descriptions",
-    ),
-    ("\\timing", "toggle printing each statement's run time"),
-    (
-        "\\o",
-        "\\o FORMAT sets the output format: table, json, ndjson, csv, markdown",
-    ),
-    ("\\x", "toggle expanded display (one line per column)"),
-    (
-        "\\c",
-        "\\c CONTEXT[,…] or \\c * switches the clusters queried",
-    ),
-    ("\\i", "\\i FILE runs the statements in FILE"),
-    (
-        "\\refresh",
-        "\\refresh [TABLE] drops cached tables so the next query lists afresh",
-    ),
-    (
-        "\\cache",
-        "show the cached tables: clusters, objects, last event, memory",
-    ),
-    ("\\q", "quit (or Ctrl-D)"),
-];
 
 const FORMATS: &[&str] = &["table", "json", "ndjson", "csv", "markdown"];
 

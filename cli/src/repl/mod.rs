@@ -9,6 +9,7 @@
 //! History lives in `$KQ_HISTORY`, else `$XDG_DATA_HOME/kq/history`, else
 //! `~/.local/share/kq/history`.
 
+mod commands;
 mod complete;
 
 use std::io::{IsTerminal, Write};
@@ -25,14 +26,15 @@ use rustyline::{CompletionType, Config, Editor};
 use kq_providers::failures::Mark;
 
 use crate::Failure;
-use crate::args::Args;
+use crate::args::{Output, Sources};
 use crate::exec::{
     collect_statement, describe_batch, interrupt_listener, print_batch, tables_batch, text_batch,
 };
 use crate::print::{self, OutputFormat, PrintOptions, Printer, print_failure};
 use crate::progress::Progress;
 use crate::session::{self, Session};
-use complete::{COMMANDS, CompletionData, ReplHelper};
+use commands::{Backslash, COMMANDS};
+use complete::{CompletionData, ReplHelper};
 
 /// Display settings changed by `\o`, `\x` and `\timing`.
 struct Settings {
@@ -44,7 +46,10 @@ struct Settings {
 struct Repl {
     /// Changes on every Ctrl-C while a statement or command runs.
     interrupts: tokio::sync::watch::Receiver<()>,
-    args: Args,
+    sources: Sources,
+    output: Output,
+    /// `--ballista`: queries run on a Ballista scheduler over snapshots.
+    ballista: Option<String>,
     session: Session,
     settings: Settings,
     completion: Arc<RwLock<CompletionData>>,
@@ -56,8 +61,12 @@ enum Flow {
 }
 
 /// Runs the shell until `\q` or Ctrl-D; returns the exit code.
-pub async fn run(args: Args) -> Result<u8, Failure> {
-    let session = session::build(&args, true).await?;
+pub async fn run(
+    sources: Sources,
+    output: Output,
+    ballista: Option<String>,
+) -> Result<u8, Failure> {
+    let session = session::open(&sources, ballista.as_deref(), true).await?;
     // One SIGINT listener for the whole session, registered before the
     // line editor exists: from here on Ctrl-C cancels what runs instead of
     // killing the shell.
@@ -82,11 +91,13 @@ pub async fn run(args: Args) -> Result<u8, Failure> {
     let mut repl = Repl {
         interrupts,
         settings: Settings {
-            format: args.output.unwrap_or(OutputFormat::Table),
+            format: output.format().unwrap_or(OutputFormat::Table),
             expanded: false,
             timing: false,
         },
-        args,
+        sources,
+        output,
+        ballista,
         session,
         completion,
     };
@@ -213,43 +224,50 @@ impl Repl {
     }
 
     async fn command(&mut self, input: &str) -> Flow {
-        let (command, argument) = match input.split_once(char::is_whitespace) {
-            Some((c, a)) => (c, a.trim().trim_end_matches(';').trim()),
-            None => (input.trim_end_matches(';'), ""),
+        let command = match Backslash::parse(input) {
+            Ok(command) => command,
+            Err(message) => {
+                eprintln!("kq: {message}");
+                return Flow::Continue;
+            }
         };
-        match (command, argument) {
-            ("\\q", _) => return Flow::Quit,
-            ("\\?", _) => {
+        match command {
+            Backslash::Quit => return Flow::Quit,
+            Backslash::Help => {
                 let rows = COMMANDS
                     .iter()
                     .map(|(name, help)| vec![name.to_string(), help.to_string()])
                     .collect();
                 self.print_text(text_batch(&["command", "description"], rows));
             }
-            ("\\d", "") => {
+            Backslash::Describe(None) => {
                 let batch = tables_batch(&self.session.engine).await;
                 self.print_text(batch);
             }
-            ("\\d", table) => match describe_batch(&self.session.engine, table).await {
-                Ok(batch) => self.print_text(batch),
-                Err(failure) => eprintln!("kq: {}", failure.message),
-            },
-            ("\\timing", _) => {
+            Backslash::Describe(Some(table)) => {
+                match describe_batch(&self.session.engine, &table).await {
+                    Ok(batch) => self.print_text(batch),
+                    Err(failure) => eprintln!("kq: {}", failure.message),
+                }
+            }
+            Backslash::Timing => {
                 self.settings.timing = !self.settings.timing;
                 println!(
                     "Timing is {}.",
                     if self.settings.timing { "on" } else { "off" }
                 );
             }
-            ("\\x", _) => {
+            Backslash::Expanded => {
                 self.settings.expanded = !self.settings.expanded;
                 println!(
                     "Expanded display is {}.",
                     if self.settings.expanded { "on" } else { "off" }
                 );
             }
-            ("\\o", "") => println!("Output format is {}.", format_name(self.settings.format)),
-            ("\\o", name) => match OutputFormat::from_str(name, true) {
+            Backslash::Output(None) => {
+                println!("Output format is {}.", format_name(self.settings.format))
+            }
+            Backslash::Output(Some(name)) => match OutputFormat::from_str(&name, true) {
                 Ok(format) => {
                     self.settings.format = format;
                     println!("Output format is {}.", format_name(format));
@@ -258,51 +276,52 @@ impl Repl {
                     "kq: unknown output format '{name}'; use table, json, ndjson, csv or markdown"
                 ),
             },
-            ("\\c", "") => println!(
+            Backslash::Connect(None) => println!(
                 "Querying {}: {}.",
                 plural(self.session.clusters.len(), "cluster"),
                 self.session.clusters.join(", ")
             ),
-            ("\\c", contexts) => self.switch_clusters(contexts).await,
-            ("\\i", "") => {
-                eprintln!("kq: \\i needs a file, e.g. \\i queries/examples/privileged.sql")
-            }
-            ("\\i", path) => match std::fs::read_to_string(path) {
+            Backslash::Connect(Some(contexts)) => self.switch_clusters(&contexts).await,
+            Backslash::Include(path) => match std::fs::read_to_string(&path) {
                 Ok(text) => self.run_sql(&text).await,
                 Err(e) => eprintln!("kq: cannot read SQL file {path}: {e}"),
             },
-            ("\\refresh", table) => {
-                let table = (!table.is_empty()).then_some(table);
+            Backslash::Refresh(table) => {
                 let dropped = self
                     .session
                     .engine
                     .kube()
                     .live()
-                    .map_or(0, |live| live.refresh(table));
+                    .map_or(0, |live| live.refresh(table.as_deref()));
                 println!(
                     "Dropped {} from the cache; the next query lists afresh.",
                     plural(dropped, "cached resource")
                 );
             }
-            ("\\cache", _) => self.print_text(self.cache_batch()),
-            (other, _) => eprintln!("kq: unknown command '{other}'; \\? lists the commands"),
+            Backslash::Cache => self.print_text(self.cache_batch()),
         }
         Flow::Continue
     }
 
     async fn switch_clusters(&mut self, contexts: &str) {
-        let mut args = self.args.clone();
-        if contexts == "*" {
-            args.all_contexts = true;
-            args.context = None;
-        } else {
-            args.all_contexts = false;
-            args.context = Some(contexts.to_string());
+        if self.ballista.is_some() {
+            eprintln!(
+                "kq: this shell runs on Ballista over snapshots; start kq without --ballista to query clusters"
+            );
+            return;
         }
-        match session::build_reusing(&args, true, Some(&self.session)).await {
+        let mut sources = self.sources.clone();
+        if contexts == "*" {
+            sources.all_contexts = true;
+            sources.context = None;
+        } else {
+            sources.all_contexts = false;
+            sources.context = Some(contexts.to_string());
+        }
+        match session::build_reusing(&sources, true, Some(&self.session)).await {
             Ok(session) => {
                 self.session = session;
-                self.args = args;
+                self.sources = sources;
                 self.refresh_completion();
                 println!(
                     "Now querying {}: {}.",
@@ -360,8 +379,8 @@ impl Repl {
         };
         PrintOptions {
             format: self.settings.format,
-            max_rows: self.args.max_rows,
-            header: !self.args.no_header,
+            max_rows: self.output.max_rows,
+            header: !self.output.no_header,
             width,
         }
     }
@@ -395,7 +414,7 @@ impl Repl {
             interrupts.borrow_and_update();
             // The same "querying N clusters…" line as one-shot runs, so a
             // slow cluster shows as waiting, not as a hung shell.
-            let mut progress = Progress::start(self.session.clusters.len());
+            let mut progress = Progress::start(self.session.engine.kube_schema());
             let outcome = tokio::select! {
                 outcome = self.run_statement(statement, &mut progress) => outcome,
                 _ = interrupts.changed() => Err(Failure::usage("query cancelled")),

@@ -1,0 +1,305 @@
+//! The command line's shape, through the real binary: subcommands with
+//! their own flags, shared flags on either side of the subcommand, shell
+//! completions that bash really completes with, man pages that man really
+//! renders, and one sentence for every usage error.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use kq_sim::FleetConfig;
+use kq_tests::{TestFleet, kq_binary, ndjson_rows, ok, required_on_path, stderr, stdout};
+
+fn kq_plain(args: &[&str]) -> std::process::Output {
+    Command::new(kq_binary())
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("run kq")
+}
+
+/// What bash's completion function offers for `words` (the cursor on the
+/// last word), using the script `kq completions bash` printed.
+fn bash_completes(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let bash = required_on_path("bash", "the completion test", "install bash");
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len() - 1;
+    let current = words[cword];
+    let previous = words[cword - 1];
+    let program = format!(
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={cword}; COMP_LINE='{}'; COMP_POINT=${{#COMP_LINE}}; \
+         _kq kq '{current}' '{previous}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        quoted.join(" "),
+        words.join(" "),
+    );
+    let output = Command::new(bash)
+        .args(["--norc", "-c", &program])
+        .output()
+        .expect("run bash");
+    assert!(output.status.success(), "bash: {}", stderr(&output));
+    stdout(&output)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_subcommands_flags_and_formats_from_the_same_definitions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("kq.bash");
+    let generated = kq_plain(&["completions", "bash"]);
+    std::fs::write(&script, ok(&generated)).expect("write the script");
+
+    assert_eq!(bash_completes(&script, &["kq", "rep"]), ["report"]);
+    let report_flags = bash_completes(&script, &["kq", "report", "--pa"]);
+    assert!(
+        report_flags.contains(&"--pack".to_string()),
+        "{report_flags:?}"
+    );
+    assert!(
+        report_flags.contains(&"--param".to_string()),
+        "{report_flags:?}"
+    );
+    // Flags are offered where they belong: watch has no --pack.
+    let watch_flags = bash_completes(&script, &["kq", "watch", "--pa"]);
+    assert!(watch_flags.is_empty(), "{watch_flags:?}");
+    let formats = bash_completes(&script, &["kq", "-o", ""]);
+    for format in ["table", "json", "ndjson", "csv", "markdown", "sarif"] {
+        assert!(formats.contains(&format.to_string()), "{formats:?}");
+    }
+
+    // Every shell clap_complete knows gets a script naming every subcommand.
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = ok(&kq_plain(&["completions", shell]));
+        for subcommand in [
+            "query", "tables", "describe", "watch", "report", "snapshot", "diff",
+        ] {
+            assert!(script.contains(subcommand), "{shell}: {subcommand}");
+        }
+    }
+}
+
+#[test]
+fn man_renders_the_man_pages() {
+    let man = required_on_path("man", "the man page test", ".ci/setup installs man-db");
+    let groff = required_on_path(
+        "groff",
+        "the man page test",
+        ".ci/setup installs groff-base",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (args, must_show) in [
+        (
+            vec!["man"],
+            vec!["SUBCOMMANDS", "report", "snapshot", "--kubeconfig"],
+        ),
+        (
+            vec!["man", "report"],
+            vec!["kq-report", "--pack", "--fail-on", "--every"],
+        ),
+        (
+            vec!["man", "watch"],
+            vec!["kq-watch", "--changes", "--debounce"],
+        ),
+    ] {
+        let page = dir.path().join(format!("{}.1", args.join("-")));
+        let roff = kq_plain(&args);
+        std::fs::write(&page, &roff.stdout).expect("write the page");
+        assert!(roff.status.success(), "{args:?}: {}", stderr(&roff));
+        // groff's warnings (-ww) are what a malformed page shows.
+        let checked = Command::new(&groff)
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(&page)
+            .output()
+            .expect("run groff");
+        assert!(
+            checked.status.success() && checked.stderr.is_empty(),
+            "{args:?}: groff says {}",
+            stderr(&checked)
+        );
+        let shown = Command::new(&man)
+            .arg("-l")
+            .arg(&page)
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .expect("run man");
+        let text = stdout(&shown);
+        assert!(shown.status.success(), "{args:?}: {}", stderr(&shown));
+        for needle in must_show {
+            assert!(
+                text.contains(needle),
+                "{args:?}: {needle} not in the page:\n{text}"
+            );
+        }
+    }
+    let missing = kq_plain(&["man", "nosuch"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("kq has no subcommand 'nosuch'"));
+}
+
+#[test]
+fn each_subcommand_helps_with_its_own_flags() {
+    let report = ok(&kq_plain(&["report", "--help"]));
+    assert!(report.contains("Usage: kq report"), "{report}");
+    assert!(report.contains("--pack") && report.contains("--waivers"));
+    assert!(
+        !report.contains("--changes"),
+        "watch's flags are not report's"
+    );
+    let watch = ok(&kq_plain(&["watch", "--help"]));
+    assert!(watch.contains("--changes") && !watch.contains("--pack"));
+    let top = ok(&kq_plain(&["--help"]));
+    for subcommand in [
+        "query",
+        "tables",
+        "describe",
+        "watch",
+        "report",
+        "snapshot",
+        "diff",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            top.contains(subcommand),
+            "{subcommand} missing from kq --help"
+        );
+    }
+    assert!(
+        top.contains("Unlike kubectl's -A"),
+        "-A says loudly that it means contexts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_flags_go_on_either_side_and_sql_comes_from_anywhere() {
+    let fleet = TestFleet::start(FleetConfig::uniform(2, 20, 91)).await;
+    let sql = "SELECT cluster, namespace, name FROM pods ORDER BY cluster, namespace, name";
+    let baseline = ndjson_rows(&fleet.kq(&["-A", "-o", "ndjson", sql]).await);
+    assert_eq!(baseline.len(), 40);
+
+    let spelled_out = ndjson_rows(&fleet.kq(&["query", "-A", "-o", "ndjson", sql]).await);
+    assert_eq!(spelled_out, baseline, "kq query is kq \"SQL\"");
+
+    // -f - reads the statements from standard input.
+    let mut child = Command::new(kq_binary())
+        .args(["--kubeconfig"])
+        .arg(&fleet.kubeconfig)
+        .args(["-A", "-o", "ndjson", "-f", "-"])
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kq");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{sql};\n").as_bytes())
+        .expect("write SQL");
+    let from_stdin = child.wait_with_output().expect("kq ran");
+    assert_eq!(
+        ndjson_rows(&from_stdin),
+        baseline,
+        "{}",
+        stderr(&from_stdin)
+    );
+
+    let before = ok(&fleet.kq(&["-A", "-o", "csv", "tables"]).await);
+    let after = ok(&fleet.kq(&["tables", "-A", "-o", "csv"]).await);
+    assert_eq!(before, after);
+    assert!(before.starts_with("table,description\n"), "{before}");
+
+    // kq report takes -o like every other subcommand; --format stays an alias.
+    let dash_o = fleet
+        .kq(&["report", "-A", "--pack", "baseline", "-o", "json"])
+        .await;
+    let format = fleet
+        .kq(&["report", "-A", "--pack", "baseline", "--format", "json"])
+        .await;
+    let controls = |output: &std::process::Output| -> Vec<String> {
+        let report: serde_json::Value =
+            serde_json::from_str(&stdout(output)).expect("a JSON report");
+        report["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .map(|c| format!("{}={}", c["id"], c["status"]))
+            .collect()
+    };
+    assert!(!controls(&dash_o).is_empty());
+    assert_eq!(controls(&dash_o), controls(&format));
+
+    // Durations read as humantime does.
+    ok(&fleet
+        .kq(&[
+            "--timeout",
+            "1m30s",
+            "-A",
+            "SELECT count(*) FROM namespaces",
+        ])
+        .await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_errors_are_one_sentence_and_exit_2() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 0, 5)).await;
+    for (args, expected) in [
+        (
+            vec!["-f", "q.sql", "tables"],
+            "-f/--file applies to queries",
+        ),
+        (
+            vec!["--changes", "SELECT 1"],
+            "--changes only applies to kq watch",
+        ),
+        (
+            vec!["report", "--changes"],
+            "--changes only applies to kq watch",
+        ),
+        (
+            vec!["--every", "1h", "SELECT 1"],
+            "--every only applies to kq report and kq snapshot",
+        ),
+        (
+            vec!["-o", "junit", "SELECT 1"],
+            "-o junit is a kq report format",
+        ),
+        (vec!["-o", "pdf", "SELECT 1"], "unknown output format 'pdf'"),
+        (vec!["-o", "json,csv", "SELECT 1"], "prints one format"),
+        (
+            vec!["snapshot", "-o", "json", "--to", "x"],
+            "-o does not apply",
+        ),
+        (vec!["--timeout", "0s", "SELECT 1"], "longer than 0"),
+        (
+            vec!["watch", "--for", "soon", "SELECT 1"],
+            "is not a duration",
+        ),
+        (vec!["query"], "kq query needs SQL"),
+        (vec!["describe"], "describe needs a table name"),
+        (vec!["completions", "tcsh"], "invalid value 'tcsh'"),
+        (
+            vec!["--no-such-flag"],
+            "unexpected argument '--no-such-flag'",
+        ),
+    ] {
+        let output = fleet.kq(&args).await;
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(expected),
+            "{args:?}: {err:?} should contain {expected:?}"
+        );
+        assert!(err.starts_with("kq: "), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {err:?}"
+        );
+        assert!(stdout(&output).is_empty(), "{args:?}: nothing on stdout");
+    }
+}
