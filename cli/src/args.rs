@@ -57,6 +57,8 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Compare two states: two snapshots, or a snapshot and the live clusters.
     Diff(DiffArgs),
+    /// Serve the tables over the Postgres wire protocol (psql, Grafana, Metabase, drivers), from memory kept current by watches.
+    Serve(ServeArgs),
     /// Print shell completions: `kq completions bash > /etc/bash_completion.d/kq`.
     Completions {
         #[arg(value_name = "SHELL")]
@@ -81,6 +83,7 @@ impl Command {
             Command::Report(_) => "report",
             Command::Snapshot(_) => "snapshot",
             Command::Diff(_) => "diff",
+            Command::Serve(_) => "serve",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
         }
@@ -400,6 +403,68 @@ pub struct DiffArgs {
     pub to: Option<String>,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port). Beyond loopback, --password-file and --tls-cert/--tls-key are required.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5433")]
+    pub listen: String,
+
+    /// A file holding the password clients must give (SCRAM-SHA-256); any user name is accepted.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM); with it, clients must connect over TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Longest a query may run; a client's shorter `SET statement_timeout` wins.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = positive_seconds)]
+    pub query_timeout: Duration,
+
+    /// Memory one query may use for sorts, joins, aggregates and its result (512MB, 2GiB).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    pub query_memory: usize,
+
+    /// Most clients connected at once; more are turned away with an error.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
+
+/// A byte size: a number with an optional unit (KB, MB, GB are powers of
+/// 1000; KiB, MiB, GiB of 1024).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size; use e.g. 512MB or 2GiB"))?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}'; use KB, MB, GB, KiB, MiB or GiB"
+            ));
+        }
+    };
+    match number.checked_mul(scale) {
+        Some(0) | None => Err(format!("'{text}' is not a usable size")),
+        Some(bytes) => Ok(bytes),
+    }
+}
+
 const EXAMPLES: &str = "Examples:
   kq --demo \"SELECT DISTINCT image FROM containers WHERE image LIKE '%mysql%'\"
   kq --context 'prod-*' \"SELECT cluster, namespace, name FROM pods WHERE phase = 'Pending'\"
@@ -413,6 +478,7 @@ const EXAMPLES: &str = "Examples:
   kq --snapshots ./snapshots --at 2026-12-01 \"SELECT cluster, count(*) FROM pods GROUP BY cluster\"
   kq tables
   kq describe containers
+  kq serve -A --listen 127.0.0.1:5433   # then: psql -h 127.0.0.1 -p 5433 kq
   kq completions bash > ~/.local/share/bash-completion/completions/kq";
 
 /// `--at`: RFC 3339, or a UTC date and time without zone, or a date (midnight UTC).
@@ -612,6 +678,20 @@ mod tests {
             positive_seconds("soon")
                 .unwrap_err()
                 .contains("is not a duration")
+        );
+    }
+
+    #[test]
+    fn sizes_parse_in_both_unit_systems() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0MB").is_err());
+        assert!(parse_size("lots").unwrap_err().contains("is not a size"));
+        assert!(
+            parse_size("3 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
         );
     }
 

@@ -69,29 +69,6 @@ impl Cron {
     }
 }
 
-/// Waits for Ctrl-C or SIGTERM (what a container runtime sends).
-async fn stop_requested() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 fn next_run(schedule: &Schedule, last_start: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     let now = Utc::now();
     match schedule {
@@ -118,7 +95,7 @@ where
     F: FnMut(DateTime<Utc>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let stop = stop_requested();
+    let stop = crate::exec::stop_requested();
     tokio::pin!(stop);
     let mut last_start = None;
     loop {

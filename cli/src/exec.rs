@@ -367,3 +367,26 @@ pub(crate) fn interrupt_listener() -> Result<tokio::sync::watch::Receiver<()>, F
     });
     Ok(rx)
 }
+
+/// Waits for Ctrl-C or SIGTERM (what a container runtime sends).
+pub(crate) async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

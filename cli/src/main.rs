@@ -5,9 +5,9 @@
 //! dispatches and runs one-shot queries, `repl` is the interactive shell,
 //! `watch` keeps one query live, `report` runs compliance controls (once or
 //! on a schedule), `snapshot` writes tables as Parquet, `diff` compares two
-//! states. `exec` holds what they all share (running and printing a
-//! statement, failure verdicts, table listings) and imports none of them;
-//! `print` renders results. Exit codes mean something: 0 success, 1 a
+//! states, `serve` answers Postgres clients. `exec` holds what they all
+//! share (running and printing a statement, failure verdicts, table
+//! listings) and imports none of them; `print` renders results. Exit codes mean something: 0 success, 1 a
 //! report found failing controls or a cluster failed under `--strict`, 2 a
 //! usage, SQL or configuration error.
 
@@ -20,6 +20,8 @@ mod print;
 mod progress;
 mod repl;
 mod report;
+#[cfg(feature = "serve")]
+mod serve;
 mod session;
 mod snapshot;
 mod watch;

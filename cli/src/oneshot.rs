@@ -97,6 +97,7 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
             table_output("kq diff")?;
             crate::diff::run(&sources, &output, &diff).await
         }
+        Some(Command::Serve(args)) => serve(&sources, &output, &args).await,
         Some(Command::Completions { shell }) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "kq", &mut script);
@@ -168,4 +169,24 @@ async fn run_query(query: &QueryArgs, sources: &Sources, output: &Output) -> Res
         code = code.max(report_failures(engine, mark, output.strict)?);
     }
     Ok(code)
+}
+
+#[cfg(feature = "serve")]
+async fn serve(
+    sources: &Sources,
+    output: &Output,
+    args: &crate::args::ServeArgs,
+) -> Result<u8, Failure> {
+    crate::serve::run(sources, output, args).await
+}
+
+#[cfg(not(feature = "serve"))]
+async fn serve(
+    _sources: &Sources,
+    _output: &Output,
+    _args: &crate::args::ServeArgs,
+) -> Result<u8, Failure> {
+    Err(Failure::usage(
+        "this kq was built without kq serve; build it with `cargo build --release -p kq-cli --features serve`",
+    ))
 }

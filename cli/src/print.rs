@@ -980,13 +980,18 @@ pub fn print_failure(failure: &kq_providers::failures::FailureRecord) {
     if failure.severity == kq_providers::failures::Severity::Info {
         return;
     }
+    eprintln!("kq: {}", failure_sentence(failure));
+}
+
+/// A partial failure in one line: "error cluster 'prod' (pods): …".
+pub fn failure_sentence(failure: &kq_providers::failures::FailureRecord) -> String {
     let (kind, source) = kq_providers::failures::source_kind(&failure.source);
-    eprintln!(
-        "kq: {} {kind} '{source}' ({}): {}",
+    format!(
+        "{} {kind} '{source}' ({}): {}",
         failure.severity.as_str(),
         failure.table,
         failure.message
-    );
+    )
 }
 
 #[cfg(test)]

@@ -279,6 +279,43 @@ impl Engine {
         self.execute_here(plan).await
     }
 
+    /// Starts a planned statement whose operators (sorts, joins,
+    /// aggregates) draw memory from `pool` instead of the session's: a
+    /// server gives each query its own budget, so one cannot starve the rest.
+    pub async fn execute_plan_in_pool(
+        &self,
+        plan: LogicalPlan,
+        pool: Arc<dyn datafusion::execution::memory_pool::MemoryPool>,
+    ) -> Result<QueryOutput, EngineError> {
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        use datafusion::execution::session_state::SessionStateBuilder;
+        let state = self.ctx.state();
+        let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
+            .with_memory_pool(pool)
+            .build_arc()
+            .map_err(|e| EngineError::Setup(clean_message(&e)))?;
+        let state = SessionStateBuilder::new_from_existing(state)
+            .with_runtime_env(runtime)
+            .build();
+        let frame = SessionContext::new_with_state(state)
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| EngineError::Plan(clean_message(&e)))?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let stream = frame
+            .execute_stream()
+            .await
+            .map_err(|e| EngineError::Execution(clean_message(&e)))?;
+        Ok(QueryOutput { schema, stream })
+    }
+
+    /// The DataFusion session behind this engine (shared state: what is
+    /// registered on it is visible to the engine's queries), for front ends
+    /// that bring their own protocol, such as `kq serve`.
+    pub fn session_context(&self) -> SessionContext {
+        self.ctx.clone()
+    }
+
     async fn execute_here(&self, plan: LogicalPlan) -> Result<QueryOutput, EngineError> {
         let frame = self
             .ctx
@@ -300,6 +337,10 @@ impl Engine {
             return Ok(());
         }
         let name = reference.table();
+        // `FROM generate_series(1, 3)` names a table function, not a table.
+        if reference.schema().is_none() && self.ctx.state().table_functions().contains_key(name) {
+            return Ok(());
+        }
         let (exists, names) = if schema == DEFAULT_SCHEMA {
             let exists = self
                 .kube

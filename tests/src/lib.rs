@@ -99,6 +99,9 @@ fn build_cli_binary(name: &str) {
     if cfg!(feature = "azure-blob") {
         features.push("kq-cli/azure-blob");
     }
+    if cfg!(feature = "serve") {
+        features.push("kq-cli/serve");
+    }
     let joined = features.join(",");
     let mut build = vec!["build", "--quiet", "-p", "kq-cli", "--bin", name];
     if !features.is_empty() {
@@ -398,6 +401,23 @@ impl KqProcess {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr buffer").clone()
+    }
+
+    /// Waits until kq's stderr contains `needle`; fails the test after a
+    /// minute (a hang, not a timing assumption).
+    pub async fn wait_for_stderr(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let text = self.stderr();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "kq never wrote {needle:?} to stderr; it wrote:\n{text}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Sends SIGINT, as Ctrl-C in a terminal would.

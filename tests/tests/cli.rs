@@ -233,6 +233,18 @@ async fn shared_flags_go_on_either_side_and_sql_comes_from_anywhere() {
     assert!(!controls(&dash_o).is_empty());
     assert_eq!(controls(&dash_o), controls(&format));
 
+    // A table function is not a misspelt table.
+    let series = ok(&fleet
+        .kq(&[
+            "-A",
+            "-o",
+            "csv",
+            "--no-header",
+            "SELECT sum(value) FROM generate_series(1, 4)",
+        ])
+        .await);
+    assert_eq!(series.trim(), "10");
+
     // Durations read as humantime does.
     ok(&fleet
         .kq(&[
@@ -302,4 +314,15 @@ async fn usage_errors_are_one_sentence_and_exit_2() {
         );
         assert!(stdout(&output).is_empty(), "{args:?}: nothing on stdout");
     }
+}
+
+/// A kq built without `serve` says how to get one, in one sentence.
+#[cfg(not(feature = "serve"))]
+#[test]
+fn a_lean_kq_says_how_to_get_kq_serve() {
+    let output = kq_plain(&["serve", "--demo"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("built without kq serve"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
