@@ -156,6 +156,11 @@ impl KqBinary {
 /// gets its `target/<profile>/kq` replaced by that checkout's builds, and
 /// the bench must keep running the binary it built.
 pub fn kq_binary() -> KqBinary {
+    kq_binary_with_features(&[])
+}
+
+/// [`kq_binary`] built with kq-cli's `features` (`serve`, `ballista`…).
+pub fn kq_binary_with_features(features: &[&str]) -> KqBinary {
     if let Some(path) = std::env::var_os("KQ_BIN") {
         return KqBinary {
             path: PathBuf::from(path),
@@ -171,10 +176,15 @@ pub fn kq_binary() -> KqBinary {
         Some(other) => other.to_string(),
     };
     progress(format!("building kq (profile {profile})"));
-    let output = Command::new(env!("CARGO"))
+    let mut build = Command::new(env!("CARGO"));
+    build
         .args(["build", "-p", "kq-cli", "--bin", "kq", "--profile"])
         .arg(&profile)
-        .arg("--message-format=json-render-diagnostics")
+        .arg("--message-format=json-render-diagnostics");
+    if !features.is_empty() {
+        build.arg("--features").arg(features.join(","));
+    }
+    let output = build
         .stderr(Stdio::inherit())
         .output()
         .expect("cargo build");

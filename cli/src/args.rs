@@ -141,6 +141,20 @@ pub struct Sources {
     #[arg(long, conflicts_with = "kubeconfig", global = true)]
     pub demo: bool,
 
+    /// Only these namespaces (comma-separated), as kubectl's -n: every namespaced table reads as if the query said `namespace IN (…)`, and kq lists only there.
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NAMES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub namespace: Vec<String>,
+
+    /// Accepted for kubectl's sake, and changes nothing: kq reads every namespace unless -n is given.
+    #[arg(long, global = true, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+
     /// Namespaces to read when a cluster-wide list is forbidden (comma-separated), besides the context's namespace.
     #[arg(long, value_name = "NAMES", value_delimiter = ',', global = true)]
     pub namespaces: Vec<String>,
@@ -214,6 +228,10 @@ pub struct Output {
     /// Print at most N rows.
     #[arg(long, value_name = "N", global = true)]
     pub max_rows: Option<usize>,
+
+    /// Show each request kq sends on stderr (method, path with selectors, status, bytes, time); -vv adds retries. Credentials are never shown.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 
     /// Omit the header line (table, csv, markdown).
     #[arg(long, global = true)]

@@ -24,6 +24,7 @@ mod report;
 mod serve;
 mod session;
 mod snapshot;
+mod verbose;
 mod watch;
 
 use std::io::Write;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    verbose::install(cli.output.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

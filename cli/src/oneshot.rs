@@ -25,6 +25,11 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
         output,
     } = cli;
     let table_output = |command: &str| output.check_table(command).map_err(Failure::usage);
+    if sources.all_namespaces {
+        eprintln!(
+            "kq: note: --all-namespaces changes nothing: kq reads every namespace unless -n is given (-A means every kubeconfig context)"
+        );
+    }
     if let Some(command) = &command {
         let query_flag = [
             (query.file.is_some(), "-f/--file"),

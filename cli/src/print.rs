@@ -139,12 +139,22 @@ pub struct Printer<W: Write> {
     csv_header_written: bool,
     /// Rendered text cells (`None` = NULL) of table and Markdown output.
     buffered: Vec<Vec<Option<String>>>,
+    /// EXPLAIN's result (plan_type, plan): a plan is printed on its lines.
+    plan_lines: bool,
+}
+
+/// Whether `schema` is the shape of an EXPLAIN result.
+fn is_explain(schema: &SchemaRef) -> bool {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    names == ["plan_type", "plan"]
 }
 
 impl<W: Write> Printer<W> {
     pub fn new(out: W, schema: SchemaRef, options: PrintOptions) -> Self {
         let json_text = schema.fields().iter().map(|f| is_json_text(f)).collect();
+        let plan_lines = is_explain(&schema);
         Self {
+            plan_lines,
             out,
             schema,
             options,
@@ -319,11 +329,27 @@ impl<W: Write> Printer<W> {
             .collect();
         // The buffered cells are not needed after this, so they are escaped
         // and cut in place rather than copied.
+        let keep_lines = self.plan_lines;
         let mut rows: Vec<Vec<String>> = std::mem::take(&mut self.buffered)
             .into_iter()
             .map(|row| {
                 row.into_iter()
-                    .map(|cell| cell.map(escape_control_owned).unwrap_or_default())
+                    .map(|cell| {
+                        cell.map(|text| {
+                            if keep_lines {
+                                // A plan is a tree drawn over lines: keep them.
+                                text.split('\n')
+                                    .map(|line| escape_control_owned(line.to_string()))
+                                    .collect::<Vec<_>>()
+                                    .join("\n")
+                                    .trim_end()
+                                    .to_string()
+                            } else {
+                                escape_control_owned(text)
+                            }
+                        })
+                        .unwrap_or_default()
+                    })
                     .collect()
             })
             .collect();
@@ -335,7 +361,7 @@ impl<W: Write> Printer<W> {
         };
         for row in &rows {
             for (width, cell) in natural.iter_mut().zip(row) {
-                *width = (*width).max(cell.width());
+                *width = (*width).max(line_width(cell));
             }
         }
         let shrinkable: Vec<bool> = fields.iter().map(|f| is_free_text(f.data_type())).collect();
@@ -951,7 +977,20 @@ fn water_fill(natural: &[usize], shrinkable: &[bool], budget: usize) -> Option<V
 }
 
 /// Cuts `text` to at most `limit` display columns, ending in `…` when cut.
+/// The widest line of a cell (cells have one line, except plans).
+fn line_width(text: &str) -> usize {
+    text.split('\n').map(|line| line.width()).max().unwrap_or(0)
+}
+
 fn truncate(text: &mut String, limit: usize) {
+    if text.contains('\n') {
+        let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+        for line in &mut lines {
+            truncate(line, limit);
+        }
+        *text = lines.join("\n");
+        return;
+    }
     if text.width() <= limit {
         return;
     }
@@ -1368,6 +1407,35 @@ web-1,3,0.5,true,2026-05-01T10:00:00Z,"app=web,tier=front","nginx,envoy:1.2","{"
     fn single_column(name: &str, column: ArrayRef) -> RecordBatch {
         let field = Field::new(name, column.data_type().clone(), true);
         RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![column]).unwrap()
+    }
+
+    #[test]
+    fn an_explained_plan_keeps_its_lines_and_nothing_else_leaks() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("plan_type", DataType::Utf8, false),
+            Field::new("plan", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["logical_plan"])),
+                Arc::new(StringArray::from(vec![
+                    "Projection: a\n  TableScan: pods \u{1b}[31m\n",
+                ])),
+            ],
+        )
+        .expect("batch");
+        let (table, _) = render_one(options(OutputFormat::Table), &batch);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines.contains(&"│ logical_plan │ Projection: a                │"),
+            "{table}"
+        );
+        assert!(
+            lines.contains(&"│              │   TableScan: pods \\u{1b}[31m │"),
+            "{table}"
+        );
+        assert!(!table.contains('\u{1b}'));
     }
 
     #[test]

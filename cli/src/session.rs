@@ -127,6 +127,7 @@ pub async fn build_reusing(
         ScanOptions {
             page_size: args.chunk_size,
             fallback_namespaces: args.namespaces.clone(),
+            namespace_scope: args.namespace.clone(),
             live,
             ..ScanOptions::default()
         },

@@ -402,13 +402,15 @@ impl WatchState {
         let lines: Vec<&str> = table.lines().collect();
         // Rows are lines 3.. when no row spilled over several lines.
         let one_line_rows = lines.len() == summary.rows_printed + 4;
+        let colour = colour_allowed();
         let mut out = String::from("\x1b[H\x1b[2J");
-        out.push_str(&status_header(live, self.last_change));
+        out.push_str(&status_header(live, self.last_change, colour));
         out.push('\n');
         for (index, line) in lines.iter().enumerate() {
             let row = index.checked_sub(3);
-            let highlight =
-                one_line_rows && row.is_some_and(|r| r < summary.rows_printed && highlighted[r]);
+            let highlight = colour
+                && one_line_rows
+                && row.is_some_and(|r| r < summary.rows_printed && highlighted[r]);
             if highlight {
                 out.push_str("\x1b[7m");
                 out.push_str(line);
@@ -581,7 +583,11 @@ fn report_clusters(state: &mut WatchState, live: &LiveCache) {
 }
 
 /// One line: clusters with object counts (or why they fail), last change.
-fn status_header(live: &LiveCache, last_change: Option<chrono::DateTime<chrono::Utc>>) -> String {
+fn status_header(
+    live: &LiveCache,
+    last_change: Option<chrono::DateTime<chrono::Utc>>,
+    colour: bool,
+) -> String {
     let mut clusters: BTreeMap<String, (usize, Option<String>)> = BTreeMap::new();
     for source in live.sources() {
         let entry = clusters.entry(source.cluster().to_string()).or_default();
@@ -600,10 +606,22 @@ fn status_header(live: &LiveCache, last_change: Option<chrono::DateTime<chrono::
     let changed = last_change
         .map(|t| t.format("%H:%M:%S").to_string())
         .unwrap_or_else(|| "none yet".to_string());
+    let title = if colour {
+        "\x1b[1mkq watch\x1b[0m"
+    } else {
+        "kq watch"
+    };
     format!(
-        "\x1b[1mkq watch\x1b[0m · {} · last change {changed} · Ctrl-C exits",
+        "{title} · {} · last change {changed} · Ctrl-C exits",
         parts.join(", ")
     )
+}
+
+/// Bold and reverse video only where the user has not asked for none
+/// (<https://no-color.org>: `NO_COLOR` set and not empty). Redrawing
+/// itself happens only on a terminal.
+fn colour_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 #[cfg(test)]

@@ -463,6 +463,8 @@ fn created_table(statement: &Statement) -> Option<String> {
             Sql::CreateView(create) => &create.name,
             _ => return None,
         },
+        // CREATE EXTERNAL TABLE owners … LOCATION 'owners.csv': a file joined with the fleet.
+        Statement::CreateExternalTable(create) => &create.name,
         _ => return None,
     };
     name.0

@@ -549,6 +549,12 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-J", "-S", "-", "-t", "kq"])
     }
 
+    /// The visible screen with its styling as escape sequences (bold is
+    /// `ESC[1m`), to check what kq asked the terminal to draw.
+    pub fn styled_screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-e", "-t", "kq"])
+    }
+
     /// Waits until `needle` appears on screen at least `count` times; fails
     /// the test after a minute (a hang, not a timing assumption).
     pub async fn wait_for_count(&self, needle: &str, count: usize) -> String {

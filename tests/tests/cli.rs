@@ -326,3 +326,199 @@ fn a_lean_kq_says_how_to_get_kq_serve() {
     assert!(err.contains("built without kq serve"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_of_owners_joins_the_fleet() {
+    let fleet = TestFleet::start(FleetConfig::uniform(2, 30, 92)).await;
+    let namespaces: std::collections::BTreeSet<String> = fleet
+        .fleet
+        .clusters()
+        .iter()
+        .flat_map(|c| c.objects("pods"))
+        .filter_map(|p| p["metadata"]["namespace"].as_str().map(str::to_string))
+        .collect();
+    // Every other namespace has an owner; the rest must not join.
+    let owned: Vec<(String, String)> = namespaces
+        .iter()
+        .step_by(2)
+        .enumerate()
+        .map(|(i, ns)| (ns.clone(), format!("team-{}", i % 2)))
+        .collect();
+    let csv = fleet.dir.path().join("owners.csv");
+    let mut text = String::from("namespace,team\n");
+    for (namespace, team) in &owned {
+        text.push_str(&format!("{namespace},{team}\n"));
+    }
+    std::fs::write(&csv, text).expect("write owners.csv");
+    let script = fleet.dir.path().join("owners.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE EXTERNAL TABLE owners STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true');\n\
+             SELECT o.team, count(*) AS pods FROM pods p JOIN owners o ON p.namespace = o.namespace GROUP BY o.team ORDER BY o.team;",
+            csv.display()
+        ),
+    )
+    .expect("write the script");
+    let output = fleet
+        .kq(&["-A", "-o", "ndjson", "-f", script.to_str().expect("utf-8")])
+        .await;
+    let rows = ndjson_rows(&output);
+    let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+    for pod in fleet
+        .fleet
+        .clusters()
+        .iter()
+        .flat_map(|c| c.objects("pods"))
+    {
+        let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+        if let Some((_, team)) = owned.iter().find(|(ns, _)| ns == namespace) {
+            *expected.entry(team.clone()).or_default() += 1;
+        }
+    }
+    let answered: std::collections::BTreeMap<String, u64> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["team"].as_str().expect("team").to_string(),
+                r["pods"].as_u64().expect("count"),
+            )
+        })
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(answered, expected, "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_n_reads_one_namespace_as_kubectl_does() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 40, 93)).await;
+    let cluster = fleet.fleet.clusters()[0].clone();
+    let namespace = cluster.objects("pods")[0]["metadata"]["namespace"]
+        .as_str()
+        .expect("a namespace")
+        .to_string();
+    let listed = kq_tests::kubectl(
+        &fleet.kubeconfig,
+        &["get", "pods", "-n", &namespace, "-o", "name"],
+    )
+    .await;
+    let mut kubectl_names: Vec<String> = stdout(&listed)
+        .lines()
+        .map(|l| l.trim_start_matches("pod/").to_string())
+        .collect();
+    kubectl_names.sort();
+    assert!(!kubectl_names.is_empty());
+
+    let before = cluster.counters().requests.len();
+    let output = fleet
+        .kq(&[
+            "-n",
+            &namespace,
+            "-o",
+            "ndjson",
+            "SELECT namespace, name FROM pods ORDER BY name",
+        ])
+        .await;
+    let rows = ndjson_rows(&output);
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| r["name"].as_str().expect("name").to_string())
+        .collect();
+    assert_eq!(names, kubectl_names, "kq -n and kubectl -n agree");
+    assert!(rows.iter().all(|r| r["namespace"] == namespace.as_str()));
+    let lists: Vec<String> = cluster.counters().requests[before..]
+        .iter()
+        .filter(|r| r.verb == "list")
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        !lists.is_empty()
+            && lists
+                .iter()
+                .all(|p| p.starts_with(&format!("/api/v1/namespaces/{namespace}/"))),
+        "-n lists only in the namespace: {lists:?}"
+    );
+    // Cluster-scoped tables are not namespaced, so -n leaves them whole.
+    let nodes = ok(&fleet
+        .kq(&[
+            "-n",
+            &namespace,
+            "-o",
+            "csv",
+            "--no-header",
+            "SELECT count(*) FROM nodes",
+        ])
+        .await);
+    assert_eq!(nodes.trim(), cluster.objects("nodes").len().to_string());
+
+    // Live sessions (the shell, watch, serve) keep the whole cluster in
+    // memory; -n still narrows every answer.
+    let mut watch = kq_tests::KqProcess::spawn(
+        &fleet.kubeconfig,
+        &[
+            "watch",
+            "--changes",
+            "-n",
+            &namespace,
+            "--for",
+            "2s",
+            "SELECT namespace, name FROM pods",
+        ],
+    );
+    let mut watched = Vec::new();
+    for _ in 0..kubectl_names.len() {
+        let line = watch.next_json().await;
+        assert_eq!(line["op"], "added", "{line}");
+        assert_eq!(line["row"]["namespace"], namespace.as_str(), "{line}");
+        watched.push(line["row"]["name"].as_str().expect("name").to_string());
+    }
+    watched.sort();
+    assert_eq!(watched, kubectl_names);
+    let (code, rest) = watch.wait().await;
+    assert_eq!(code, Some(0));
+    assert!(
+        rest.iter().all(|l| !l.contains("\"added\"")),
+        "no row from elsewhere: {rest:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_v_shows_each_request_and_never_a_credential() {
+    let fleet = TestFleet::start(FleetConfig::uniform(2, 10, 94)).await;
+    let output = fleet
+        .kq(&[
+            "-v",
+            "-A",
+            "SELECT count(*) FROM pods WHERE labels['app'] = 'web'",
+        ])
+        .await;
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    for cluster in fleet.fleet.clusters() {
+        let line = err
+            .lines()
+            .find(|l| l.ends_with(&format!("[{}]", cluster.name())) && l.contains("/pods?"))
+            .unwrap_or_else(|| panic!("no request line for {}: {err}", cluster.name()));
+        assert!(
+            line.starts_with("kq: GET /api/v1/pods?limit=500&labelSelector=app%3Dweb -> 200 "),
+            "{line}"
+        );
+        assert!(line.contains(" bytes ") && line.contains(" ms "), "{line}");
+    }
+    let kubeconfig: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&fleet.kubeconfig).expect("kubeconfig"))
+            .expect("YAML");
+    let tokens: Vec<&str> = kubeconfig["users"]
+        .as_sequence()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["user"]["token"].as_str())
+        .collect();
+    assert!(!tokens.is_empty(), "the sim's users carry bearer tokens");
+    for token in tokens {
+        assert!(!err.contains(token), "a token leaked: {err}");
+    }
+    // Without -v, nothing of the kind.
+    let quiet = fleet.kq(&["-A", "SELECT count(*) FROM pods"]).await;
+    assert!(!stderr(&quiet).contains("GET /api"), "{}", stderr(&quiet));
+}

@@ -281,3 +281,24 @@ fn list_requests(cluster: &kq_tests::ClusterHandle) -> usize {
         .filter(|r| r.verb == "list" && r.path.ends_with("/pods"))
         .count()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_draws_in_bold_only_when_colour_is_allowed() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 3, 17)).await;
+    for (env, bold_expected) in [("", true), ("NO_COLOR=1 ", false)] {
+        let tmux = kq_tests::Tmux::start(&format!(
+            "env {env}{} --kubeconfig {} watch --for 1m 'SELECT count(*) AS pods FROM pods'",
+            kq_tests::kq_binary().display(),
+            fleet.kubeconfig.display()
+        ));
+        tmux.wait_for("Ctrl-C exits").await;
+        let styled = tmux.styled_screen();
+        assert!(styled.contains("kq watch"), "{styled}");
+        assert_eq!(
+            styled.contains("\u{1b}[1m"),
+            bold_expected,
+            "{env:?}: {styled:?}"
+        );
+        tmux.keys(&["C-c"]);
+    }
+}

@@ -73,8 +73,36 @@ pub(crate) async fn get(
             .header(http::header::USER_AGENT, USER_AGENT)
             .body(Body::empty())
     };
+    let started = std::time::Instant::now();
     let (response, attempts) = send_with_retries(cluster, Channel::Request, &make).await?;
-    whole(cluster, response, attempts).await
+    let answer = whole(cluster, response, attempts).await?;
+    log_request(cluster, "GET", path, &answer, started);
+    Ok(answer)
+}
+
+/// One line per request for `kq -v`: what was asked (the path carries the
+/// selectors; credentials live in headers, which are never logged), the
+/// answer's status and size, the time it took.
+fn log_request(
+    cluster: &ClusterConn,
+    method: &str,
+    path: &str,
+    answer: &Response,
+    started: std::time::Instant,
+) {
+    tracing::info!(
+        target: "kq::requests",
+        "{method} {path} -> {} {} bytes {} ms [{}]{}",
+        answer.status.as_u16(),
+        answer.body.len(),
+        started.elapsed().as_millis(),
+        cluster.name,
+        if answer.attempts > 1 {
+            format!(" after {} attempts", answer.attempts)
+        } else {
+            String::new()
+        }
+    );
 }
 
 /// POSTs a JSON body (rules reviews: a read that the API models as a create).
@@ -90,8 +118,11 @@ pub(crate) async fn post_json(
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.to_vec()))
     };
+    let started = std::time::Instant::now();
     let (response, attempts) = send_with_retries(cluster, Channel::Request, &make).await?;
-    whole(cluster, response, attempts).await
+    let answer = whole(cluster, response, attempts).await?;
+    log_request(cluster, "POST", path, &answer, started);
+    Ok(answer)
 }
 
 /// The answer to a watch request: events as they come, or an error status.
@@ -108,7 +139,15 @@ pub(crate) async fn watch(cluster: &ClusterConn, path: &str) -> Result<WatchAnsw
             .header(http::header::USER_AGENT, USER_AGENT)
             .body(Body::empty())
     };
+    let started = std::time::Instant::now();
     let (response, attempts) = send_with_retries(cluster, Channel::Watch, &make).await?;
+    tracing::info!(
+        target: "kq::requests",
+        "GET {path} -> {} watching {} ms [{}]",
+        response.status().as_u16(),
+        started.elapsed().as_millis(),
+        cluster.name
+    );
     if response.status().is_success() {
         return Ok(WatchAnswer::Events(WatchLines {
             body: response.into_body(),
@@ -222,6 +261,13 @@ async fn send_with_retries(
                     continue;
                 }
                 if is_transient(status) && attempt < MAX_ATTEMPTS {
+                    tracing::debug!(
+                        target: "kq::requests",
+                        "{} answered {}; retrying (attempt {attempt}) [{}]",
+                        transport.server(),
+                        status.as_u16(),
+                        cluster.name
+                    );
                     retry_after(&response)
                         .map(|d| d.min(MAX_RETRY_AFTER))
                         .unwrap_or_else(|| backoff(attempt))

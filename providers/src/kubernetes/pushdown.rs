@@ -273,7 +273,7 @@ fn restrict_clusters(request: &mut ScanRequest, values: Vec<String>) {
     });
 }
 
-fn restrict_namespaces(request: &mut ScanRequest, mut values: Vec<String>) {
+pub(crate) fn restrict_namespaces(request: &mut ScanRequest, mut values: Vec<String>) {
     // No object lives in a namespace that is not a DNS label: such a value
     // matches nothing, and must never reach a URL path.
     values.retain(|v| valid_namespace(v));

@@ -46,6 +46,11 @@ pub struct ScanOptions {
     pub fallback_namespaces: Vec<String>,
     /// Keep every table read current in memory by watches (REPL, `kq watch`).
     pub live: bool,
+    /// `-n`: only these namespaces. Every namespaced table reads as if the
+    /// query said `namespace IN (…)`: lists go to the namespaces'
+    /// endpoints, and rows from elsewhere (a live cache holds the whole
+    /// cluster) are dropped. Empty: every namespace.
+    pub namespace_scope: Vec<String>,
 }
 
 impl Default for ScanOptions {
@@ -55,6 +60,7 @@ impl Default for ScanOptions {
             max_concurrent_lists: 16,
             fallback_namespaces: Vec::new(),
             live: false,
+            namespace_scope: Vec::new(),
         }
     }
 }
@@ -255,7 +261,76 @@ impl TableProvider for KubeTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let request = pushdown::plan(&self.def, filters);
+        let mut request = pushdown::plan(&self.def, filters);
+        let scope = &self.context.options.namespace_scope;
+        let scoped = match self.def.pushdown.namespace_column {
+            Some(column) if !scope.is_empty() => {
+                pushdown::restrict_namespaces(&mut request, scope.clone());
+                self.def.schema().index_of(column).ok()
+            }
+            _ => None,
+        };
+        let Some(namespace_index) = scoped else {
+            return self.scan_request(request, projection, filters, limit).await;
+        };
+        // The namespace column rides along for the scope's filter, and is
+        // dropped again if the query did not ask for it.
+        let wanted: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.def.schema().fields().len()).collect(),
+        };
+        let mut read = wanted.clone();
+        if !read.contains(&namespace_index) {
+            read.push(namespace_index);
+        }
+        // A limit applies after the scope's filter, never before it.
+        let plan = self
+            .scan_request(request, Some(&read), filters, None)
+            .await?;
+        let schema = plan.schema();
+        let position = read
+            .iter()
+            .position(|&i| i == namespace_index)
+            .expect("the namespace column is read");
+        use datafusion::physical_expr::expressions::{Column, in_list, lit};
+        let predicate = in_list(
+            Arc::new(Column::new(schema.field(position).name(), position)),
+            scope.iter().map(|n| lit(n.clone())).collect(),
+            &false,
+            &schema,
+        )?;
+        let filtered: Arc<dyn ExecutionPlan> = Arc::new(
+            datafusion::physical_plan::filter::FilterExec::try_new(predicate, plan)?,
+        );
+        if read.len() == wanted.len() {
+            return Ok(filtered);
+        }
+        let columns = (0..wanted.len())
+            .map(|i| {
+                let name = schema.field(i).name().clone();
+                (
+                    Arc::new(Column::new(&name, i))
+                        as Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+                    name,
+                )
+            })
+            .collect::<Vec<_>>();
+        Ok(Arc::new(
+            datafusion::physical_plan::projection::ProjectionExec::try_new(columns, filtered)?,
+        ))
+    }
+}
+
+impl KubeTable {
+    /// The scan of one request: lists (or the live cache) for the sources
+    /// it names, in `projection`'s columns.
+    async fn scan_request(
+        &self,
+        request: ScanRequest,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         // A LIMIT can shorten lists only when DataFusion has no filter left
         // to apply and every object is exactly one row.
         let all_exact = filters
