@@ -888,6 +888,11 @@ fn push_markdown_cell(out: &mut String, text: &str) {
     }
 }
 
+/// [`escape_control_owned`] for a borrowed text.
+pub fn escape_control(text: &str) -> String {
+    escape_control_owned(text.to_string())
+}
+
 /// Shows control characters as escapes so a cell stays on one line and
 /// cannot drive the terminal.
 fn escape_control_owned(text: String) -> String {

@@ -30,7 +30,7 @@ async fn repl_in_a_terminal() {
     .await;
     let history = fleet.dir.path().join("history");
     let tmux = Tmux::start(&format!(
-        "env -u KUBECONFIG HOME={home} KQ_HISTORY={history} {kq} --kubeconfig {kc} -A",
+        "env -u KUBECONFIG HOME={home} KQ_HISTORY={history} PAGER='sed s/^/paged:/' {kq} --kubeconfig {kc} -A",
         home = fleet.dir.path().display(),
         history = history.display(),
         kq = kq_binary().display(),
@@ -123,7 +123,37 @@ async fn repl_in_a_terminal() {
     assert!(screen.contains("-[ RECORD 1 ]"), "{screen}");
     assert!(screen.contains("name | added-by-kubectl"), "{screen}");
     prompts = command(&tmux, prompts, "\\x").await;
-    prompts = command(&tmux, prompts, "\\o ndjson").await;
+
+    // \x auto: expanded only when the table is wider than the terminal.
+    prompts = command(&tmux, prompts, "\\x auto").await;
+    prompts = command(
+        &tmux,
+        prompts,
+        "SELECT * FROM pods WHERE namespace = 'repl';",
+    )
+    .await;
+    tmux.wait_for_count("-[ RECORD 1 ]", 2).await;
+    prompts = command(
+        &tmux,
+        prompts,
+        "SELECT name AS narrow FROM pods WHERE namespace = 'repl';",
+    )
+    .await;
+    let screen = tmux.screen();
+    assert!(screen.contains("│ narrow           │"), "{screen}");
+    assert_eq!(screen.matches("-[ RECORD 1 ]").count(), 2, "{screen}");
+    prompts = command(&tmux, prompts, "\\x off").await;
+
+    // Taller than the terminal (50 lines): through $PAGER.
+    prompts = command(
+        &tmux,
+        prompts,
+        "SELECT value FROM generate_series(1, 80);",
+    )
+    .await;
+    let screen = tmux.screen();
+    assert!(screen.contains("paged:(80 rows)"), "{screen}");
+    prompts = command(&tmux, prompts, "\\pset format ndjson").await;
     prompts = command(
         &tmux,
         prompts,
@@ -135,7 +165,7 @@ async fn repl_in_a_terminal() {
         screen.contains(r#"{"name":"added-by-kubectl"}"#),
         "{screen}"
     );
-    tmux.line("\\o table");
+    tmux.line("\\pset format table");
     prompts += 1;
     prompt(&tmux, prompts).await;
 
@@ -194,6 +224,11 @@ async fn repl_reads_commands_from_a_pipe() {
     // Without a terminal the shell reads stdin: scripts can use \commands.
     let fleet = TestFleet::start(FleetConfig::uniform(1, 3, 5)).await;
     let kc = fleet.kubeconfig.clone();
+    let saved = fleet.dir.path().join("saved.csv");
+    let script = format!(
+        "\\pset format csv\n\\o {}\nSELECT count(*) AS pods\nFROM pods;\n\\d pods\n\\o\n\\bogus\n\\c nope\nSELECT 1 AS one;\n\\o json\n",
+        saved.display()
+    );
     let output = tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let home = tempfile::tempdir().unwrap();
@@ -211,7 +246,7 @@ async fn repl_reads_commands_from_a_pipe() {
             .stdin
             .take()
             .unwrap()
-            .write_all(b"\\o csv\nSELECT count(*) AS pods\nFROM pods;\n\\bogus\n\\c nope\nSELECT 1 AS one;\n")
+            .write_all(script.as_bytes())
             .unwrap();
         child.wait_with_output().unwrap()
     })
@@ -220,8 +255,15 @@ async fn repl_reads_commands_from_a_pipe() {
     let out = stdout(&output);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{err}");
-    assert!(out.contains("pods\n3\n"), "{out}");
+    // \o FILE took the query's result (and \d's), \o alone gave the
+    // terminal back.
+    let file = std::fs::read_to_string(&saved).expect("the \\o file");
+    assert!(file.starts_with("pods\n3\n"), "{file}");
+    assert!(file.contains("cluster"), "\\d went to the file too: {file}");
+    assert!(!out.contains("pods\n3\n"), "{out}");
     assert!(out.contains("one\n1\n"), "{out}");
+    // The old \o FORMAT still sets the format, and says how it is done now.
+    assert!(err.contains("\\pset format json"), "{err}");
     assert!(err.contains("unknown command '\\bogus'"), "{err}");
     assert!(err.contains("unknown context 'nope'"), "{err}");
 }

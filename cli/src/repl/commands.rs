@@ -8,9 +8,12 @@ pub enum Backslash {
     /// `\d` lists tables; `\d TABLE` describes one.
     Describe(Option<String>),
     Timing,
-    /// `\o` shows the output format; `\o FORMAT` sets it.
+    /// `\o FILE` sends results to a file; `\o` back to the terminal.
     Output(Option<String>),
-    Expanded,
+    /// `\pset [format|pager] [VALUE]`: shows or sets a display option.
+    Pset(Option<String>, Option<String>),
+    /// `\x` toggles expanded display; `\x on|off|auto` sets it.
+    Expanded(Option<String>),
     /// `\c` shows the clusters; `\c CONTEXTS` switches them.
     Connect(Option<String>),
     Include(String),
@@ -29,9 +32,16 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("\\timing", "toggle printing each statement's run time"),
     (
         "\\o",
-        "\\o FORMAT sets the output format: table, json, ndjson, csv, markdown",
+        "\\o FILE sends results to FILE; \\o alone back to the terminal",
     ),
-    ("\\x", "toggle expanded display (one line per column)"),
+    (
+        "\\pset",
+        "\\pset format table|json|ndjson|csv|markdown, \\pset pager on|off",
+    ),
+    (
+        "\\x",
+        "expanded display (one line per column): toggle, or \\x on|off|auto",
+    ),
     (
         "\\c",
         "\\c CONTEXT[,…] or \\c * switches the clusters queried",
@@ -62,7 +72,13 @@ impl Backslash {
             "\\d" => Backslash::Describe(argument),
             "\\timing" => Backslash::Timing,
             "\\o" => Backslash::Output(argument),
-            "\\x" => Backslash::Expanded,
+            "\\pset" => {
+                let mut words = argument.as_deref().unwrap_or_default().split_whitespace();
+                let option = words.next().map(str::to_string);
+                let value = words.next().map(str::to_string);
+                Backslash::Pset(option, value)
+            }
+            "\\x" => Backslash::Expanded(argument),
             "\\c" => Backslash::Connect(argument),
             "\\i" => {
                 Backslash::Include(argument.ok_or(
@@ -85,7 +101,8 @@ impl Backslash {
             Backslash::Describe(_) => "\\d",
             Backslash::Timing => "\\timing",
             Backslash::Output(_) => "\\o",
-            Backslash::Expanded => "\\x",
+            Backslash::Pset(..) => "\\pset",
+            Backslash::Expanded(_) => "\\x",
             Backslash::Connect(_) => "\\c",
             Backslash::Include(_) => "\\i",
             Backslash::Refresh(_) => "\\refresh",
@@ -119,6 +136,14 @@ mod tests {
             Ok(Backslash::Describe(Some("pods".into())))
         );
         assert_eq!(Backslash::parse("\\c"), Ok(Backslash::Connect(None)));
+        assert_eq!(
+            Backslash::parse("\\pset format csv"),
+            Ok(Backslash::Pset(Some("format".into()), Some("csv".into())))
+        );
+        assert_eq!(
+            Backslash::parse("\\x auto"),
+            Ok(Backslash::Expanded(Some("auto".into())))
+        );
         assert!(
             Backslash::parse("\\i")
                 .unwrap_err()

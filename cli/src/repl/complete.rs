@@ -2,7 +2,7 @@
 //!
 //! Completion offers, for the word under the cursor: backslash commands;
 //! after `\c`, context names; after `\d`/`\refresh`, table names; after
-//! `\o`, formats; in SQL, table names (first after FROM/JOIN), the columns
+//! `\pset format`, formats; after `\x`, on/off/auto; in SQL, table names (first after FROM/JOIN), the columns
 //! of the tables the statement names, function names and keywords. SQL
 //! input continues over several lines until it ends with `;`.
 
@@ -225,7 +225,31 @@ fn complete_command(data: &CompletionData, before: &str) -> (usize, Vec<Pair>) {
             argument_start,
             pairs(data.tables.iter().map(String::as_str), argument),
         ),
-        "\\o" => (argument_start, pairs(FORMATS.iter().copied(), argument)),
+        "\\pset" => match argument.split_once(char::is_whitespace) {
+            Some(("format", value)) => {
+                let value = value.trim_start();
+                (
+                    before.len() - value.len(),
+                    pairs(FORMATS.iter().copied(), value),
+                )
+            }
+            Some(("pager", value)) => {
+                let value = value.trim_start();
+                (
+                    before.len() - value.len(),
+                    pairs(["on", "off"].into_iter(), value),
+                )
+            }
+            Some(_) => (argument_start, Vec::new()),
+            None => (
+                argument_start,
+                pairs(["format", "pager"].into_iter(), argument),
+            ),
+        },
+        "\\x" => (
+            argument_start,
+            pairs(["on", "off", "auto"].into_iter(), argument),
+        ),
         _ => (argument_start, Vec::new()),
     }
 }
@@ -312,6 +336,14 @@ mod tests {
             (8, vec!["staging".into()])
         );
         assert_eq!(names(complete(&d, "\\d no", 5)), (3, vec!["nodes".into()]));
-        assert_eq!(names(complete(&d, "\\o nd", 5)), (3, vec!["ndjson".into()]));
+        assert_eq!(
+            names(complete(&d, "\\pset format nd", 15)),
+            (13, vec!["ndjson".into()])
+        );
+        assert_eq!(
+            names(complete(&d, "\\pset pa", 8)),
+            (6, vec!["pager".into()])
+        );
+        assert_eq!(names(complete(&d, "\\x au", 5)), (3, vec!["auto".into()]));
     }
 }

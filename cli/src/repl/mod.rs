@@ -11,8 +11,9 @@
 
 mod commands;
 mod complete;
+mod display;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -28,20 +29,14 @@ use kq_providers::failures::Mark;
 use crate::Failure;
 use crate::args::{Output, Sources};
 use crate::exec::{
-    collect_statement, describe_batch, interrupt_listener, print_batch, tables_batch, text_batch,
+    collect_statement, describe_batch, interrupt_listener, tables_batch, text_batch,
 };
-use crate::print::{self, OutputFormat, PrintOptions, Printer, print_failure};
+use crate::print::{OutputFormat, PrintOptions, Printer, print_failure};
 use crate::progress::Progress;
 use crate::session::{self, Session};
 use commands::{Backslash, COMMANDS};
 use complete::{CompletionData, ReplHelper};
-
-/// Display settings changed by `\o`, `\x` and `\timing`.
-struct Settings {
-    format: OutputFormat,
-    expanded: bool,
-    timing: bool,
-}
+use display::{Display, Expanded};
 
 struct Repl {
     /// Changes on every Ctrl-C while a statement or command runs.
@@ -51,7 +46,7 @@ struct Repl {
     /// `--ballista`: queries run on a Ballista scheduler over snapshots.
     ballista: Option<String>,
     session: Session,
-    settings: Settings,
+    settings: Display,
     completion: Arc<RwLock<CompletionData>>,
 }
 
@@ -90,11 +85,7 @@ pub async fn run(
     }
     let mut repl = Repl {
         interrupts,
-        settings: Settings {
-            format: output.format().unwrap_or(OutputFormat::Table),
-            expanded: false,
-            timing: false,
-        },
+        settings: Display::new(output.format().unwrap_or(OutputFormat::Table)),
         sources,
         output,
         ballista,
@@ -257,24 +248,65 @@ impl Repl {
                     if self.settings.timing { "on" } else { "off" }
                 );
             }
-            Backslash::Expanded => {
-                self.settings.expanded = !self.settings.expanded;
-                println!(
-                    "Expanded display is {}.",
-                    if self.settings.expanded { "on" } else { "off" }
+            Backslash::Expanded(None) => {
+                self.settings.expanded = match self.settings.expanded {
+                    Expanded::Off => Expanded::On,
+                    Expanded::On | Expanded::Auto => Expanded::Off,
+                };
+                println!("Expanded display is {}.", self.settings.expanded.name());
+            }
+            Backslash::Expanded(Some(mode)) => {
+                self.settings.expanded = match mode.to_ascii_lowercase().as_str() {
+                    "on" => Expanded::On,
+                    "off" => Expanded::Off,
+                    "auto" => Expanded::Auto,
+                    other => {
+                        eprintln!("kq: \\x takes on, off or auto, not '{other}'");
+                        return Flow::Continue;
+                    }
+                };
+                println!("Expanded display is {}.", self.settings.expanded.name());
+            }
+            Backslash::Output(Some(name)) if OutputFormat::from_str(&name, true).is_ok() => {
+                // The shell's \o once set the format; psql's sends output
+                // to a file. A format name gets the old meaning and the new way.
+                eprintln!(
+                    "kq: \\o FILE sends results to a file, as in psql; setting the format with \\pset format {name}"
                 );
+                self.set_format(&name);
             }
-            Backslash::Output(None) => {
-                println!("Output format is {}.", format_name(self.settings.format))
-            }
-            Backslash::Output(Some(name)) => match OutputFormat::from_str(&name, true) {
-                Ok(format) => {
-                    self.settings.format = format;
-                    println!("Output format is {}.", format_name(format));
+            Backslash::Output(path) => {
+                if let Err(message) = self.settings.send_to(path.as_deref()) {
+                    eprintln!("kq: {message}");
                 }
-                Err(_) => eprintln!(
-                    "kq: unknown output format '{name}'; use table, json, ndjson, csv or markdown"
-                ),
+            }
+            Backslash::Pset(None, _) => println!(
+                "format is {}; pager is {}; expanded is {}.",
+                format_name(self.settings.format),
+                if self.settings.pager { "on" } else { "off" },
+                self.settings.expanded.name()
+            ),
+            Backslash::Pset(Some(option), value) => match (option.as_str(), value.as_deref()) {
+                ("format", None) => {
+                    println!("Output format is {}.", format_name(self.settings.format))
+                }
+                ("format", Some(name)) => self.set_format(name),
+                ("pager", value) => {
+                    self.settings.pager = match value {
+                        None => !self.settings.pager,
+                        Some("on") => true,
+                        Some("off") => false,
+                        Some(other) => {
+                            eprintln!("kq: \\pset pager takes on or off, not '{other}'");
+                            return Flow::Continue;
+                        }
+                    };
+                    println!(
+                        "Pager usage is {}.",
+                        if self.settings.pager { "on" } else { "off" }
+                    );
+                }
+                (other, _) => eprintln!("kq: \\pset knows format and pager, not '{other}'"),
             },
             Backslash::Connect(None) => println!(
                 "Querying {}: {}.",
@@ -385,22 +417,37 @@ impl Repl {
         }
     }
 
+    fn set_format(&mut self, name: &str) {
+        match OutputFormat::from_str(name, true) {
+            Ok(format) => {
+                self.settings.format = format;
+                println!("Output format is {}.", format_name(format));
+            }
+            Err(_) => eprintln!(
+                "kq: unknown output format '{name}'; use table, json, ndjson, csv or markdown"
+            ),
+        }
+    }
+
     /// Command output always uses the table format.
-    fn print_text(&self, batch: RecordBatch) {
+    fn print_text(&mut self, batch: RecordBatch) {
         let options = PrintOptions {
             format: OutputFormat::Table,
             ..self.print_options()
         };
-        if let Err(failure) = print_batch(batch, &options) {
-            eprintln!("kq: {}", failure.message);
+        let mut buffer = Vec::new();
+        let mut printer = Printer::new(&mut buffer, batch.schema(), options);
+        let printed = printer.write_batch(&batch).and_then(|_| printer.finish());
+        match printed {
+            Ok(_) => self.settings.emit(&String::from_utf8_lossy(&buffer)),
+            Err(e) => eprintln!("kq: cannot write output: {e}"),
         }
     }
 
     /// Runs each statement in turn; Ctrl-C cancels the running one (and
     /// the rest of the input).
     async fn run_sql(&mut self, sql: &str) {
-        let engine = &self.session.engine;
-        let statements = match engine.parse(sql) {
+        let statements = match self.session.engine.parse(sql) {
             Ok(statements) => statements,
             Err(e) => {
                 eprintln!("kq: {e}");
@@ -408,7 +455,7 @@ impl Repl {
             }
         };
         for statement in statements {
-            let mark = engine.failures().mark();
+            let mark = self.session.engine.failures().mark();
             let started = Instant::now();
             let mut interrupts = self.interrupts.clone();
             interrupts.borrow_and_update();
@@ -434,7 +481,7 @@ impl Repl {
     }
 
     async fn run_statement(
-        &self,
+        &mut self,
         statement: datafusion::sql::parser::Statement,
         progress: &mut Progress,
     ) -> Result<(), Failure> {
@@ -442,24 +489,11 @@ impl Repl {
         // The progress line is cleared before anything is printed.
         progress.finish().await;
         let (schema, batches) = collected?;
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        if self.settings.expanded {
-            print_expanded(&batches);
-        } else {
-            let stdout = std::io::stdout();
-            let mut printer = Printer::new(stdout.lock(), schema, self.print_options());
-            for batch in &batches {
-                printer
-                    .write_batch(batch)
-                    .map_err(|e| Failure::usage(format!("cannot write output: {e}")))?;
-            }
-            printer
-                .finish()
-                .map_err(|e| Failure::usage(format!("cannot write output: {e}")))?;
-        }
-        if self.settings.format == OutputFormat::Table || self.settings.expanded {
-            println!("({})", plural(rows, "row"));
-        }
+        let text = self
+            .settings
+            .render(schema, &batches, self.print_options())
+            .map_err(Failure::usage)?;
+        self.settings.emit(&text);
         Ok(())
     }
 
@@ -478,33 +512,6 @@ fn format_name(format: OutputFormat) -> String {
         .to_possible_value()
         .map(|v| v.get_name().to_string())
         .unwrap_or_default()
-}
-
-/// psql's `\x`: one `column | value` line per column, a rule per record.
-fn print_expanded(batches: &[RecordBatch]) {
-    let mut out = String::new();
-    let mut record = 0;
-    for batch in batches {
-        let schema = batch.schema();
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
-        let Ok(rows) = print::text_cells(batch) else {
-            continue;
-        };
-        for cells in rows {
-            record += 1;
-            out.push_str(&format!(
-                "-[ RECORD {record} ]{}\n",
-                "-".repeat(width.max(8))
-            ));
-            for (name, cell) in names.iter().zip(cells) {
-                out.push_str(&format!("{name:<width$} | {}\n", cell.unwrap_or_default()));
-            }
-        }
-    }
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(out.as_bytes());
-    let _ = stdout.flush();
 }
 
 async fn completion_data(
