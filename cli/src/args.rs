@@ -243,8 +243,16 @@ pub struct Output {
 }
 
 /// Every value `-o` takes: the table formats, then kq report's own.
-const FORMAT_NAMES: [&str; 8] = [
-    "table", "json", "ndjson", "csv", "markdown", "junit", "sarif", "html",
+const FORMAT_NAMES: [&str; 9] = [
+    "table",
+    "json",
+    "ndjson",
+    "csv",
+    "markdown",
+    "junit",
+    "sarif",
+    "html",
+    "openmetrics",
 ];
 
 /// `-o`'s values: offered to help and completion, but checked by the
@@ -373,6 +381,10 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub schedule: ScheduleArgs,
+
+    /// With --every/--cron: serve the latest run's metrics (OpenMetrics) on http://ADDR/metrics for Prometheus.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_listen: Option<String>,
 
     /// Keep the newest N runs under --out, removing older ones.
     #[arg(long, value_name = "N")]

@@ -15,6 +15,7 @@ mod args;
 mod cron;
 mod diff;
 mod exec;
+mod metrics;
 mod oneshot;
 mod print;
 mod progress;

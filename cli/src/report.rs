@@ -77,6 +77,15 @@ pub async fn run(sources: &Sources, output: &Output, args: &ReportArgs) -> Resul
     if args.keep == Some(0) {
         return Err(Failure::usage("--keep must be at least 1"));
     }
+    let metrics_address = match &args.metrics_listen {
+        None => None,
+        Some(_) if matches!(schedule, Schedule::Once) => {
+            return Err(Failure::usage(
+                "--metrics-listen serves a scheduled report's metrics; add --every or --cron, or write them once with -o openmetrics",
+            ));
+        }
+        Some(listen) => Some(metrics_address(listen)?),
+    };
     let waivers = match &args.waivers {
         Some(path) => Some(
             Waivers::load(path, &selection.known_ids).map_err(|e| Failure::usage(e.to_string()))?,
@@ -95,8 +104,35 @@ pub async fn run(sources: &Sources, output: &Output, args: &ReportArgs) -> Resul
     };
     match schedule {
         Schedule::Once => run_once(&plan).await,
-        schedule => run_scheduled(&plan, schedule).await,
+        schedule => {
+            let metrics = match metrics_address {
+                None => None,
+                Some(address) => {
+                    let latest = crate::metrics::Latest::default();
+                    let bound = crate::metrics::serve(address, latest.clone())
+                        .await
+                        .map_err(Failure::usage)?;
+                    println!("kq report: serving metrics on http://{bound}/metrics");
+                    Some(latest)
+                }
+            };
+            run_scheduled(&plan, schedule, metrics).await
+        }
     }
+}
+
+/// `--metrics-listen`: loopback unless a non-loopback address is written out.
+fn metrics_address(listen: &str) -> Result<std::net::SocketAddr, Failure> {
+    use std::net::ToSocketAddrs;
+    listen
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "--metrics-listen '{listen}' is not an address; use HOST:PORT, e.g. 127.0.0.1:9464"
+            ))
+        })
 }
 
 fn parse_formats(names: &[String]) -> Result<Vec<Format>, Failure> {
@@ -334,11 +370,19 @@ fn headline(report: &Report) -> String {
     line
 }
 
-async fn run_scheduled(plan: &Plan, schedule: Schedule) -> Result<u8, Failure> {
+async fn run_scheduled(
+    plan: &Plan,
+    schedule: Schedule,
+    metrics: Option<crate::metrics::Latest>,
+) -> Result<u8, Failure> {
+    let metrics = &metrics;
     cron::run_scheduled("kq report", &schedule, |start| async move {
         let outcome = evaluate(plan).await;
         match outcome {
             Ok(outcome) => {
+                if let Some(latest) = metrics {
+                    latest.set(Format::OpenMetrics.render(&outcome.report));
+                }
                 for warning in &outcome.report.warnings {
                     eprintln!("kq: warning: {warning}");
                 }

@@ -145,12 +145,7 @@ async fn repl_in_a_terminal() {
     prompts = command(&tmux, prompts, "\\x off").await;
 
     // Taller than the terminal (50 lines): through $PAGER.
-    prompts = command(
-        &tmux,
-        prompts,
-        "SELECT value FROM generate_series(1, 80);",
-    )
-    .await;
+    prompts = command(&tmux, prompts, "SELECT value FROM generate_series(1, 80);").await;
     let screen = tmux.screen();
     assert!(screen.contains("paged:(80 rows)"), "{screen}");
     prompts = command(&tmux, prompts, "\\pset format ndjson").await;

@@ -381,6 +381,10 @@ async fn bad_input_is_one_sentence_and_exit_2() {
         (vec!["report", "--format", "json,html"], "need --out"),
         (vec!["report", "baseline"], "kq report takes flags"),
         (
+            vec!["report", "--metrics-listen", "127.0.0.1:0"],
+            "--metrics-listen serves a scheduled report's metrics",
+        ),
+        (
             vec!["--pack", "baseline", "SELECT 1"],
             "--pack only applies to kq report",
         ),
@@ -607,4 +611,170 @@ async fn the_cronjob_manifest_applies_and_its_role_only_reads() {
         stderr(&replay)
     );
     assert!(out.join("latest/report.sarif").is_file());
+}
+
+/// Parses OpenMetrics text with Python's prometheus_client, with both its
+/// OpenMetrics parser and its Prometheus text parser (node_exporter's
+/// textfile format); prints `{metric: [[labels, value], …]}`.
+const PARSE_METRICS: &str = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
+from prometheus_client.parser import text_string_to_metric_families as prometheus
+text = sys.stdin.read()
+out = {}
+for family in openmetrics(text):
+    for sample in family.samples:
+        out.setdefault(sample.name, []).append([sample.labels, sample.value])
+text_names = sorted({s.name for f in prometheus(text) for s in f.samples})
+assert text_names == sorted(out), (text_names, sorted(out))
+print(json.dumps(out))
+"#;
+
+fn parse_metrics(text: &str) -> Value {
+    use std::io::Write;
+    let python = kq_tests::required_on_path("python3", "the metrics test", "install python3");
+    let mut child = std::process::Command::new(python)
+        .args(["-c", PARSE_METRICS])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write metrics");
+    let output = child.wait_with_output().expect("python ran");
+    assert!(
+        output.status.success(),
+        "prometheus_client rejects the metrics (.ci/setup installs it): {}\n{text}",
+        stderr(&output)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+fn metric(parsed: &Value, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    parsed[name]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {name} in {parsed}"))
+        .iter()
+        .map(|sample| {
+            let labels = sample[0]
+                .as_object()
+                .expect("labels")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().expect("label").to_string()))
+                .collect();
+            (labels, sample[1].as_f64().expect("value"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openmetrics_agree_with_the_json_report_and_are_served_on_a_schedule() {
+    let fleet = TestFleet::start(FleetConfig::uniform(2, 15, 75)).await;
+    let json_out = fleet
+        .kq(&["report", "-A", "--pack", "baseline", "-o", "json"])
+        .await;
+    let report: Value = serde_json::from_str(&stdout(&json_out)).expect("a JSON report");
+    let metrics_out = fleet
+        .kq(&["report", "-A", "--pack", "baseline", "-o", "openmetrics"])
+        .await;
+    let parsed = parse_metrics(&stdout(&metrics_out));
+
+    let score = metric(&parsed, "kq_report_score");
+    assert_eq!(score.len(), 1);
+    assert_eq!(score[0].1, report["score"].as_f64().expect("score"));
+    // Alarms per control and cluster add up to the JSON's, control by control.
+    let alarms = metric(&parsed, "kq_report_alarms");
+    for control in report["controls"].as_array().expect("controls") {
+        let id = control["control"]["id"].as_str().expect("id");
+        let expected = control["counts"]["alarm"].as_f64().expect("alarms");
+        let got: f64 = alarms
+            .iter()
+            .filter(|(labels, _)| labels["control"] == id)
+            .map(|(labels, value)| {
+                assert_eq!(
+                    labels["severity"],
+                    control["control"]["severity"].as_str().expect("severity")
+                );
+                value
+            })
+            .sum();
+        assert_eq!(got, expected, "{id}");
+        // One sample per cluster, zeros included, so an alert sees an alarm clear.
+        assert_eq!(
+            alarms.iter().filter(|(l, _)| l["control"] == id).count(),
+            2,
+            "{id}"
+        );
+    }
+    let findings = metric(&parsed, "kq_report_findings");
+    let alarm_total = findings
+        .iter()
+        .find(|(l, _)| l["status"] == "alarm")
+        .expect("alarm total")
+        .1;
+    assert_eq!(
+        alarm_total,
+        report["totals"]["alarm"].as_f64().expect("total")
+    );
+    assert!(
+        parsed
+            .get("kq_report_last_success_timestamp_seconds")
+            .is_some()
+    );
+    assert!(parsed.get("kq_report_duration_seconds").is_some());
+    assert_eq!(metric(&parsed, "kq_report_controls_errored")[0].1, 0.0);
+
+    // Scheduled: the latest run's metrics on /metrics.
+    let out = fleet.dir.path().join("scheduled-metrics");
+    let out_arg = out.display().to_string();
+    let mut kq = KqProcess::spawn(
+        &fleet.kubeconfig,
+        &[
+            "report",
+            "-A",
+            "--pack",
+            "baseline",
+            "--every",
+            "1h",
+            "--out",
+            &out_arg,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let serving = kq.next_line().await;
+    let url = serving
+        .strip_prefix("kq report: serving metrics on ")
+        .unwrap_or_else(|| panic!("{serving}"))
+        .to_string();
+    let first_run = kq.next_line().await;
+    assert!(first_run.contains(" ok: "), "{first_run}");
+    let fetch = format!(
+        "import urllib.request; r = urllib.request.urlopen(urllib.request.Request('{url}', headers={{'Accept': 'application/openmetrics-text; version=1.0.0'}})); print(r.headers['Content-Type']); print(r.read().decode(), end='')"
+    );
+    let fetched = std::process::Command::new("python3")
+        .args(["-c", &fetch])
+        .output()
+        .expect("run python3");
+    let body = stdout(&fetched);
+    let (content_type, text) = body.split_once('\n').expect("a content type line");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let served = parse_metrics(text);
+    assert_eq!(metric(&served, "kq_report_score")[0].1, score[0].1);
+    // A run's metrics are also a file node_exporter's textfile collector reads.
+    assert!(
+        !out.join("latest").join("report.prom").exists(),
+        "only formats asked for are written"
+    );
+    kq.interrupt();
+    let (code, _) = kq.wait().await;
+    assert_eq!(code, Some(0));
 }

@@ -235,21 +235,12 @@ fn complete_command(data: &CompletionData, before: &str) -> (usize, Vec<Pair>) {
             }
             Some(("pager", value)) => {
                 let value = value.trim_start();
-                (
-                    before.len() - value.len(),
-                    pairs(["on", "off"].into_iter(), value),
-                )
+                (before.len() - value.len(), pairs(["on", "off"], value))
             }
             Some(_) => (argument_start, Vec::new()),
-            None => (
-                argument_start,
-                pairs(["format", "pager"].into_iter(), argument),
-            ),
+            None => (argument_start, pairs(["format", "pager"], argument)),
         },
-        "\\x" => (
-            argument_start,
-            pairs(["on", "off", "auto"].into_iter(), argument),
-        ),
+        "\\x" => (argument_start, pairs(["on", "off", "auto"], argument)),
         _ => (argument_start, Vec::new()),
     }
 }

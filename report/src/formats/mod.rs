@@ -6,6 +6,7 @@ mod html;
 mod json;
 mod junit;
 mod markdown;
+mod openmetrics;
 mod sarif;
 
 use crate::Report;
@@ -48,16 +49,19 @@ pub enum Format {
     Markdown,
     Csv,
     Html,
+    /// Gauges for Prometheus (node_exporter's textfile collector).
+    OpenMetrics,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Json,
         Format::Junit,
         Format::Sarif,
         Format::Markdown,
         Format::Csv,
         Format::Html,
+        Format::OpenMetrics,
     ];
 
     /// The name `--format` takes.
@@ -69,6 +73,7 @@ impl Format {
             Format::Markdown => "markdown",
             Format::Csv => "csv",
             Format::Html => "html",
+            Format::OpenMetrics => "openmetrics",
         }
     }
 
@@ -77,6 +82,7 @@ impl Format {
         match text.as_str() {
             "md" => Some(Format::Markdown),
             "xml" => Some(Format::Junit),
+            "prometheus" | "prom" => Some(Format::OpenMetrics),
             _ => Format::ALL.into_iter().find(|f| f.name() == text),
         }
     }
@@ -90,6 +96,8 @@ impl Format {
             Format::Markdown => "report.md",
             Format::Csv => "report.csv",
             Format::Html => "report.html",
+            // node_exporter's textfile collector reads *.prom files.
+            Format::OpenMetrics => "report.prom",
         }
     }
 
@@ -101,6 +109,7 @@ impl Format {
             Format::Markdown => markdown::render(report),
             Format::Csv => csv::render(report),
             Format::Html => html::render(report),
+            Format::OpenMetrics => openmetrics::render(report),
         }
     }
 }
