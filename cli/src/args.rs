@@ -137,6 +137,20 @@ pub struct Sources {
     #[arg(long, value_name = "NAME", env = "KQ_CLUSTER_NAME", global = true)]
     pub in_cluster_name: Option<String>,
 
+    /// Impersonate this user on every request, as kubectl's --as (kq stays read-only).
+    #[arg(long = "as", value_name = "USER", global = true)]
+    pub as_user: Option<String>,
+
+    /// With --as: impersonate these groups too (repeatable or comma-separated), as kubectl's --as-group.
+    #[arg(
+        long = "as-group",
+        value_name = "GROUP",
+        value_delimiter = ',',
+        requires = "as_user",
+        global = true
+    )]
+    pub as_group: Vec<String>,
+
     /// Query the embedded demo fleet (three simulated clusters, no kubeconfig needed).
     #[arg(long, conflicts_with = "kubeconfig", global = true)]
     pub demo: bool,

@@ -80,6 +80,8 @@ pub async fn build_reusing(
     let options = ConnectOptions {
         timeout: args.timeout,
         in_cluster_name: args.in_cluster_name.clone(),
+        impersonate_user: args.as_user.clone(),
+        impersonate_groups: args.as_group.clone(),
     };
     // Reading only snapshots needs no cluster: unqualified names read them.
     // Naming clusters (--context, -A, --demo) adds the live tables, and

@@ -241,6 +241,53 @@ async fn a_namespace_scoped_user_gets_what_the_real_rules_allow() {
         reviews >= 1,
         "the fallback asked the real SelfSubjectRulesReview"
     );
+
+    // The admin's kubeconfig with --as: the real server authorizes every
+    // request as kq-limited, as it does kubectl's --as.
+    let admin = server.context_kubeconfig("real-admin");
+    let impersonated = run_kq(
+        &admin,
+        &[
+            "--as",
+            "kq-limited",
+            "-n",
+            "team-a",
+            "-o",
+            "ndjson",
+            "SELECT namespace, name FROM pods",
+        ],
+    )
+    .await;
+    ok(&impersonated);
+    let names: BTreeSet<String> = ndjson_rows(&impersonated)
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, truth, "--as kq-limited reads what kq-limited may");
+    let refused = run_kq(
+        &admin,
+        &[
+            "--as",
+            "kq-limited",
+            "-n",
+            "kube-system",
+            "SELECT count(*) FROM pods",
+        ],
+    )
+    .await;
+    assert!(
+        stderr(&refused).contains("kube-system"),
+        "kq-limited may not read kube-system: {}",
+        stderr(&refused)
+    );
+    let as_limited = kq_requests(&server)
+        .into_iter()
+        .filter(|e| e["impersonatedUser"]["username"] == "kq-limited")
+        .count();
+    assert!(
+        as_limited >= 2,
+        "the audit log shows the impersonated requests"
+    );
     assert_read_only(&server);
 }
 

@@ -65,6 +65,24 @@ pub struct ConnectOptions {
     /// `in-cluster`): agents in many clusters writing one snapshot store
     /// need distinct names.
     pub in_cluster_name: Option<String>,
+    /// `--as`: the user every request impersonates (kubectl's `--as`);
+    /// replaces the kubeconfig's `as`.
+    pub impersonate_user: Option<String>,
+    /// `--as-group`: the groups impersonated with it.
+    pub impersonate_groups: Vec<String>,
+}
+
+impl ConnectOptions {
+    /// The connection's config with `--as`/`--as-group` applied: the
+    /// Impersonate-* headers kube-rs adds, as kubectl sends them.
+    fn impersonating(&self, mut config: kube::Config) -> kube::Config {
+        if let Some(user) = &self.impersonate_user {
+            config.auth_info.impersonate = Some(user.clone());
+            config.auth_info.impersonate_groups =
+                (!self.impersonate_groups.is_empty()).then(|| self.impersonate_groups.clone());
+        }
+        config
+    }
 }
 
 impl Default for ConnectOptions {
@@ -72,6 +90,8 @@ impl Default for ConnectOptions {
         Self {
             timeout: Duration::from_secs(30),
             in_cluster_name: None,
+            impersonate_user: None,
+            impersonate_groups: Vec::new(),
         }
     }
 }
@@ -356,7 +376,10 @@ pub async fn connect_loaded(
             Ok(config) => conns.push(ClusterConn {
                 name: context,
                 default_namespace: config.default_namespace.clone(),
-                transport: Arc::new(Transport::new(config, timeouts(options))),
+                transport: Arc::new(Transport::new(
+                    options.impersonating(config),
+                    timeouts(options),
+                )),
                 progress: Arc::default(),
             }),
             Err(error) => match cluster_failure(&error) {
@@ -425,7 +448,10 @@ fn connect_in_cluster(options: &ConnectOptions) -> Result<Vec<ClusterConn>, Conf
             .clone()
             .unwrap_or_else(|| "in-cluster".to_string()),
         default_namespace: config.default_namespace.clone(),
-        transport: Arc::new(Transport::new(config, timeouts(options))),
+        transport: Arc::new(Transport::new(
+            options.impersonating(config),
+            timeouts(options),
+        )),
         progress: Arc::default(),
     }])
 }
