@@ -420,7 +420,22 @@ impl<W: Write> Printer<W> {
             buf.push('|');
             for cell in row {
                 buf.push(' ');
-                push_markdown_cell(&mut buf, cell.as_deref().unwrap_or_default());
+                let text = cell.as_deref().unwrap_or_default();
+                if self.plan_lines {
+                    // A plan's indentation is its tree: no-break spaces
+                    // survive Markdown rendering, lines become <br>.
+                    let indented: Vec<String> = text
+                        .trim_end()
+                        .split('\n')
+                        .map(|line| {
+                            let body = line.trim_start_matches(' ');
+                            "\u{a0}".repeat(line.len() - body.len()) + body
+                        })
+                        .collect();
+                    push_markdown_cell(&mut buf, &indented.join("\n"));
+                } else {
+                    push_markdown_cell(&mut buf, text);
+                }
                 buf.push_str(" |");
             }
             buf.push('\n');
@@ -1430,6 +1445,13 @@ web-1,3,0.5,true,2026-05-01T10:00:00Z,"app=web,tier=front","nginx,envoy:1.2","{"
             ],
         )
         .expect("batch");
+        let (markdown, _) = render_one(options(OutputFormat::Markdown), &batch);
+        assert!(
+            markdown.contains(
+                "| logical_plan | Projection: a<br>\u{a0}\u{a0}TableScan: pods \\u{1b}[31m |"
+            ),
+            "{markdown:?}"
+        );
         let (table, _) = render_one(options(OutputFormat::Table), &batch);
         let lines: Vec<&str> = table.lines().collect();
         assert!(

@@ -117,6 +117,15 @@ pub async fn build_reusing(
         eprintln!("kq: warning: {warning}");
     }
     let mut clusters: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
+    // kubectl's -A means all namespaces; kq's means every context. Someone
+    // at a terminal sees which clusters that is before the answer.
+    if args.all_contexts && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!(
+            "kq: -A reads every kubeconfig context ({}): {}",
+            clusters.len(),
+            clusters.join(", ")
+        );
+    }
     let contexts = loaded
         .config
         .as_ref()
