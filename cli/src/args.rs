@@ -618,6 +618,12 @@ fn one_sentence(error: &clap::Error, words: &[String]) -> String {
         }
         let flag = arg.split('=').next().unwrap_or(arg);
         let owners = subcommands_with_flag(flag);
+        // The query flags are also the top level's: `kq --ballista … "SQL"`.
+        if owners == ["query"] {
+            return format!(
+                "{flag} only applies to queries: kq {flag} … \"SQL\" or kq query {flag} … \"SQL\""
+            );
+        }
         if !owners.is_empty() {
             let list = owners
                 .iter()
@@ -749,6 +755,10 @@ mod tests {
         assert!(
             to.starts_with("--to only applies to kq snapshot and kq diff"),
             "{to}"
+        );
+        assert_eq!(
+            refusal(&["diff", "--ballista", "standalone"]),
+            "--ballista only applies to queries: kq --ballista … \"SQL\" or kq query --ballista … \"SQL\""
         );
         assert_eq!(
             refusal(&["report", "baseline"]),

@@ -196,5 +196,5 @@ async fn a_scheduler_that_is_not_there_is_one_sentence() {
         "standalone".into(),
     ])
     .await;
-    assert_one_line_error(&out, "--ballista runs queries over --snapshots");
+    assert_one_line_error(&out, "--ballista only applies to queries");
 }
