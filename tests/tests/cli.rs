@@ -107,9 +107,10 @@ fn man_renders_the_man_pages() {
         let roff = kq_plain(&args);
         std::fs::write(&page, &roff.stdout).expect("write the page");
         assert!(roff.status.success(), "{args:?}: {}", stderr(&roff));
-        // groff's warnings (-ww) are what a malformed page shows.
+        // groff's warnings (-ww) are what a malformed page shows; -k
+        // reads UTF-8 through preconv, as man does.
         let checked = Command::new(&groff)
-            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
             .arg(&page)
             .output()
             .expect("run groff");
