@@ -390,3 +390,21 @@ pub(crate) async fn stop_requested() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// A `HOST:PORT` flag (`--listen`, `--metrics-listen`) as an address; the
+/// error names the flag and shows `example`.
+pub(crate) fn socket_address(
+    flag: &str,
+    text: &str,
+    example: &str,
+) -> Result<std::net::SocketAddr, Failure> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "{flag} '{text}' is not an address; use HOST:PORT, e.g. {example}"
+            ))
+        })
+}

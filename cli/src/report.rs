@@ -84,7 +84,11 @@ pub async fn run(sources: &Sources, output: &Output, args: &ReportArgs) -> Resul
                 "--metrics-listen serves a scheduled report's metrics; add --every or --cron, or write them once with -o openmetrics",
             ));
         }
-        Some(listen) => Some(metrics_address(listen)?),
+        Some(listen) => Some(crate::exec::socket_address(
+            "--metrics-listen",
+            listen,
+            "127.0.0.1:9464",
+        )?),
     };
     let waivers = match &args.waivers {
         Some(path) => Some(
@@ -119,20 +123,6 @@ pub async fn run(sources: &Sources, output: &Output, args: &ReportArgs) -> Resul
             run_scheduled(&plan, schedule, metrics).await
         }
     }
-}
-
-/// `--metrics-listen`: loopback unless a non-loopback address is written out.
-fn metrics_address(listen: &str) -> Result<std::net::SocketAddr, Failure> {
-    use std::net::ToSocketAddrs;
-    listen
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-        .ok_or_else(|| {
-            Failure::usage(format!(
-                "--metrics-listen '{listen}' is not an address; use HOST:PORT, e.g. 127.0.0.1:9464"
-            ))
-        })
 }
 
 fn parse_formats(names: &[String]) -> Result<Vec<Format>, Failure> {

@@ -297,16 +297,7 @@ impl Engine {
         let state = SessionStateBuilder::new_from_existing(state)
             .with_runtime_env(runtime)
             .build();
-        let frame = SessionContext::new_with_state(state)
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| EngineError::Plan(clean_message(&e)))?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let stream = frame
-            .execute_stream()
-            .await
-            .map_err(|e| EngineError::Execution(clean_message(&e)))?;
-        Ok(QueryOutput { schema, stream })
+        start(&SessionContext::new_with_state(state), plan).await
     }
 
     /// The DataFusion session behind this engine (shared state: what is
@@ -317,17 +308,7 @@ impl Engine {
     }
 
     async fn execute_here(&self, plan: LogicalPlan) -> Result<QueryOutput, EngineError> {
-        let frame = self
-            .ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| EngineError::Plan(clean_message(&e)))?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let stream = frame
-            .execute_stream()
-            .await
-            .map_err(|e| EngineError::Execution(clean_message(&e)))?;
-        Ok(QueryOutput { schema, stream })
+        start(&self.ctx, plan).await
     }
 
     /// Fails early, with a suggestion, on a table nobody serves.
@@ -471,6 +452,20 @@ fn created_table(statement: &Statement) -> Option<String> {
         .last()
         .and_then(|part| part.as_ident())
         .map(|ident| ident.value.clone())
+}
+
+/// Starts a planned statement on `ctx`: its schema and its stream.
+async fn start(ctx: &SessionContext, plan: LogicalPlan) -> Result<QueryOutput, EngineError> {
+    let frame = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(|e| EngineError::Plan(clean_message(&e)))?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let stream = frame
+        .execute_stream()
+        .await
+        .map_err(|e| EngineError::Execution(clean_message(&e)))?;
+    Ok(QueryOutput { schema, stream })
 }
 
 /// The closest name by edit distance, if it is close enough to be a typo.

@@ -450,10 +450,7 @@ impl KqQuery {
                     format!("prepared statement \"{name}\" does not exist"),
                 )
             })?;
-        let mut values = Vec::with_capacity(parameters.len());
-        for parameter in parameters {
-            values.push(self.evaluate(parameter).await?);
-        }
+        let values = self.evaluate(parameters).await?;
         let bound = plan
             .as_ref()
             .clone()
@@ -462,31 +459,50 @@ impl KqQuery {
         self.run(bound, client, &Format::UnifiedText).await
     }
 
-    /// A parameter of EXECUTE (a literal, maybe cast) as a value.
+    /// EXECUTE's parameters (literals, maybe cast) as values: one
+    /// `SELECT` of them all.
     async fn evaluate(
         &self,
-        expression: &datafusion::sql::sqlparser::ast::Expr,
-    ) -> PgWireResult<datafusion::common::ScalarValue> {
-        let ctx = self.shared.session.engine.session_context();
-        let batches = ctx
-            .sql(&format!("SELECT {expression}"))
+        expressions: &[datafusion::sql::sqlparser::ast::Expr],
+    ) -> PgWireResult<Vec<datafusion::common::ScalarValue>> {
+        if expressions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = expressions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let invalid = |e: datafusion::error::DataFusionError| {
+            user_error("22023", kq_engine::clean_message(&e))
+        };
+        let batches = self
+            .shared
+            .session
+            .engine
+            .session_context()
+            .sql(&format!("SELECT {list}"))
             .await
-            .map_err(|e| user_error("22023", kq_engine::clean_message(&e)))?
+            .map_err(invalid)?
             .collect()
             .await
-            .map_err(|e| user_error("22023", kq_engine::clean_message(&e)))?;
-        let column = batches
+            .map_err(invalid)?;
+        let batch = batches
             .first()
             .filter(|batch| batch.num_rows() == 1)
-            .map(|batch| batch.column(0).clone())
             .ok_or_else(|| {
                 user_error(
                     "22023",
-                    format!("EXECUTE parameter {expression} is not a value"),
+                    format!("EXECUTE parameters ({list}) are not values"),
                 )
             })?;
-        datafusion::common::ScalarValue::try_from_array(&column, 0)
-            .map_err(|e| user_error("22023", kq_engine::clean_message(&e)))
+        batch
+            .columns()
+            .iter()
+            .map(|column| {
+                datafusion::common::ScalarValue::try_from_array(column, 0).map_err(invalid)
+            })
+            .collect()
     }
 
     async fn plan(&self, statement: &Statement) -> PgWireResult<LogicalPlan> {

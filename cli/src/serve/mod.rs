@@ -20,7 +20,7 @@ mod settings;
 mod tls;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
@@ -72,7 +72,7 @@ pub async fn run(sources: &Sources, output: &Output, args: &ServeArgs) -> Result
             "kq serve answers in the Postgres protocol; -o, --max-rows and --no-header do not apply",
         ));
     }
-    let address = resolve(&args.listen)?;
+    let address = crate::exec::socket_address("--listen", &args.listen, "127.0.0.1:5433")?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls::load(cert, key).map_err(Failure::usage)?),
         _ => None,
@@ -180,18 +180,6 @@ fn probe_of(socket: &tokio::net::TcpStream) -> std::io::Result<tokio::net::TcpSt
     let std_stream: std::net::TcpStream = duplicate.into();
     std_stream.set_nonblocking(true)?;
     tokio::net::TcpStream::from_std(std_stream)
-}
-
-fn resolve(listen: &str) -> Result<SocketAddr, Failure> {
-    listen
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addresses| addresses.next())
-        .ok_or_else(|| {
-            Failure::usage(format!(
-                "--listen '{listen}' is not an address; use HOST:PORT, e.g. 127.0.0.1:5433"
-            ))
-        })
 }
 
 fn read_password(path: &std::path::Path) -> Result<String, Failure> {
