@@ -221,6 +221,15 @@ pub struct Sources {
         help_heading = "Snapshots"
     )]
     pub history: bool,
+
+    /// Query the report history under DIR (the --out directory of kq report) as tables kq_history (every run's findings) and kq_runs (one row per run); without --context/-A/--demo no cluster is read.
+    #[arg(
+        long,
+        value_name = "DIR",
+        global = true,
+        help_heading = "Report history"
+    )]
+    pub reports: Option<PathBuf>,
 }
 
 /// How results are printed, and what a partial failure means.
@@ -400,9 +409,17 @@ pub struct ReportArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_listen: Option<String>,
 
-    /// Keep the newest N runs under --out, removing older ones.
+    /// Keep the newest N runs under --out, removing older ones (the history that kq_history reads is kept; see --keep-history).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
+
+    /// Compare with the oldest run of the last DURATION in the history (30d, 1w) rather than with the previous run; needs --out.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window, requires = "out")]
+    pub since: Option<Window>,
+
+    /// Remove history (kq_history, kq_runs) of runs older than DURATION (90d); default: keep it all.
+    #[arg(long, value_name = "DURATION", value_parser = positive_seconds, requires = "out")]
+    pub keep_history: Option<Duration>,
 
     /// List the controls (with --pack/--control, only those) and exit.
     #[arg(long)]
@@ -572,6 +589,21 @@ pub fn positive_seconds(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A span of time back from now, as the user wrote it and as a duration.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub text: String,
+    pub duration: Duration,
+}
+
+/// `--since`: a positive duration; a bare number is seconds.
+fn parse_window(text: &str) -> Result<Window, String> {
+    Ok(Window {
+        text: text.trim().to_string(),
+        duration: positive_seconds(text)?,
+    })
+}
+
 /// A duration; a bare number is milliseconds.
 fn parse_millis(text: &str) -> Result<Duration, String> {
     parse_duration_with(text, Duration::from_millis(1))
@@ -637,12 +669,21 @@ fn one_sentence(error: &clap::Error, words: &[String]) -> String {
         }
     }
     let rendered = error.render().to_string();
-    let first = rendered
-        .lines()
+    let mut lines = rendered.lines();
+    let mut first = lines
         .next()
         .unwrap_or_default()
         .trim_start_matches("error: ")
         .to_string();
+    // "the following required arguments were not provided:" lists them on
+    // the indented lines below; they belong in the sentence.
+    if first.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .take_while(|line| line.starts_with("  "))
+            .map(str::trim)
+            .collect();
+        first = format!("{} {}", first, listed.join(", "));
+    }
     match error.kind() {
         ErrorKind::InvalidSubcommand | ErrorKind::UnknownArgument => {
             format!("{first}; kq --help lists the flags and subcommands")

@@ -272,7 +272,13 @@ fn table_description(table: &dyn datafusion::datasource::TableProvider) -> Strin
     if let Some(aws) = any.downcast_ref::<kq_providers::aws::table::AwsTable>() {
         return aws.description().to_string();
     }
-    String::new()
+    // Tables over files (the report history) say it in their schema.
+    table
+        .schema()
+        .metadata()
+        .get("description")
+        .cloned()
+        .unwrap_or_default()
 }
 
 pub(crate) async fn describe_batch(engine: &Engine, table: &str) -> Result<RecordBatch, Failure> {

@@ -15,15 +15,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
+use kq_engine::history as report_history;
 use kq_report::control::{Selection, select};
 use kq_report::formats::Format;
 use kq_report::waivers::Waivers;
-use kq_report::{Report, Severity, history};
+use kq_report::{Report, Severity, TrendPoint, history};
 
 use crate::Failure;
-use crate::args::{Output, ReportArgs, Sources};
+use crate::args::{Output, ReportArgs, Sources, Window};
 use crate::cron::{self, Schedule};
 use crate::exec::{every_cluster_failed, print_batch, text_batch};
 use crate::print::{OutputFormat, PrintOptions};
@@ -38,6 +39,8 @@ struct Plan {
     sources: Sources,
     out: Option<PathBuf>,
     keep: Option<usize>,
+    since: Option<Window>,
+    keep_history: Option<std::time::Duration>,
     strict: bool,
 }
 
@@ -104,6 +107,8 @@ pub async fn run(sources: &Sources, output: &Output, args: &ReportArgs) -> Resul
         sources: sources.clone(),
         out: args.out.clone(),
         keep: args.keep,
+        since: args.since.clone(),
+        keep_history: args.keep_history,
         strict: output.strict,
     };
     match schedule {
@@ -215,28 +220,107 @@ async fn evaluate(plan: &Plan) -> Result<RunOutcome, Failure> {
         score: 0.0,
         totals: Default::default(),
         comparison: None,
+        trend: Vec::new(),
     };
     if let Some(waivers) = &plan.waivers {
         report.warnings = waivers.apply(&mut report.controls, started.date_naive());
     }
     let mut written = None;
     if let Some(out) = &plan.out {
-        if let Some(previous) =
-            history::previous_report(out).map_err(|e| Failure::usage(e.to_string()))?
-        {
+        let usage = |e: &dyn std::fmt::Display| Failure::usage(e.to_string());
+        let baseline = match &plan.since {
+            None => history::previous_report(out).map_err(|e| usage(&e))?,
+            Some(window) => {
+                let oldest = oldest_run_in(out, window, started).map_err(|e| usage(&e))?;
+                if oldest.is_none() {
+                    report.warnings.push(format!(
+                        "no earlier run in the last {} to compare with (history under {})",
+                        window.text,
+                        out.display()
+                    ));
+                }
+                oldest
+            }
+        };
+        if let Some(previous) = baseline {
             history::compare(&previous, &mut report);
+            if let (Some(cmp), Some(window)) = (&mut report.comparison, &plan.since) {
+                cmp.window = Some(window.text.clone());
+            }
         }
         report.finish();
-        let dir = history::write_run(out, &report, &plan.formats)
-            .map_err(|e| Failure::usage(e.to_string()))?;
+        report.trend = trend(out, plan.since.as_ref(), started, &report).map_err(|e| usage(&e))?;
+        let dir = history::write_run(out, &report, &plan.formats).map_err(|e| usage(&e))?;
+        // The history names a run as its directory does (`-1` when two
+        // runs share a second).
+        let run_name = dir
+            .file_name()
+            .map_or_else(|| report.run.clone(), |n| n.to_string_lossy().into_owned());
+        report_history::append(out, &run_name, &report).map_err(|e| usage(&e))?;
         if let Some(keep) = plan.keep {
-            history::prune(out, keep).map_err(|e| Failure::usage(e.to_string()))?;
+            history::prune(out, keep).map_err(|e| usage(&e))?;
+        }
+        if let Some(age) = plan.keep_history {
+            let cutoff = started - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
+            report_history::prune(out, cutoff).map_err(|e| usage(&e))?;
         }
         written = Some(dir);
     } else {
         report.finish();
     }
     Ok(RunOutcome { report, written })
+}
+
+/// The oldest run of the history that started within `window` before
+/// `now`, loaded for comparison.
+fn oldest_run_in(
+    out: &Path,
+    window: &Window,
+    now: DateTime<Utc>,
+) -> Result<Option<Report>, report_history::HistoryError> {
+    let cutoff = now - chrono::Duration::from_std(window.duration).unwrap_or(chrono::Duration::MAX);
+    let oldest = report_history::run_names(out)?
+        .into_iter()
+        .find(|run| report_history::run_time(run).is_some_and(|t| t >= cutoff));
+    oldest
+        .map(|run| report_history::load_violations(out, &run))
+        .transpose()
+}
+
+/// The most runs the trend chart shows without `--since`.
+const TREND_RUNS: usize = 100;
+
+/// Score and alarms of the earlier runs (those within `--since`, else the
+/// newest ones), then this run.
+fn trend(
+    out: &Path,
+    since: Option<&Window>,
+    now: DateTime<Utc>,
+    report: &Report,
+) -> Result<Vec<TrendPoint>, report_history::HistoryError> {
+    let names = report_history::run_names(out)?;
+    let earlier: Vec<String> = match since {
+        Some(window) => {
+            let cutoff =
+                now - chrono::Duration::from_std(window.duration).unwrap_or(chrono::Duration::MAX);
+            names
+                .into_iter()
+                .filter(|run| report_history::run_time(run).is_some_and(|t| t >= cutoff))
+                .collect()
+        }
+        None => {
+            let skip = names.len().saturating_sub(TREND_RUNS - 1);
+            names.into_iter().skip(skip).collect()
+        }
+    };
+    let mut points = report_history::trend(out, &earlier)?;
+    points.push(TrendPoint {
+        run: report.run.clone(),
+        time: report.started.clone(),
+        score: report.score,
+        alarm: report.totals.alarm,
+    });
+    Ok(points)
 }
 
 /// The exit code a finished report asks for.
@@ -341,8 +425,13 @@ fn headline(report: &Report) -> String {
         if report.clusters.len() == 1 { "" } else { "s" },
     );
     if let Some(c) = &report.comparison {
+        let window = c
+            .window
+            .as_ref()
+            .map(|w| format!(" (the oldest run of the last {w})"))
+            .unwrap_or_default();
         line.push_str(&format!(
-            "; since {}: {} new, {} resolved, {} persisting",
+            "; since {}{window}: {} new, {} resolved, {} persisting",
             c.previous_run,
             c.new,
             c.resolved.len(),

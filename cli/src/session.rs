@@ -83,11 +83,13 @@ pub async fn build_reusing(
         impersonate_user: args.as_user.clone(),
         impersonate_groups: args.as_group.clone(),
     };
-    // Reading only snapshots needs no cluster: unqualified names read them.
-    // Naming clusters (--context, -A, --demo) adds the live tables, and
+    // Reading only snapshots or report history needs no cluster:
+    // unqualified names read them. Naming clusters (--context, -A, --demo) adds the live tables, and
     // snapshots are then schema `snapshots`.
-    let offline =
-        args.snapshots.is_some() && !args.demo && args.context.is_none() && !args.all_contexts;
+    let offline = (args.snapshots.is_some() || args.reports.is_some())
+        && !args.demo
+        && args.context.is_none()
+        && !args.all_contexts;
     let loaded = if offline {
         kq_providers::kubernetes::config::LoadedKubeconfig {
             config: None,
@@ -172,7 +174,7 @@ pub async fn build_reusing(
     if let Some(location) = &snapshot_location {
         engine.register_location(location);
     }
-    if offline {
+    if offline && args.snapshots.is_some() {
         engine = engine
             .with_default_schema(snapshot::SCHEMA)
             .map_err(|e| Failure::usage(e.to_string()))?;
@@ -182,6 +184,11 @@ pub async fn build_reusing(
         .install_views()
         .await
         .map_err(|e| Failure::usage(e.to_string()))?;
+    if let Some(dir) = &args.reports {
+        engine
+            .register_report_history(dir)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
     Ok(Session {
         engine,
         clusters,

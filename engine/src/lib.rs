@@ -9,6 +9,7 @@
 #[cfg(feature = "ballista")]
 pub mod distributed;
 pub mod functions;
+pub mod history;
 pub mod report;
 pub mod snapshot;
 pub mod views;
@@ -44,6 +45,8 @@ pub enum EngineError {
     Execution(String),
     #[error("cannot set up the session: {0}")]
     Setup(String),
+    #[error(transparent)]
+    History(#[from] history::HistoryError),
 }
 
 /// kq's SQL functions and the JSON functions, in every session that plans
@@ -165,6 +168,26 @@ impl Engine {
             target
                 .register_table(name.to_string(), Arc::new(view))
                 .map_err(setup)?;
+        }
+        Ok(())
+    }
+
+    /// Registers `kq_history` and `kq_runs` over the report history under
+    /// `out` (a `kq report --out` directory) in the default schema.
+    pub fn register_report_history(&self, out: &std::path::Path) -> Result<(), EngineError> {
+        let target: Arc<dyn SchemaProvider> = if self.default_schema == DEFAULT_SCHEMA {
+            self.kube.clone()
+        } else {
+            match self.extra.iter().find(|(s, _)| *s == self.default_schema) {
+                Some((_, provider)) => provider.clone(),
+                None => self.kube.clone(),
+            }
+        };
+        let tables = history::tables(out)?;
+        for (name, table) in tables {
+            target
+                .register_table(name.to_string(), table)
+                .map_err(|e| EngineError::Setup(format!("table {name}: {}", clean_message(&e))))?;
         }
         Ok(())
     }

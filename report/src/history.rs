@@ -131,6 +131,7 @@ pub fn compare(previous: &Report, current: &mut Report) {
         .collect();
     current.comparison = Some(Comparison {
         previous_run: previous.run.clone(),
+        window: None,
         new,
         persisting,
         resolved,

@@ -270,8 +270,12 @@ pub struct Resolved {
 /// The comparison with the previous run under the same out directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
-    /// The previous run's id (its directory name).
+    /// The id of the run compared with (its directory name).
     pub previous_run: String,
+    /// With `--since`: the window whose oldest run `previous_run` is
+    /// (`30d`); without it, `previous_run` is simply the previous run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
     pub new: u64,
     pub persisting: u64,
     pub resolved: Vec<Resolved>,
@@ -298,6 +302,20 @@ pub struct Report {
     pub totals: Counts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// Score and alarms of the runs in the history, oldest first, this one
+    /// last (empty without `--out`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trend: Vec<TrendPoint>,
+}
+
+/// One run on the trend chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    pub run: String,
+    /// RFC 3339, UTC: when the run started.
+    pub time: String,
+    pub score: f64,
+    pub alarm: u64,
 }
 
 impl Report {
@@ -506,6 +524,7 @@ pub(crate) mod sample {
             warnings: vec!["waiver 3 (baseline.latest_tag) expired on 2026-10-01".into()],
             comparison: Some(Comparison {
                 previous_run: "2026-11-20T06-00-00Z".into(),
+                window: None,
                 new: 1,
                 persisting: 0,
                 resolved: vec![Resolved {
@@ -513,6 +532,20 @@ pub(crate) mod sample {
                     finding: finding("dev", Some("shop"), "Pod", "debug", Status::Alarm),
                 }],
             }),
+            trend: vec![
+                TrendPoint {
+                    run: "2026-11-19T06-00-00Z".into(),
+                    time: "2026-11-19T06:00:00Z".into(),
+                    score: 40.0,
+                    alarm: 3,
+                },
+                TrendPoint {
+                    run: "2026-11-20T06-00-00Z".into(),
+                    time: "2026-11-20T06:00:00Z".into(),
+                    score: 50.0,
+                    alarm: 1,
+                },
+            ],
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod apiserver;
 pub mod aws;
+pub mod browser;
 pub mod emulators;
 pub mod faulty;
 pub mod proxy;

@@ -68,6 +68,8 @@ pub(super) fn engine_error(error: EngineError) -> PgWireError {
         EngineError::Plan(_) => "42000",
         EngineError::Execution(message) if message.contains("Resources exhausted") => "53200",
         EngineError::Execution(_) | EngineError::Setup(_) => "XX000",
+        // Reading or writing the report history's files.
+        EngineError::History(_) => "58030",
     };
     user_error(code, error.to_string())
 }

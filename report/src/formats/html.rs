@@ -47,6 +47,7 @@ pub fn render(report: &Report) -> String {
     header(&mut out, report);
     out.push_str("<main class=\"wrap\">\n");
     banners(&mut out, report);
+    trend(&mut out, report);
     filters(&mut out);
     summary(&mut out, report);
     changes(&mut out, report);
@@ -277,13 +278,151 @@ fn count_cell(out: &mut String, key: &str, value: u64) {
     );
 }
 
+/// Score and alarms over the runs in the history, as an inline SVG (the
+/// page loads nothing). Runs sit at their time on the x axis, so a gap in
+/// a schedule shows as a gap; the score line uses the left axis (0–100),
+/// the alarm bars the right one. Each point and bar carries its numbers
+/// in a `<title>`, which browsers show on hover.
+fn trend(out: &mut String, report: &Report) {
+    let points = &report.trend;
+    if points.len() < 2 {
+        return;
+    }
+    const W: f64 = 1000.0;
+    const H: f64 = 240.0;
+    const LEFT: f64 = 44.0;
+    const RIGHT: f64 = 52.0;
+    const TOP: f64 = 16.0;
+    const BOTTOM: f64 = 40.0;
+    // Bars at the first and last run stay clear of the axis labels.
+    const INSET: f64 = 14.0;
+    let plot_w = W - LEFT - RIGHT - 2.0 * INSET;
+    let plot_h = H - TOP - BOTTOM;
+    let times: Vec<Option<i64>> = points
+        .iter()
+        .map(|p| {
+            chrono::DateTime::parse_from_rfc3339(&p.time)
+                .ok()
+                .map(|t| t.timestamp())
+        })
+        .collect();
+    let by_time = times.iter().all(Option::is_some)
+        && times.first().copied().flatten() < times.last().copied().flatten();
+    let n = points.len();
+    let x_of = |i: usize| -> f64 {
+        let share = if by_time {
+            let first = times[0].unwrap_or_default() as f64;
+            let last = times[n - 1].unwrap_or_default() as f64;
+            (times[i].unwrap_or_default() as f64 - first) / (last - first)
+        } else {
+            i as f64 / (n - 1) as f64
+        };
+        LEFT + INSET + share.clamp(0.0, 1.0) * plot_w
+    };
+    let max_alarm = points.iter().map(|p| p.alarm).max().unwrap_or(0).max(1);
+    // A bar is as wide as the closest pair of runs allows, within limits.
+    let min_gap = (1..n)
+        .map(|i| x_of(i) - x_of(i - 1))
+        .fold(f64::INFINITY, f64::min);
+    let bar_w = (min_gap * 0.6).clamp(1.5, 18.0);
+    let y_score = |score: f64| TOP + (1.0 - score.clamp(0.0, 100.0) / 100.0) * plot_h;
+    let y_alarm = |alarm: u64| TOP + (1.0 - alarm as f64 / max_alarm as f64) * plot_h;
+    let first = &points[0];
+    let last = &points[n - 1];
+    let _ = writeln!(
+        out,
+        "<section id=\"trend\">\n<h2>Over time <small>{} runs since {}</small></h2>",
+        num(n as u64),
+        esc(&fmt_utc(&first.time, "%Y-%m-%d %H:%M UTC"))
+    );
+    let _ = writeln!(
+        out,
+        "<div class=\"card chart\"><p class=\"legend\"><span class=\"k-score\">score</span> <span class=\"k-alarm\">alarms</span></p>"
+    );
+    let _ = writeln!(
+        out,
+        "<svg id=\"trend-chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"Score and alarms over {n} runs: score from {:.1} to {:.1}, alarms from {} to {}\">",
+        first.score, last.score, first.alarm, last.alarm
+    );
+    for score in [0.0, 50.0, 100.0] {
+        let y = y_score(score);
+        let _ = writeln!(
+            out,
+            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/><text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{score}</text>",
+            W - RIGHT,
+            LEFT - 6.0,
+            y + 4.0
+        );
+    }
+    for alarm in [0, max_alarm] {
+        let _ = writeln!(
+            out,
+            "<text class=\"ax ax-alarm\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            W - RIGHT + 6.0,
+            y_alarm(alarm) + 4.0,
+            num(alarm)
+        );
+    }
+    for (i, p) in points.iter().enumerate() {
+        let x = x_of(i);
+        let y = y_alarm(p.alarm);
+        let _ = writeln!(
+            out,
+            "<rect class=\"bar\" data-run=\"{}\" data-alarm=\"{}\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{bar_w:.1}\" height=\"{:.1}\"><title>{} · {}</title></rect>",
+            esc(&p.run),
+            p.alarm,
+            x - bar_w / 2.0,
+            (TOP + plot_h - y).max(0.0),
+            esc(&p.run),
+            plural(p.alarm as usize, "alarm")
+        );
+    }
+    let line: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{:.1},{:.1}", x_of(i), y_score(p.score)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "<polyline class=\"line\" points=\"{}\"/>",
+        line.join(" ")
+    );
+    for (i, p) in points.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<circle class=\"pt\" data-run=\"{}\" data-score=\"{:.1}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\"><title>{} · score {:.1}</title></circle>",
+            esc(&p.run),
+            p.score,
+            x_of(i),
+            y_score(p.score),
+            if i == n - 1 { 5 } else { 3 },
+            esc(&p.run),
+            p.score
+        );
+    }
+    for (i, anchor) in [(0, "start"), (n - 1, "end")] {
+        let _ = writeln!(
+            out,
+            "<text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
+            x_of(i),
+            H - 12.0,
+            esc(&fmt_utc(&points[i].time, "%Y-%m-%d %H:%M"))
+        );
+    }
+    out.push_str("</svg></div>\n</section>\n");
+}
+
 fn changes(out: &mut String, report: &Report) {
     let Some(cmp) = &report.comparison else {
         return;
     };
+    let since = match &cmp.window {
+        Some(window) => format!("Since the oldest run of the last {}", esc(window)),
+        None => "Since the previous run".to_string(),
+    };
     let _ = writeln!(
         out,
-        "<section id=\"changes\">\n<h2>Since the previous run <small><code>{}</code></small></h2>",
+        "<section id=\"changes\">\n<h2>{since} <small><code>{}</code></small></h2>",
         esc(&cmp.previous_run)
     );
     let _ = writeln!(
@@ -722,6 +861,17 @@ details.passing{margin-top:10px}
 details.passing>summary{cursor:pointer;color:#15803d;font-weight:600;font-size:13px;padding:4px 0}
 details.passing>.scroll{margin-top:6px}
 .empty{color:var(--muted);margin:8px 0}
+.chart{padding:10px 14px 4px}
+.chart svg{display:block;width:100%;height:auto}
+.chart .legend{margin:0 0 4px;display:flex;gap:16px;font-size:12px;color:var(--muted)}
+.k-score::before{content:"";display:inline-block;width:16px;height:3px;background:#1d4ed8;vertical-align:middle;margin-right:6px}
+.k-alarm::before{content:"";display:inline-block;width:10px;height:10px;background:#fca5a5;vertical-align:middle;margin-right:6px}
+.chart .grid{stroke:#e2e8f0;stroke-width:1;vector-effect:non-scaling-stroke}
+.chart .ax{fill:#64748b;font-size:11px}
+.chart .ax-alarm{fill:#b91c1c}
+.chart .bar{fill:#fca5a5}
+.chart .line{fill:none;stroke:#1d4ed8;stroke-width:2.5;vector-effect:non-scaling-stroke;stroke-linejoin:round}
+.chart .pt{fill:#1d4ed8;stroke:#fff;stroke-width:1.5}
 footer{color:var(--muted);font-size:12px;padding:28px 28px 40px}
 [hidden]{display:none!important}
 @media (max-width:760px){.hero{grid-template-columns:1fr}.score{margin:0 auto}}
@@ -887,6 +1037,47 @@ mod tests {
     }
 
     #[test]
+    fn charts_the_trend_by_time() {
+        let mut report = sample::report();
+        // A third run two days after the second: its point sits twice as
+        // far to the right as the second's from the first.
+        report.trend.push(crate::TrendPoint {
+            run: "2026-11-22T06-00-00Z".into(),
+            time: "2026-11-22T06:00:00Z".into(),
+            score: 100.0,
+            alarm: 0,
+        });
+        let html = render(&report);
+        let chart = between(&html, "<svg id=\"trend-chart\"", "</svg>");
+        assert!(chart.contains("aria-label=\"Score and alarms over 3 runs: score from 40.0 to 100.0, alarms from 3 to 0\""));
+        let cx: Vec<f64> = chart
+            .split("<circle ")
+            .skip(1)
+            .map(|c| between(c, "cx=\"", "\" ")[4..].parse().unwrap())
+            .collect();
+        assert_eq!(cx.len(), 3);
+        let (a, b) = (cx[1] - cx[0], cx[2] - cx[1]);
+        assert!((b - 2.0 * a).abs() < 0.2, "x by time: {cx:?}");
+        assert!(chart.contains("data-score=\"40.0\""));
+        assert!(chart.contains("<title>2026-11-19T06-00-00Z · 3 alarms</title>"));
+        // The full score sits on the top grid line, no alarms on the bottom.
+        let last = chart.rsplit("<circle ").next().unwrap();
+        assert!(
+            last.contains("data-score=\"100.0\"") && last.contains("cy=\"16.0\""),
+            "{last}"
+        );
+        let bars: Vec<&str> = chart.split("<rect ").skip(1).collect();
+        assert!(bars[2].contains("data-alarm=\"0\"") && bars[2].contains("height=\"0.0\""));
+        assert!(
+            bars[0].contains("height=\"184.0\""),
+            "the most alarms fill the plot"
+        );
+        // One run is no trend.
+        report.trend.truncate(1);
+        assert!(!render(&report).contains("id=\"trend\""));
+    }
+
+    #[test]
     fn renders_the_sample_server_side() {
         let html = render(&sample::report());
         assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
@@ -995,6 +1186,7 @@ mod tests {
             cluster_failures: vec![],
             warnings: vec![],
             comparison: None,
+            trend: Vec::new(),
             totals: Counts::default(),
             score: 100.0,
             ..sample::report()

@@ -20,6 +20,16 @@ use super::fmt_utc;
 use crate::{Change, ControlResult, Finding, Report, Status};
 
 pub fn render(report: &Report) -> String {
+    let since = match report.comparison.as_ref().and_then(|c| c.window.as_ref()) {
+        Some(window) => format!(
+            "run {} (the oldest of the last {window})",
+            report
+                .comparison
+                .as_ref()
+                .map_or("", |c| c.previous_run.as_str())
+        ),
+        None => "the previous run".to_string(),
+    };
     let mut suites: Vec<Suite> = Vec::new();
     let mut packs: Vec<&str> = report.packs.iter().map(String::as_str).collect();
     for c in &report.controls {
@@ -32,7 +42,7 @@ pub fn render(report: &Report) -> String {
             .controls
             .iter()
             .filter(|c| c.control.pack == pack)
-            .map(control_case)
+            .map(|c| control_case(c, &since))
             .collect();
         if !cases.is_empty() {
             suites.push(Suite::new(pack, cases, String::new()));
@@ -176,7 +186,7 @@ impl Suite {
     }
 }
 
-fn control_case(c: &ControlResult) -> Case {
+fn control_case(c: &ControlResult, since: &str) -> Case {
     let info = &c.control;
     let mut body = String::new();
     let alarms: Vec<&Finding> = c
@@ -207,7 +217,7 @@ fn control_case(c: &ControlResult) -> Case {
                 "      <failure message=\"{}\" type=\"{}\">{}</failure>",
                 attr(&format!("{}: {}", f.resource_path(), f.reason)),
                 info.severity,
-                text(&details(c, f))
+                text(&details(c, f, since))
             );
         }
         Outcome::Failure
@@ -217,7 +227,7 @@ fn control_case(c: &ControlResult) -> Case {
                 body,
                 "      <error message=\"{}\" type=\"result\">{}</error>",
                 attr(&format!("{}: {}", f.resource_path(), f.reason)),
-                text(&details(c, f))
+                text(&details(c, f, since))
             );
         }
         Outcome::Error
@@ -271,7 +281,8 @@ fn control_case(c: &ControlResult) -> Case {
 }
 
 /// The body of a failure: everything about the finding, one per line.
-fn details(c: &ControlResult, f: &Finding) -> String {
+/// `since` says what "new" is relative to.
+fn details(c: &ControlResult, f: &Finding, since: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -292,7 +303,9 @@ fn details(c: &ControlResult, f: &Finding) -> String {
         let _ = writeln!(out, "{:<12} {v}", format!("{k}:"));
     }
     match f.change {
-        Some(Change::New) => out.push_str("change:      new since the previous run\n"),
+        Some(Change::New) => {
+            let _ = writeln!(out, "change:      new since {since}");
+        }
         Some(Change::Persisting) => out.push_str("change:      persisting\n"),
         None => {}
     }

@@ -390,6 +390,7 @@ mod tests {
             cluster_failures: vec![],
             warnings: vec![],
             comparison: None,
+            trend: Vec::new(),
             totals: Counts::default(),
             score: 100.0,
             ..sample::report()
