@@ -150,7 +150,8 @@ fn median(mut runs: Vec<kq_benches::Measured>) -> kq_benches::Measured {
     runs.swap_remove(runs.len() / 2)
 }
 
-/// Kills the Ballista processes when the bench ends, passed or not.
+/// Kills the Ballista processes when the bench ends, passed or not. Like
+/// `kq_tests::Processes`; the benches do not depend on the test crate.
 struct Processes(Vec<Child>);
 
 impl Drop for Processes {

@@ -13,7 +13,7 @@ pub mod proxy;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::sync::OnceLock;
 
 pub use kq_sim::{ClusterHandle, Faults, Fleet, FleetConfig, SimUser};
@@ -592,5 +592,26 @@ impl Drop for Tmux {
             .arg(&self.socket)
             .arg("kill-server")
             .output();
+    }
+}
+
+/// A loopback port that was free when asked, for a server that must be
+/// told its port before it starts (or for one that nothing listens on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// Child processes that are killed when the test ends, passed or not.
+pub struct Processes(pub Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

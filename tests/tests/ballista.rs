@@ -4,13 +4,16 @@
 //! processes; what cannot run there is refused in one sentence.
 #![cfg(feature = "ballista")]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kq_sim::FleetConfig;
-use kq_tests::{TestFleet, kq_ballista_binary, ndjson_rows, ok, run_kq_raw, stderr, stdout};
+use kq_tests::{
+    Processes, TestFleet, free_port, kq_ballista_binary, ndjson_rows, ok, run_kq_raw, stderr,
+    stdout,
+};
 use serde_json::Value;
 
 /// The seed query, a GROUP BY over every cluster, and a join through kq's
@@ -83,25 +86,6 @@ async fn an_in_process_ballista_cluster_answers_as_kq_does() {
         "{}",
         stdout(&explain)
     );
-}
-
-/// Kills the processes it holds when the test ends, passed or not.
-struct Processes(Vec<Child>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn spawn_ballista(args: &[String]) -> Child {

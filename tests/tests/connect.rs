@@ -15,7 +15,8 @@ use std::process::Output;
 use base64::Engine as _;
 use kq_tests::proxy::ConnectProxy;
 use kq_tests::{
-    FleetConfig, KqProcess, SimUser, TestFleet, kubectl, ndjson_rows, run_kq, stderr, stdout,
+    FleetConfig, KqProcess, SimUser, TestFleet, free_port, kubectl, ndjson_rows, run_kq, stderr,
+    stdout,
 };
 use serde_json::{Value, json};
 
@@ -638,12 +639,6 @@ async fn proxy_url_tunnels_through_an_http_proxy() {
     both(&signed, &dead, "dead-proxy")
         .await
         .both_refuse("a proxy that is down", "cannot connect");
-}
-
-/// A loopback port nothing listens on.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
