@@ -55,10 +55,29 @@ pub(crate) async fn run_statement(
     progress: &mut Progress,
     mark: kq_providers::failures::Mark,
 ) -> Result<(), Failure> {
+    let tag = command_tag(&statement);
     let output = engine
         .run_statement(statement)
         .await
         .map_err(engine_failure)?;
+    // A command (CREATE EXTERNAL TABLE, CREATE VIEW, SET…) answers no
+    // columns: its tag is said where the row count would be, and stdout
+    // stays free of an empty table or `[]` a script would have to skip.
+    if let Some(tag) = tag
+        && output.schema.fields().is_empty()
+    {
+        let mut stream = output.stream;
+        while let Some(batch) = stream.next().await {
+            batch.map_err(query_failure)?;
+        }
+        progress.finish().await;
+        // CREATE TABLE AS over clusters that all failed made nothing.
+        if every_cluster_failed(engine, mark) {
+            return Ok(());
+        }
+        footer(&tag);
+        return Ok(());
+    }
     let stdout = std::io::stdout();
     let mut printer = Printer::new(stdout.lock(), output.schema.clone(), options.clone());
     let mut stream = output.stream;
@@ -96,7 +115,7 @@ pub(crate) async fn run_statement(
         }
     };
     if options.format == OutputFormat::Table {
-        let footer = if summary.rows_printed < summary.rows_seen {
+        let count = if summary.rows_printed < summary.rows_seen {
             format!(
                 "(showing {} of {} rows)",
                 summary.rows_printed, summary.rows_seen
@@ -106,11 +125,7 @@ pub(crate) async fn run_statement(
         } else {
             format!("({} rows)", summary.rows_seen)
         };
-        if std::io::stdout().is_terminal() {
-            println!("{footer}");
-        } else {
-            eprintln!("{footer}");
-        }
+        footer(&count);
     } else if summary.rows_printed < summary.rows_seen {
         eprintln!(
             "kq: showing {} of {} rows (--max-rows)",
@@ -118,6 +133,43 @@ pub(crate) async fn run_statement(
         );
     }
     Ok(())
+}
+
+/// The row count or command tag after a statement: on stdout at a
+/// terminal (as psql prints it), on stderr when stdout is data.
+fn footer(text: &str) {
+    if std::io::stdout().is_terminal() {
+        println!("{text}");
+    } else {
+        eprintln!("{text}");
+    }
+}
+
+/// psql's name for a command that answers no rows (`CREATE EXTERNAL
+/// TABLE`, `CREATE VIEW`, `DROP TABLE`, `SET`); `None` for statements
+/// that answer rows.
+fn command_tag(statement: &datafusion::sql::parser::Statement) -> Option<String> {
+    use datafusion::sql::parser::Statement as Kq;
+    use datafusion::sql::sqlparser::ast::Statement as Sql;
+    let tag = match statement {
+        Kq::CreateExternalTable(_) => "CREATE EXTERNAL TABLE".to_string(),
+        Kq::Reset(_) => "RESET".to_string(),
+        Kq::Statement(inner) => match inner.as_ref() {
+            Sql::CreateView(_) => "CREATE VIEW".to_string(),
+            Sql::CreateTable(_) => "CREATE TABLE".to_string(),
+            Sql::CreateSchema { .. } => "CREATE SCHEMA".to_string(),
+            Sql::CreateDatabase { .. } => "CREATE DATABASE".to_string(),
+            Sql::CreateFunction(_) => "CREATE FUNCTION".to_string(),
+            Sql::Drop { object_type, .. } => format!("DROP {object_type}"),
+            Sql::DropFunction(_) => "DROP FUNCTION".to_string(),
+            Sql::Set(_) => "SET".to_string(),
+            Sql::Prepare { .. } => "PREPARE".to_string(),
+            Sql::Deallocate { .. } => "DEALLOCATE".to_string(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(tag)
 }
 
 /// Whether every cluster asked since `mark` failed with an error: then
@@ -413,4 +465,39 @@ pub(crate) fn socket_address(
                 "{flag} '{text}' is not an address; use HOST:PORT, e.g. {example}"
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_tag;
+    use datafusion::sql::parser::DFParser;
+
+    fn parse(sql: &str) -> datafusion::sql::parser::Statement {
+        DFParser::parse_sql(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .pop_front()
+            .expect("one statement")
+    }
+
+    #[test]
+    fn commands_are_tagged_as_psql_tags_them() {
+        for (sql, tag) in [
+            (
+                "CREATE EXTERNAL TABLE owners STORED AS CSV LOCATION 'o.csv'",
+                "CREATE EXTERNAL TABLE",
+            ),
+            ("CREATE OR REPLACE VIEW v AS SELECT 1", "CREATE VIEW"),
+            ("CREATE TABLE IF NOT EXISTS t AS SELECT 1", "CREATE TABLE"),
+            ("DROP VIEW IF EXISTS v", "DROP VIEW"),
+            ("DROP TABLE temp", "DROP TABLE"),
+            ("CREATE TEMPORARY VIEW v AS SELECT 1", "CREATE VIEW"),
+            ("SET datafusion.execution.batch_size = 1024", "SET"),
+            ("PREPARE q AS SELECT 1", "PREPARE"),
+        ] {
+            assert_eq!(command_tag(&parse(sql)).as_deref(), Some(tag), "{sql}");
+        }
+        for sql in ["SELECT 1", "EXPLAIN SELECT 1", "SHOW TABLES", "EXECUTE q"] {
+            assert_eq!(command_tag(&parse(sql)), None, "{sql}");
+        }
+    }
 }

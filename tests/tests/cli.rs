@@ -388,6 +388,22 @@ async fn a_csv_of_owners_joins_the_fleet() {
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(answered, expected, "{}", stderr(&output));
+
+    // As JSON, stdout is the one answer (the CREATE printed no `[]`), and
+    // the command's tag goes where the row count goes.
+    let output = fleet
+        .kq(&["-A", "-o", "json", "-f", script.to_str().expect("utf-8")])
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&ok(&output))
+        .unwrap_or_else(|e| panic!("stdout is one JSON document: {e}\n{}", stdout(&output)));
+    assert_eq!(json.as_array().map(Vec::len), Some(expected.len()));
+    assert!(
+        stderr(&output)
+            .lines()
+            .any(|l| l == "CREATE EXTERNAL TABLE"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
