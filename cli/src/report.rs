@@ -80,6 +80,20 @@ pub async fn run(sources: &Sources, output: &Output, args: &ReportArgs) -> Resul
     if args.keep == Some(0) {
         return Err(Failure::usage("--keep must be at least 1"));
     }
+    if sources.reports.is_some() {
+        return Err(Failure::usage(
+            "kq report reads clusters and writes its history under --out; --reports DIR is for queries over that history: kq --reports DIR \"SQL\"",
+        ));
+    }
+    if let (Some(keep), Some(since)) = (args.keep_history, &args.since)
+        && keep < since.duration
+    {
+        return Err(Failure::usage(format!(
+            "--keep-history {} would remove runs of the --since {} window; keep the history at least as long as the window",
+            humantime::format_duration(keep),
+            since.text
+        )));
+    }
     let metrics_address = match &args.metrics_listen {
         None => None,
         Some(_) if matches!(schedule, Schedule::Once) => {
@@ -202,7 +216,7 @@ async fn evaluate(plan: &Plan) -> Result<RunOutcome, Failure> {
     }
     let finished = Utc::now();
     let mut report = Report {
-        run: started.format("%Y-%m-%dT%H-%M-%SZ").to_string(),
+        run: history::run_id(started),
         kq_version: env!("CARGO_PKG_VERSION").to_string(),
         started: started.to_rfc3339_opts(SecondsFormat::Secs, true),
         finished: finished.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -228,6 +242,7 @@ async fn evaluate(plan: &Plan) -> Result<RunOutcome, Failure> {
     let mut written = None;
     if let Some(out) = &plan.out {
         let usage = |e: &dyn std::fmt::Display| Failure::usage(e.to_string());
+        backfill_history(out).map_err(|e| usage(&e))?;
         let baseline = match &plan.since {
             None => history::previous_report(out).map_err(|e| usage(&e))?,
             Some(window) => {
@@ -249,26 +264,56 @@ async fn evaluate(plan: &Plan) -> Result<RunOutcome, Failure> {
             }
         }
         report.finish();
-        report.trend = trend(out, plan.since.as_ref(), started, &report).map_err(|e| usage(&e))?;
-        let dir = history::write_run(out, &report, &plan.formats).map_err(|e| usage(&e))?;
-        // The history names a run as its directory does (`-1` when two
-        // runs share a second).
-        let run_name = dir
-            .file_name()
-            .map_or_else(|| report.run.clone(), |n| n.to_string_lossy().into_owned());
-        report_history::append(out, &run_name, &report).map_err(|e| usage(&e))?;
+        // The directory and the history use one name (`-1` when a second
+        // run starts in the same second).
+        let name = history::free_run_name(out, &report.run);
+        report.trend =
+            trend(out, plan.since.as_ref(), started, &name, &report).map_err(|e| usage(&e))?;
+        let dir = history::write_run(out, &name, &report, &plan.formats).map_err(|e| usage(&e))?;
+        report_history::append(out, &name, &report).map_err(|e| usage(&e))?;
         if let Some(keep) = plan.keep {
             history::prune(out, keep).map_err(|e| usage(&e))?;
         }
         if let Some(age) = plan.keep_history {
-            let cutoff = started - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
-            report_history::prune(out, cutoff).map_err(|e| usage(&e))?;
+            report_history::prune(out, window_start(started, age), &name).map_err(|e| usage(&e))?;
         }
         written = Some(dir);
     } else {
         report.finish();
     }
     Ok(RunOutcome { report, written })
+}
+
+/// `now` minus `span`, or the earliest time there is when `span` reaches
+/// further back (`--since 300000y` is "everything", not an overflow).
+fn window_start(now: DateTime<Utc>, span: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(span)
+        .ok()
+        .and_then(|span| now.checked_sub_signed(span))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// An out directory written before the history existed (runs/ without
+/// history/) gets its history from the runs' `report.json` once, so
+/// `--since` and the chart see them.
+fn backfill_history(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    if out.join("history").exists() {
+        return Ok(());
+    }
+    for name in history::runs(out) {
+        let path = out.join("runs").join(&name).join(Format::Json.file_name());
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let report: Report = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "cannot read {} into the history: {e} (move the out directory aside to start a new history)",
+                path.display()
+            )
+        })?;
+        report_history::append(out, &name, &report)?;
+    }
+    Ok(())
 }
 
 /// The oldest run of the history that started within `window` before
@@ -278,49 +323,67 @@ fn oldest_run_in(
     window: &Window,
     now: DateTime<Utc>,
 ) -> Result<Option<Report>, report_history::HistoryError> {
-    let cutoff = now - chrono::Duration::from_std(window.duration).unwrap_or(chrono::Duration::MAX);
+    let cutoff = window_start(now, window.duration);
     let oldest = report_history::run_names(out)?
         .into_iter()
-        .find(|run| report_history::run_time(run).is_some_and(|t| t >= cutoff));
+        .find(|run| history::run_time(run).is_some_and(|t| t >= cutoff));
     oldest
         .map(|run| report_history::load_violations(out, &run))
         .transpose()
 }
 
-/// The most runs the trend chart shows without `--since`.
-const TREND_RUNS: usize = 100;
+/// The most earlier runs the trend chart shows: the newest ones without
+/// `--since`; with it, runs spread evenly over the window, first and
+/// last included, so a long window reads a bounded number of files.
+const TREND_RUNS: usize = 200;
 
-/// Score and alarms of the earlier runs (those within `--since`, else the
-/// newest ones), then this run.
+/// Score and alarms of the earlier runs, then this run (named `name`).
 fn trend(
     out: &Path,
     since: Option<&Window>,
     now: DateTime<Utc>,
+    name: &str,
     report: &Report,
 ) -> Result<Vec<TrendPoint>, report_history::HistoryError> {
     let names = report_history::run_names(out)?;
     let earlier: Vec<String> = match since {
         Some(window) => {
-            let cutoff =
-                now - chrono::Duration::from_std(window.duration).unwrap_or(chrono::Duration::MAX);
-            names
+            let cutoff = window_start(now, window.duration);
+            let within: Vec<String> = names
                 .into_iter()
-                .filter(|run| report_history::run_time(run).is_some_and(|t| t >= cutoff))
-                .collect()
+                .filter(|run| history::run_time(run).is_some_and(|t| t >= cutoff))
+                .collect();
+            spread(within, TREND_RUNS)
         }
         None => {
-            let skip = names.len().saturating_sub(TREND_RUNS - 1);
+            let skip = names.len().saturating_sub(TREND_RUNS);
             names.into_iter().skip(skip).collect()
         }
     };
     let mut points = report_history::trend(out, &earlier)?;
     points.push(TrendPoint {
-        run: report.run.clone(),
+        run: name.to_string(),
         time: report.started.clone(),
         score: report.score,
         alarm: report.totals.alarm,
     });
     Ok(points)
+}
+
+/// At most `most` of `items`, evenly spaced, keeping the first and last.
+fn spread<T>(items: Vec<T>, most: usize) -> Vec<T> {
+    let n = items.len();
+    if n <= most || most < 2 {
+        return items;
+    }
+    let picks: std::collections::BTreeSet<usize> =
+        (0..most).map(|i| i * (n - 1) / (most - 1)).collect();
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| picks.contains(i))
+        .map(|(_, item)| item)
+        .collect()
 }
 
 /// The exit code a finished report asks for.
@@ -481,7 +544,7 @@ async fn run_scheduled(
                 // next run may well succeed (a cluster back, a token renewed).
                 println!(
                     "kq report: run {} failed: {}",
-                    start.format("%Y-%m-%dT%H-%M-%SZ"),
+                    history::run_id(start),
                     failure.message
                 );
             }
@@ -490,4 +553,30 @@ async fn run_scheduled(
         let _ = std::io::stdout().flush();
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{spread, window_start};
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn spread_keeps_first_and_last_and_at_most_the_limit() {
+        let items: Vec<usize> = (0..1000).collect();
+        let picked = spread(items.clone(), 200);
+        assert_eq!(picked.len(), 200);
+        assert_eq!(picked.first(), Some(&0));
+        assert_eq!(picked.last(), Some(&999));
+        assert!(picked.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(spread(items[..50].to_vec(), 200), items[..50]);
+    }
+
+    #[test]
+    fn a_window_longer_than_time_is_everything() {
+        let now = Utc::now();
+        let far = std::time::Duration::from_secs(u64::MAX / 4);
+        assert_eq!(window_start(now, far), DateTime::<Utc>::MIN_UTC);
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(now - window_start(now, day), chrono::Duration::days(1));
+    }
 }

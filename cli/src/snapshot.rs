@@ -25,6 +25,11 @@ pub async fn run(sources: &Sources, output: &Output, args: &SnapshotArgs) -> Res
             "kq snapshot reads clusters, not snapshots; drop --snapshots (and --at/--history)",
         ));
     }
+    if sources.reports.is_some() {
+        return Err(Failure::usage(
+            "kq snapshot reads clusters, not report history; drop --reports",
+        ));
+    }
     let Some(to) = &args.to else {
         return Err(Failure::usage(
             "kq snapshot needs --to DIR, e.g. kq snapshot --to ./snapshots",

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{
     Array, ArrayRef, Date32Array, Float64Array, Int64Array, ListBuilder, RecordBatch, StringArray,
     StringBuilder, TimestampSecondArray,
@@ -34,6 +34,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use kq_report::history::{run_order, run_time};
 use kq_report::{
     AppliedWaiver, ControlInfo, ControlResult, Counts, Finding, Report, Severity, Status,
     TrendPoint,
@@ -48,8 +49,9 @@ const HISTORY_DIR: &str = "history";
 const FINDINGS_DIR: &str = "findings";
 const RUNS_DIR: &str = "runs";
 const EXTENSION: &str = ".parquet";
-/// How run ids spell their start time (`2026-11-21T06-00-00Z`).
-const RUN_ID_FORMAT: &str = "%Y-%m-%dT%H-%M-%SZ";
+/// Temporary files of a writer that died are removed after this long
+/// (a live writer renames its file within seconds).
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -91,7 +93,6 @@ fn text_list() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
 }
 
-/// `kq_history`: one row per finding of every run.
 /// Column descriptions travel as field metadata, as on every kq table
 /// (`kq describe kq_history`).
 fn described(field: Field, description: &str) -> Field {
@@ -105,6 +106,7 @@ fn described_table(description: &str) -> HashMap<String, String> {
     HashMap::from([("description".to_string(), description.to_string())])
 }
 
+/// `kq_history`: one row per finding of every run.
 pub fn findings_schema() -> SchemaRef {
     Arc::new(Schema::new_with_metadata(
         vec![
@@ -279,15 +281,6 @@ fn runs_dir(out: &Path) -> PathBuf {
     history_dir(out).join(RUNS_DIR)
 }
 
-/// The start time a run id (or run directory name, which may carry a
-/// `-N` suffix) spells.
-pub fn run_time(run: &str) -> Option<DateTime<Utc>> {
-    let stamp = run.get(..20)?;
-    NaiveDateTime::parse_from_str(stamp, RUN_ID_FORMAT)
-        .ok()
-        .map(|t| t.and_utc())
-}
-
 fn rfc3339_seconds(text: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(text)
         .ok()
@@ -421,7 +414,11 @@ fn write_parquet(dir: &Path, run: &str, batch: &RecordBatch) -> Result<(), Histo
     writer.write(batch).map_err(|e| write_err(&tmp, e))?;
     let file = writer.into_inner().map_err(|e| write_err(&tmp, e))?;
     file.sync_all().map_err(|e| write_err(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| write_err(&path, e))
+    // A hard link appears atomically and fails if the name is taken: a
+    // run never replaces another's history.
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    linked.map_err(|e| write_err(&path, e))
 }
 
 /// Appends a finished run to the history under `out`. `run` is the name
@@ -450,7 +447,7 @@ pub fn run_names(out: &Path) -> Result<Vec<String>, HistoryError> {
             (!run.starts_with('.') && run_time(&run).is_some()).then_some(run)
         })
         .collect();
-    names.sort();
+    names.sort_by(|a, b| run_order(a).cmp(&run_order(b)));
     Ok(names)
 }
 
@@ -578,7 +575,10 @@ pub fn trend(out: &Path, runs: &[String]) -> Result<Vec<TrendPoint>, HistoryErro
                     time: DateTime::from_timestamp(time.value(row), 0)
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                         .unwrap_or_default(),
-                    score: score.value(row),
+                    // A damaged file must not break the chart's line.
+                    score: Some(score.value(row))
+                        .filter(|s| s.is_finite())
+                        .unwrap_or(0.0),
                     alarm: u64::try_from(alarm.value(row)).unwrap_or(0),
                 });
             }
@@ -587,24 +587,54 @@ pub fn trend(out: &Path, runs: &[String]) -> Result<Vec<TrendPoint>, HistoryErro
     Ok(points)
 }
 
-/// Removes the history of runs that started before `cutoff`. Returns
-/// the runs removed.
-pub fn prune(out: &Path, cutoff: DateTime<Utc>) -> Result<Vec<String>, HistoryError> {
-    let mut removed = Vec::new();
-    for run in run_names(out)? {
-        if run_time(&run).is_some_and(|t| t < cutoff) {
-            // The summary first: a run listed in kq_runs keeps its findings.
-            for dir in [runs_dir(out), findings_dir(out)] {
-                let path = dir.join(format!("{run}{EXTENSION}"));
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(write_err(&path, e)),
-                }
+/// Removes the history of runs that started before `cutoff`, except
+/// `current` (the run just written, whose second may lie before a cutoff
+/// measured in milliseconds), and temporary files writers left behind.
+/// Returns the runs removed.
+pub fn prune(
+    out: &Path,
+    cutoff: DateTime<Utc>,
+    current: &str,
+) -> Result<Vec<String>, HistoryError> {
+    let mut removed = std::collections::BTreeSet::new();
+    // Both directories: a writer that died between the two files leaves
+    // findings without a summary, and those age out too.
+    for dir in [runs_dir(out), findings_dir(out)] {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(read_err(&dir, e)),
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let stale_tmp = file.starts_with('.')
+                && file.ends_with(".tmp")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > STALE_TMP);
+            let old_run = file
+                .strip_suffix(EXTENSION)
+                .filter(|run| *run != current)
+                .filter(|run| run_time(run).is_some_and(|t| t < cutoff));
+            if !stale_tmp && old_run.is_none() {
+                continue;
             }
-            removed.push(run);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(write_err(&path, e)),
+            }
+            if let Some(run) = old_run {
+                removed.insert(run.to_string());
+            }
         }
     }
+    let mut removed: Vec<String> = removed.into_iter().collect();
+    removed.sort_by(|a, b| run_order(a).cmp(&run_order(b)));
     Ok(removed)
 }
 
@@ -631,8 +661,9 @@ pub fn tables(out: &Path) -> Result<Vec<(&'static str, Arc<ListingTable>)>, Hist
         (FINDINGS_TABLE, findings_dir(out), findings_schema()),
         (RUNS_TABLE, runs_dir(out), runs_schema()),
     ] {
-        std::fs::create_dir_all(&dir).map_err(|e| read_err(&dir, e))?;
-        let dir = dir.canonicalize().map_err(|e| read_err(&dir, e))?;
+        // Not created here: reading must not write. A directory the first
+        // run creates later is listed by the next query.
+        let dir = std::path::absolute(&dir).map_err(|e| read_err(&dir, e))?;
         let url =
             ListingTableUrl::parse(format!("{}/", dir.display())).map_err(|e| read_err(&dir, e))?;
         let options =
@@ -724,14 +755,6 @@ mod tests {
     }
 
     #[test]
-    fn run_ids_spell_their_start_time() {
-        let t = run_time("2026-11-21T06-00-00Z").unwrap();
-        assert_eq!(t.to_rfc3339(), "2026-11-21T06:00:00+00:00");
-        assert_eq!(run_time("2026-11-21T06-00-00Z-2"), Some(t));
-        assert_eq!(run_time("latest"), None);
-    }
-
-    #[test]
     fn a_run_round_trips_its_violations_and_summary() {
         let dir = tempfile::tempdir().unwrap();
         let report = sample_report();
@@ -781,7 +804,10 @@ mod tests {
             append(dir.path(), run, &report).unwrap();
         }
         let cutoff = run_time("2026-11-10T00-00-00Z").unwrap();
-        assert_eq!(prune(dir.path(), cutoff).unwrap(), ["2026-11-01T00-00-00Z"]);
+        assert_eq!(
+            prune(dir.path(), cutoff, "2026-11-20T00-00-00Z").unwrap(),
+            ["2026-11-01T00-00-00Z"]
+        );
         assert_eq!(
             run_names(dir.path()).unwrap(),
             ["2026-11-10T00-00-00Z", "2026-11-20T00-00-00Z"]
@@ -791,6 +817,66 @@ mod tests {
                 .join("2026-11-01T00-00-00Z.parquet")
                 .exists()
         );
+        // The run just written stays, whatever the cutoff.
+        let all = run_time("2026-12-01T00-00-00Z").unwrap();
+        assert_eq!(
+            prune(dir.path(), all, "2026-11-20T00-00-00Z").unwrap(),
+            ["2026-11-10T00-00-00Z"]
+        );
+        assert_eq!(run_names(dir.path()).unwrap(), ["2026-11-20T00-00-00Z"]);
+        assert!(
+            append(dir.path(), "2026-11-20T00-00-00Z", &report).is_err(),
+            "a run never replaces another's history"
+        );
+        // Findings whose summary was never written (the writer died) age out too.
+        let findings = findings_batch("2026-11-05T00-00-00Z", &report).unwrap();
+        write_parquet(&findings_dir(dir.path()), "2026-11-05T00-00-00Z", &findings).unwrap();
+        assert_eq!(
+            prune(dir.path(), all, "2026-11-20T00-00-00Z").unwrap(),
+            ["2026-11-05T00-00-00Z"]
+        );
+    }
+
+    /// A long-lived session (the REPL, kq serve) sees runs written after
+    /// it started, and runs pruned since are gone without an error.
+    #[tokio::test]
+    async fn a_session_sees_runs_written_after_it_started() {
+        use futures::StreamExt;
+        use kq_providers::failures::FailureLog;
+        use kq_providers::kubernetes::KubeSchema;
+        let dir = tempfile::tempdir().unwrap();
+        let report = sample_report();
+        append(dir.path(), "2026-11-01T00-00-00Z", &report).unwrap();
+        let failures = FailureLog::new();
+        let kube = KubeSchema::new(
+            Vec::new(),
+            failures.clone(),
+            Default::default(),
+            Default::default(),
+        );
+        let engine = crate::Engine::new(kube, failures, Vec::new()).unwrap();
+        engine.register_report_history(dir.path()).unwrap();
+        let count = || async {
+            let statement = engine
+                .parse("SELECT count(*) FROM kq_runs")
+                .unwrap()
+                .pop_front()
+                .unwrap();
+            let mut stream = engine.run_statement(statement).await.unwrap().stream;
+            let batch = stream.next().await.unwrap().unwrap();
+            batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0)
+        };
+        assert_eq!(count().await, 1);
+        append(dir.path(), "2026-11-02T00-00-00Z", &report).unwrap();
+        assert_eq!(count().await, 2, "a run written after the first query");
+        let cutoff = run_time("2026-11-02T00-00-00Z").unwrap();
+        prune(dir.path(), cutoff, "2026-11-02T00-00-00Z").unwrap();
+        assert_eq!(count().await, 1, "a pruned run");
     }
 
     #[test]

@@ -91,7 +91,17 @@ impl Engine {
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false);
-        let mut ctx = SessionContext::new_with_config(config);
+        // No cache of directory listings: a long-lived session (the REPL,
+        // kq serve) must see the report runs and files written after it
+        // started. DataFusion's default cache never expires.
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_cache_manager(
+                datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+                    .with_list_files_cache_limit(0),
+            )
+            .build_arc()
+            .map_err(|e| EngineError::Setup(e.to_string()))?;
+        let mut ctx = SessionContext::new_with_config_rt(config, runtime);
         let kube = Arc::new(kube);
         let catalog = MemoryCatalogProvider::new();
         catalog
@@ -136,6 +146,17 @@ impl Engine {
         Ok(self)
     }
 
+    /// The provider of the schema unqualified names resolve in.
+    fn default_schema_provider(&self) -> Option<Arc<dyn SchemaProvider>> {
+        if self.default_schema == DEFAULT_SCHEMA {
+            return Some(self.kube.clone());
+        }
+        self.extra
+            .iter()
+            .find(|(s, _)| *s == self.default_schema)
+            .map(|(_, provider)| provider.clone())
+    }
+
     /// Defines kq's built-in views (see [`views`]) in the default schema.
     /// Planning a view reads only the tables' schemas, so this sends no
     /// request to any cluster. The view is registered directly rather than
@@ -146,14 +167,8 @@ impl Engine {
     /// out (the query naming it gets "unknown table"), never planned over
     /// the empty live tables.
     pub async fn install_views(&self) -> Result<(), EngineError> {
-        use datafusion::catalog::SchemaProvider;
-        let target: Arc<dyn SchemaProvider> = if self.default_schema == DEFAULT_SCHEMA {
-            self.kube.clone()
-        } else {
-            match self.extra.iter().find(|(s, _)| *s == self.default_schema) {
-                Some((_, provider)) => provider.clone(),
-                None => return Ok(()),
-            }
+        let Some(target) = self.default_schema_provider() else {
+            return Ok(());
         };
         for views::View { name, sql, .. } in views::builtin_views() {
             let setup = |e: DataFusionError| {
@@ -175,14 +190,9 @@ impl Engine {
     /// Registers `kq_history` and `kq_runs` over the report history under
     /// `out` (a `kq report --out` directory) in the default schema.
     pub fn register_report_history(&self, out: &std::path::Path) -> Result<(), EngineError> {
-        let target: Arc<dyn SchemaProvider> = if self.default_schema == DEFAULT_SCHEMA {
-            self.kube.clone()
-        } else {
-            match self.extra.iter().find(|(s, _)| *s == self.default_schema) {
-                Some((_, provider)) => provider.clone(),
-                None => self.kube.clone(),
-            }
-        };
+        let target = self
+            .default_schema_provider()
+            .unwrap_or_else(|| self.kube.clone());
         let tables = history::tables(out)?;
         for (name, table) in tables {
             target

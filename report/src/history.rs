@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+
 use crate::formats::Format;
 use crate::{Change, Comparison, Report, Resolved, Status};
 
@@ -138,9 +140,72 @@ pub fn compare(previous: &Report, current: &mut Report) {
     });
 }
 
-/// Writes a run (`report.json` plus `formats`) atomically and points
-/// `latest` at it. Returns the run's directory.
-pub fn write_run(out: &Path, report: &Report, formats: &[Format]) -> Result<PathBuf, HistoryError> {
+/// How run ids spell their start time (`2026-11-21T06-00-00Z`): UTC,
+/// second resolution, sorting as text in time order, safe in file names.
+pub const RUN_ID_FORMAT: &str = "%Y-%m-%dT%H-%M-%SZ";
+
+/// The id of a run that started at `started`.
+pub fn run_id(started: DateTime<Utc>) -> String {
+    started.format(RUN_ID_FORMAT).to_string()
+}
+
+/// The start time a run's name spells: its id, or its id with the `-N`
+/// a second run in the same second gets. `None` for any other name.
+pub fn run_time(name: &str) -> Option<DateTime<Utc>> {
+    let (stamp, suffix) = name.split_at_checked(20)?;
+    if !(suffix.is_empty()
+        || suffix
+            .strip_prefix('-')
+            .is_some_and(|n| n.parse::<u32>().is_ok()))
+    {
+        return None;
+    }
+    NaiveDateTime::parse_from_str(stamp, RUN_ID_FORMAT)
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Orders run names by time, then by their `-N` (so `…Z-10` comes after
+/// `…Z-2`, which plain text order would not do).
+pub fn run_order(name: &str) -> (&str, u32) {
+    let (stamp, suffix) = name.split_at_checked(20).unwrap_or((name, ""));
+    let n = suffix
+        .strip_prefix('-')
+        .and_then(|n| n.parse::<u32>().ok())
+        .map_or(0, |n| n + 1);
+    (stamp, n)
+}
+
+/// A name for a run with id `run` that no earlier run under `out` used:
+/// neither a rendered run (`runs/`) nor one `--keep` removed whose history
+/// (`history/runs/NAME.parquet`) is still there.
+pub fn free_run_name(out: &Path, run: &str) -> String {
+    let taken = |name: &str| {
+        out.join("runs").join(name).exists()
+            || out
+                .join("history")
+                .join("runs")
+                .join(format!("{name}.parquet"))
+                .exists()
+    };
+    let mut name = run.to_string();
+    let mut n = 1;
+    while taken(&name) {
+        name = format!("{run}-{n}");
+        n += 1;
+    }
+    name
+}
+
+/// Writes a run (`report.json` plus `formats`) atomically as `runs/NAME`
+/// (from [`free_run_name`]) and points `latest` at it. Returns the run's
+/// directory.
+pub fn write_run(
+    out: &Path,
+    name: &str,
+    report: &Report,
+    formats: &[Format],
+) -> Result<PathBuf, HistoryError> {
     let runs = out.join("runs");
     std::fs::create_dir_all(&runs).map_err(|e| write_err(&runs, e))?;
     let tmp = runs.join(format!(".tmp-{}-{}", report.run, std::process::id()));
@@ -157,16 +222,13 @@ pub fn write_run(out: &Path, report: &Report, formats: &[Format]) -> Result<Path
             .and_then(|()| file.sync_all())
             .map_err(|e| write_err(&path, e))?;
     }
-    // Two runs in the same second get distinct directories.
-    let mut name = report.run.clone();
-    let mut n = 1;
-    while runs.join(&name).exists() {
-        name = format!("{}-{n}", report.run);
-        n += 1;
+    let dir = runs.join(name);
+    if dir.exists() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(write_err(&dir, "a run of that name exists"));
     }
-    let dir = runs.join(&name);
     std::fs::rename(&tmp, &dir).map_err(|e| write_err(&dir, e))?;
-    point_latest(out, &name)?;
+    point_latest(out, name)?;
     Ok(dir)
 }
 
@@ -199,7 +261,7 @@ pub fn runs(out: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    names.sort();
+    names.sort_by(|a, b| run_order(a).cmp(&run_order(b)));
     names
 }
 
@@ -253,14 +315,17 @@ mod tests {
         .enumerate()
         {
             r.run = run.to_string();
-            let written = write_run(out, &r, &[Format::Html, Format::Json]).unwrap();
+            let name = free_run_name(out, run);
+            let written = write_run(out, &name, &r, &[Format::Html, Format::Json]).unwrap();
             assert!(written.join("report.json").is_file());
             assert!(written.join("report.html").is_file());
             assert_eq!(previous_report(out).unwrap().unwrap().run, *run, "run {i}");
         }
         // Same second again: a distinct directory.
-        let again = write_run(out, &r, &[]).unwrap();
+        let name = free_run_name(out, &r.run);
+        let again = write_run(out, &name, &r, &[]).unwrap();
         assert!(again.ends_with("2026-11-21T08-00-00Z-1"));
+        assert!(write_run(out, &name, &r, &[]).is_err(), "never over a run");
         std::fs::create_dir(out.join("runs/.tmp-stale-1")).unwrap();
         let removed = prune(out, 2).unwrap();
         assert_eq!(
@@ -276,6 +341,42 @@ mod tests {
             std::fs::read_link(out.join("latest")).unwrap(),
             Path::new("runs/2026-11-21T08-00-00Z-1")
         );
+    }
+
+    #[test]
+    fn run_names_are_never_reused_and_sort_by_time_then_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let run = "2026-11-21T06-00-00Z";
+        // --keep removed runs/RUN, but its history is still there.
+        std::fs::create_dir_all(out.join("history/runs")).unwrap();
+        std::fs::write(out.join(format!("history/runs/{run}.parquet")), b"").unwrap();
+        assert_eq!(free_run_name(out, run), format!("{run}-1"));
+        std::fs::create_dir_all(out.join(format!("runs/{run}-1"))).unwrap();
+        assert_eq!(free_run_name(out, run), format!("{run}-2"));
+
+        let mut names = vec![
+            format!("{run}-10"),
+            format!("{run}-2"),
+            "2026-11-21T05-00-00Z".to_string(),
+            run.to_string(),
+        ];
+        names.sort_by(|a, b| run_order(a).cmp(&run_order(b)));
+        assert_eq!(
+            names,
+            [
+                "2026-11-21T05-00-00Z",
+                run,
+                &format!("{run}-2"),
+                &format!("{run}-10")
+            ]
+        );
+        let t = run_time(run).unwrap();
+        assert_eq!(run_id(t), run);
+        assert_eq!(run_time(&format!("{run}-10")), Some(t));
+        assert_eq!(run_time(&format!("{run}-x")), None);
+        assert_eq!(run_time(&format!("{run}.tmp")), None);
+        assert_eq!(run_time("latest"), None);
     }
 
     #[test]

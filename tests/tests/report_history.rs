@@ -302,6 +302,34 @@ async fn history_is_queryable_compared_over_a_window_and_charted() {
         "the page wrote to the console:\n{}",
         console.join("\n")
     );
+
+    // A window with no earlier run says so; --keep-history prunes every
+    // run but the new one, and the history tables follow.
+    let fifth = report(
+        &out,
+        &[
+            "--param",
+            MORE_TRUSTED,
+            "--since",
+            "1ms",
+            "--keep-history",
+            "1ms",
+        ],
+    )
+    .await;
+    assert!(
+        fifth.json.get("comparison").is_none(),
+        "nothing to compare with"
+    );
+    let warnings = fifth.json["warnings"].to_string();
+    assert!(
+        warnings.contains("no earlier run in the last 1ms"),
+        "{warnings}"
+    );
+    let rows = sql(&out, "SELECT run FROM kq_runs").await;
+    assert_eq!(rows, vec![serde_json::json!({"run": fifth.name})]);
+    let rows = sql(&out, "SELECT DISTINCT run FROM kq_history").await;
+    assert_eq!(rows, vec![serde_json::json!({"run": fifth.name})]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,6 +370,27 @@ async fn history_mistakes_are_one_sentence() {
                 dir.path().display().to_string(),
             ],
             "'soon' is not a duration",
+        ),
+        (
+            vec![
+                "report".into(),
+                "--since".into(),
+                "30d".into(),
+                "--keep-history".into(),
+                "1d".into(),
+                "--out".into(),
+                dir.path().display().to_string(),
+            ],
+            "--keep-history 1day would remove runs of the --since 30d window",
+        ),
+        (
+            vec![
+                "report".into(),
+                "--demo".into(),
+                "--reports".into(),
+                dir.path().display().to_string(),
+            ],
+            "--reports DIR is for queries over that history",
         ),
     ];
     for (args, expected) in cases {
