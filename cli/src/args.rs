@@ -222,6 +222,29 @@ pub struct Sources {
     )]
     pub history: bool,
 
+    /// Read Kubernetes objects from files as if a cluster named NAME (default `manifests`) listed them: a file, a directory (recursively), a glob, or - for stdin; YAML streams, JSON and Lists. Repeatable; rows carry source_path and source_line. Without --context/-A/--demo no cluster is read.
+    #[arg(
+        long,
+        value_name = "[NAME=]PATH",
+        global = true,
+        help_heading = "Manifests"
+    )]
+    pub manifests: Vec<String>,
+
+    /// Like --manifests, for what `kubectl kustomize DIR` renders. Helm: `helm template … | kq --manifests -`.
+    #[arg(
+        long,
+        value_name = "[NAME=]DIR",
+        global = true,
+        help_heading = "Manifests"
+    )]
+    pub kustomize: Vec<String>,
+
+    /// `--strict` (an Output flag, copied here by [`parse`]): a problem in
+    /// a manifest file ends kq with exit 2 instead of a warning.
+    #[arg(skip)]
+    pub strict: bool,
+
     /// Query the report history under DIR (the --out directory of kq report) as tables kq_history (every run's findings) and kq_runs (one row per run); without --context/-A/--demo no cluster is read.
     #[arg(
         long,
@@ -230,6 +253,13 @@ pub struct Sources {
         help_heading = "Report history"
     )]
     pub reports: Option<PathBuf>,
+}
+
+impl Sources {
+    /// Whether objects are read from files (`--manifests`, `--kustomize`).
+    pub fn reads_manifests(&self) -> bool {
+        !self.manifests.is_empty() || !self.kustomize.is_empty()
+    }
 }
 
 /// How results are printed, and what a partial failure means.
@@ -260,7 +290,7 @@ pub struct Output {
     #[arg(long, global = true)]
     pub no_header: bool,
 
-    /// Exit with code 1 if any cluster failed (rows from the others are still printed).
+    /// Exit with code 1 if any cluster failed (rows from the others are still printed); with --manifests, a problem in a file (invalid YAML, a document without kind, a duplicate, an unreadable file) exits 2 before anything is read.
     #[arg(long, global = true)]
     pub strict: bool,
 }
@@ -614,7 +644,10 @@ fn parse_millis(text: &str) -> Result<Duration, String> {
 pub fn parse() -> Result<Cli, String> {
     let words: Vec<String> = std::env::args().collect();
     match Cli::try_parse_from(&words) {
-        Ok(cli) => Ok(cli),
+        Ok(mut cli) => {
+            cli.sources.strict = cli.output.strict;
+            Ok(cli)
+        }
         Err(error)
             if matches!(
                 error.kind(),

@@ -44,6 +44,26 @@ pub async fn run(cli: Cli) -> Result<u8, Failure> {
             )));
         }
     }
+    // Standard input is read once: by the manifests or for SQL, not both.
+    if sources
+        .manifests
+        .iter()
+        .any(|m| m == "-" || m.ends_with("=-"))
+    {
+        let sql_from_stdin = match &command {
+            None => {
+                query.file.as_deref() == Some(std::path::Path::new("-"))
+                    || (query.query.is_empty() && query.file.is_none())
+            }
+            Some(Command::Query(q)) => q.file.as_deref() == Some(std::path::Path::new("-")),
+            _ => false,
+        };
+        if sql_from_stdin {
+            return Err(Failure::usage(
+                "--manifests - reads the objects from standard input, so give the SQL as an argument or with -f FILE",
+            ));
+        }
+    }
     match command {
         None if query.query.is_empty() && query.file.is_none() => {
             table_output("the shell")?;

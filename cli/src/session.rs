@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use kq_engine::Engine;
 use kq_engine::snapshot::{self, Location, Selection, SnapshotSchema};
-use kq_providers::failures::FailureLog;
+use kq_providers::failures::{FailureKind, FailureLog, Severity};
 use kq_providers::kubernetes::KubeSchema;
 use kq_providers::kubernetes::config::{
     ConfigError, ConnectOptions, ContextSelector, KubeconfigSource, connect_loaded,
     load_kubeconfig, select_contexts,
 };
+use kq_providers::kubernetes::manifests::{self, LoadOptions, ManifestSet, ManifestSource};
 use kq_providers::kubernetes::scan::ScanOptions;
 use kq_providers::kubernetes::tables::TableOptions;
 
@@ -86,7 +87,7 @@ pub async fn build_reusing(
     // Reading only snapshots or report history needs no cluster:
     // unqualified names read them. Naming clusters (--context, -A, --demo) adds the live tables, and
     // snapshots are then schema `snapshots`.
-    let offline = (args.snapshots.is_some() || args.reports.is_some())
+    let offline = (args.snapshots.is_some() || args.reports.is_some() || args.reads_manifests())
         && !args.demo
         && args.context.is_none()
         && !args.all_contexts;
@@ -133,9 +134,26 @@ pub async fn build_reusing(
         .as_ref()
         .and_then(|config| select_contexts(config, &loaded.origin, &ContextSelector::All).ok())
         .unwrap_or_else(|| clusters.clone());
+    let manifests = load_manifests(args)?;
+    let manifest_names: Vec<String> = manifests.iter().map(|set| set.name.clone()).collect();
+    clusters.extend(manifest_names.iter().cloned());
     let failures = FailureLog::new();
-    let schema = KubeSchema::new(
+    // Objects left out of the manifests: said once here, kept in kq_errors.
+    for set in &manifests {
+        for problem in &set.problems {
+            failures.record(
+                &set.name,
+                manifests::PROBLEMS_TABLE,
+                Severity::Warning,
+                FailureKind::Manifest,
+                problem.to_string(),
+            );
+        }
+    }
+    failures.all().iter().for_each(crate::print::print_failure);
+    let schema = KubeSchema::with_manifests(
         conns,
+        manifests,
         failures.clone(),
         ScanOptions {
             page_size: args.chunk_size,
@@ -158,14 +176,19 @@ pub async fn build_reusing(
             (None, false) => Selection::Latest,
         };
         snapshot_location = Some(location.clone());
+        let mark = failures.mark();
         let snapshots = SnapshotSchema::open(location, selection, failures.clone())
             .await
             .map_err(|e| Failure::usage(e.to_string()))?;
         // Rows answered from an older snapshot, or missing: said once here.
-        failures.all().iter().for_each(crate::print::print_failure);
+        failures
+            .since(mark)
+            .iter()
+            .for_each(crate::print::print_failure);
         if offline {
             // What a report or the progress line calls "the clusters".
             clusters = snapshots.clusters();
+            clusters.extend(manifest_names.iter().cloned());
         }
         extra.push((snapshot::SCHEMA.to_string(), Arc::new(snapshots)));
     }
@@ -195,6 +218,47 @@ pub async fn build_reusing(
         contexts,
         demo,
     })
+}
+
+/// The objects of `--manifests` and `--kustomize`; with `--strict`, a
+/// problem in a file is the command's error.
+fn load_manifests(args: &Sources) -> Result<Vec<ManifestSet>, Failure> {
+    let specs = args
+        .manifests
+        .iter()
+        .map(|spec| ManifestSource::parse(spec, false))
+        .chain(
+            args.kustomize
+                .iter()
+                .map(|spec| ManifestSource::parse(spec, true)),
+        )
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let options = LoadOptions {
+        // As kubectl apply -n: objects that name no namespace land there.
+        default_namespace: match args.namespace.as_slice() {
+            [only] => only.clone(),
+            _ => "default".to_string(),
+        },
+        ..LoadOptions::default()
+    };
+    let sets = manifests::load(&specs, &options).map_err(|e| Failure::usage(e.to_string()))?;
+    if args.strict {
+        let problems: Vec<_> = sets.iter().flat_map(|set| &set.problems).collect();
+        if let Some(first) = problems.first() {
+            let more = match problems.len() {
+                1 => String::new(),
+                n => format!(" ({} more problems)", n - 1),
+            };
+            return Err(Failure::usage(format!(
+                "{first}{more}; fix the file, or drop --strict to read the rest and list the problems in kq_errors"
+            )));
+        }
+    }
+    Ok(sets)
 }
 
 /// The session's queries planned here and run on the Ballista scheduler at

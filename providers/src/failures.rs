@@ -76,6 +76,8 @@ pub enum FailureKind {
     Decode,
     /// The kubeconfig or other local configuration is unusable for this source.
     Config,
+    /// A manifest file held something that is not a readable Kubernetes object.
+    Manifest,
 }
 
 impl FailureKind {
@@ -90,6 +92,7 @@ impl FailureKind {
             FailureKind::Selector => "selector",
             FailureKind::Decode => "decode",
             FailureKind::Config => "config",
+            FailureKind::Manifest => "manifest",
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod http;
 pub mod labels;
 pub mod list;
 pub mod live;
+pub mod manifests;
 pub mod observed;
 pub mod progress;
 pub mod pushdown;
@@ -55,8 +56,17 @@ use tables::TableOptions;
 /// Name of the failure table every session has.
 pub const FAILURES_TABLE: &str = "kq_errors";
 
-/// Discovered generic tables: name → per-cluster resource.
-type Discovered = BTreeMap<String, HashMap<String, ResourceRef>>;
+/// Discovered generic tables by name.
+type Discovered = BTreeMap<String, DiscoveredTable>;
+
+/// A resource no typed table covers: where it is served or declared.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct DiscoveredTable {
+    /// Cluster → the version that cluster serves.
+    live: HashMap<String, ResourceRef>,
+    /// The resource as manifests declare it (their apiVersion and kind).
+    manifests: Option<ResourceRef>,
+}
 
 /// The default schema of a kq session: Kubernetes tables plus `kq_errors`
 /// and whatever views the user creates.
@@ -86,7 +96,20 @@ impl KubeSchema {
         scan_options: ScanOptions,
         table_options: TableOptions,
     ) -> Self {
-        let context = ScanContext::new(clusters, failures.clone(), scan_options);
+        Self::with_manifests(clusters, Vec::new(), failures, scan_options, table_options)
+    }
+
+    /// A schema over clusters and over objects read from files, whose
+    /// rows every table holds as if a cluster of the set's name listed them.
+    pub fn with_manifests(
+        clusters: Vec<ClusterConn>,
+        manifests: Vec<manifests::ManifestSet>,
+        failures: FailureLog,
+        scan_options: ScanOptions,
+        table_options: TableOptions,
+    ) -> Self {
+        let context =
+            ScanContext::new(clusters, failures.clone(), scan_options).with_manifests(manifests);
         let mut typed: BTreeMap<String, Arc<dyn TableProvider>> = BTreeMap::new();
         let mut covered = HashSet::new();
         let mut aliases = HashMap::new();
@@ -135,6 +158,37 @@ impl KubeSchema {
             .iter()
             .map(|cluster| (cluster.name.clone(), cluster.progress.read()))
             .collect()
+    }
+
+    /// Where a resource of a manifest set was declared; `None` for a live
+    /// cluster's and for names no manifest declares.
+    pub fn manifest_origin(
+        &self,
+        cluster: &str,
+        namespace: Option<&str>,
+        kind: &str,
+        name: &str,
+    ) -> Option<manifests::Origin> {
+        self.context
+            .manifests
+            .iter()
+            .filter(|set| set.name == cluster)
+            .find_map(|set| set.origin_of(kind, namespace, name))
+            .cloned()
+    }
+
+    /// The `cluster` values of the manifest sets.
+    pub fn manifest_set_names(&self) -> Vec<String> {
+        self.context
+            .manifests
+            .iter()
+            .map(|set| set.name.clone())
+            .collect()
+    }
+
+    /// Whether any rows come from manifests.
+    pub fn reads_manifests(&self) -> bool {
+        !self.context.manifests.is_empty()
     }
 
     /// The names of the built-in typed tables (not discovered ones, not
@@ -194,38 +248,46 @@ impl KubeSchema {
                     .chain(self.aliases.keys())
                     .map(String::as_str)
                     .collect();
-                assign_generic_names(&typed_names, &self.covered, per_cluster)
+                let declared = self
+                    .context
+                    .manifests
+                    .iter()
+                    .flat_map(|set| set.buckets().map(|b| b.resource.clone()))
+                    .collect();
+                assign_generic_names(&typed_names, &self.covered, per_cluster, declared)
             })
             .await
     }
 
-    fn generic_table(
-        &self,
-        name: &str,
-        per_cluster: &HashMap<String, ResourceRef>,
-    ) -> Option<Arc<dyn TableProvider>> {
+    fn generic_table(&self, name: &str, found: &DiscoveredTable) -> Option<Arc<dyn TableProvider>> {
         // Any cluster's resource gives the table its identity; versions
         // may differ per cluster and the scan uses each cluster's own.
-        let (_, resource) = per_cluster.iter().min_by_key(|(cluster, _)| *cluster)?;
-        let resource = resource.clone();
+        let resource = found
+            .live
+            .iter()
+            .min_by_key(|(cluster, _)| *cluster)
+            .map(|(_, resource)| resource)
+            .or(found.manifests.as_ref())?
+            .clone();
         let def = tables::generic_table(name, resource);
         Some(Arc::new(KubeTable::discovered(
             def,
             self.context.clone(),
-            per_cluster.clone(),
+            found.live.clone(),
         )))
     }
 }
 
-/// Names discovered resources that no typed table covers: the plural when
-/// it is unique, else `plural_group` with dots and dashes as underscores.
+/// Names discovered (and declared) resources that no typed table covers:
+/// the plural when it is unique, else `plural_group` with dots and dashes
+/// as underscores.
 fn assign_generic_names(
     typed_names: &HashSet<&str>,
     covered: &HashSet<(String, String)>,
     per_cluster: Vec<(String, Vec<ResourceRef>)>,
+    declared: Vec<ResourceRef>,
 ) -> Discovered {
-    // (group, plural) → cluster → resource
-    let mut by_resource: BTreeMap<(String, String), HashMap<String, ResourceRef>> = BTreeMap::new();
+    let mut by_resource: BTreeMap<(String, String), DiscoveredTable> = BTreeMap::new();
     for (cluster, resources) in per_cluster {
         for resource in resources {
             let key = (resource.group.clone(), resource.plural.clone());
@@ -235,8 +297,20 @@ fn assign_generic_names(
             by_resource
                 .entry(key)
                 .or_default()
+                .live
                 .insert(cluster.clone(), resource);
         }
+    }
+    for resource in declared {
+        let key = (resource.group.clone(), resource.plural.clone());
+        if covered.contains(&key) {
+            continue;
+        }
+        by_resource
+            .entry(key)
+            .or_default()
+            .manifests
+            .get_or_insert(resource);
     }
     let mut plural_groups: HashMap<String, usize> = HashMap::new();
     for (_, plural) in by_resource.keys() {
@@ -290,7 +364,7 @@ impl SchemaProvider for KubeSchema {
         let discovered = self.discovered().await;
         Ok(discovered
             .get(name)
-            .and_then(|per_cluster| self.generic_table(name, per_cluster)))
+            .and_then(|found| self.generic_table(name, found)))
     }
 
     fn register_table(
@@ -350,6 +424,7 @@ mod tests {
                 ("a".into(), vec![cert.clone(), events, pods]),
                 ("b".into(), vec![other_cert]),
             ],
+            Vec::new(),
         );
         let keys: Vec<&String> = names.keys().collect();
         assert_eq!(
@@ -360,6 +435,6 @@ mod tests {
                 "events_events_k8s_io"
             ]
         );
-        assert_eq!(names["certificates_cert_manager_io"]["a"], cert);
+        assert_eq!(names["certificates_cert_manager_io"].live["a"], cert);
     }
 }

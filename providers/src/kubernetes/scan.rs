@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::datasource::{TableProvider, TableType};
@@ -28,12 +29,14 @@ use super::error::RequestError;
 use super::fallback::{Fallback, ScopeOutcome};
 use super::list::{ListParams, Lister, SelectorSupport};
 use super::live::{LiveCache, LiveOptions};
+use super::manifests::{ManifestSet, Origin};
 use super::observed::ObservedVersions;
 use super::pushdown::{self, ScanRequest};
 use super::resource::ResourceRef;
 use super::tables::TableDef;
 use super::task::AbortOnDrop;
 use crate::failures::{FailureKind, FailureLog, Severity};
+use sonic_rs::JsonValueTrait as _;
 
 /// Settings shared by every scan of a session.
 #[derive(Clone, Debug)]
@@ -79,6 +82,8 @@ pub struct ScanContext {
     pub live: Option<LiveCache>,
     /// The server state each completed read reflected (for snapshots).
     pub observed: ObservedVersions,
+    /// Objects read from files (`--manifests`), answered like a cluster's.
+    pub manifests: Arc<Vec<ManifestSet>>,
 }
 
 impl ScanContext {
@@ -103,8 +108,38 @@ impl ScanContext {
             selectors,
             live,
             observed: ObservedVersions::default(),
+            manifests: Arc::new(Vec::new()),
         }
     }
+
+    /// The same context, with objects read from files as further sources.
+    pub fn with_manifests(mut self, manifests: Vec<ManifestSet>) -> Self {
+        self.manifests = Arc::new(manifests);
+        self
+    }
+}
+
+/// Whether a manifest object is one the server would return for `request`
+/// (namespaces, label and field selectors); cluster pruning is the caller's.
+fn request_matches(
+    request: &ScanRequest,
+    resource: &ResourceRef,
+    object: &sonic_rs::Value,
+) -> bool {
+    if let Some(namespaces) = &request.namespaces {
+        if !resource.namespaced {
+            return false;
+        }
+        let namespace = object
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(|n| n.as_str())
+            .unwrap_or_default();
+        if !namespaces.iter().any(|n| n == namespace) {
+            return false;
+        }
+    }
+    request.labels.matches(object) && request.fields.matches(object)
 }
 
 /// A Kubernetes table over the session's clusters.
@@ -192,6 +227,60 @@ impl KubeTable {
         sources
     }
 
+    /// The rows the session's manifests hold for this table, filtered as
+    /// a server would filter the request, so pushed-down filters stay exact.
+    fn manifest_batches(
+        &self,
+        request: &ScanRequest,
+        projection: Option<&[usize]>,
+    ) -> DfResult<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        for set in self.context.manifests.iter() {
+            if let Some(filter) = &request.clusters
+                && !filter.allows(&set.name)
+            {
+                continue;
+            }
+            self.context.failures.attempted(&set.name);
+            for source in &self.def.sources {
+                let Some(bucket) = set.bucket(&source.group, &source.kind) else {
+                    continue;
+                };
+                let keep: Vec<usize> = (0..bucket.items.len())
+                    .filter(|&i| request_matches(request, source, &bucket.items[i]))
+                    .collect();
+                let decoded = if keep.len() == bucket.items.len() {
+                    self.def.decode_with_origins(
+                        &set.name,
+                        source,
+                        &bucket.items,
+                        Some(&bucket.origins),
+                        projection,
+                    )
+                } else if keep.is_empty() {
+                    continue;
+                } else {
+                    let items: Vec<sonic_rs::Value> =
+                        keep.iter().map(|&i| bucket.items[i].clone()).collect();
+                    let origins: Vec<Origin> =
+                        keep.iter().map(|&i| bucket.origins[i].clone()).collect();
+                    self.def.decode_with_origins(
+                        &set.name,
+                        source,
+                        &items,
+                        Some(&origins),
+                        projection,
+                    )
+                };
+                batches.push(
+                    decoded
+                        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?,
+                );
+            }
+        }
+        Ok(batches)
+    }
+
     /// A live scan: waits for first syncs only, then reads memory.
     async fn scan_live(
         &self,
@@ -228,6 +317,7 @@ impl KubeTable {
             }
             batches.extend(snapshot.batches);
         }
+        batches.extend(self.manifest_batches(request, projection.map(Vec::as_slice))?);
         let exec = datafusion::datasource::memory::MemorySourceConfig::try_new_exec(
             &[batches],
             schema,
@@ -349,9 +439,11 @@ impl KubeTable {
         if let Some(live) = &self.context.live {
             return self.scan_live(live, &request, projection, schema).await;
         }
+        let manifest_rows = self.manifest_batches(&request, projection.map(Vec::as_slice))?;
         let stream = KubeListStream {
             def: self.def.clone(),
             context: self.context.clone(),
+            manifest_rows,
             sources: self.sources(&request),
             request,
             projection: projection.cloned(),
@@ -374,6 +466,8 @@ impl KubeTable {
 struct KubeListStream {
     def: Arc<TableDef>,
     context: ScanContext,
+    /// Rows from manifests, sent before the lists' pages.
+    manifest_rows: Vec<RecordBatch>,
     /// (cluster, resource) pairs left after cluster pruning.
     sources: Vec<(ClusterConn, ResourceRef)>,
     request: ScanRequest,
@@ -428,6 +522,18 @@ impl PartitionStream for KubeListStream {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let mut builder = RecordBatchReceiverStream::builder(self.schema.clone(), 8);
+        if !self.manifest_rows.is_empty() {
+            let tx = builder.tx();
+            let rows = self.manifest_rows.clone();
+            builder.spawn(async move {
+                for batch in rows {
+                    if tx.send(Ok(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+        }
         let jobs = self.jobs();
         for job in &jobs {
             self.context.failures.attempted(&job.cluster.name);

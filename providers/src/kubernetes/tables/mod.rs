@@ -24,8 +24,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
+use crate::kubernetes::manifests::Origin;
 use crate::kubernetes::resource::ResourceRef;
-use model::{Col, RowSource, build_columns};
+use model::{Cell, Col, ColType, RowSource, build_columns, col};
 
 pub use generic::generic_table;
 pub use network::host_matches;
@@ -109,6 +110,8 @@ impl TableDef {
         columns: Vec<Col>,
         field_selectors: Vec<(&'static str, &'static str)>,
     ) -> Self {
+        let mut columns = columns;
+        columns.extend(origin_columns());
         let fields: Vec<Field> = columns
             .iter()
             .map(|c| model::field(c.name, c.ty, c.nullable, c.description))
@@ -163,6 +166,19 @@ impl TableDef {
         items: &[sonic_rs::Value],
         projection: Option<&[usize]>,
     ) -> Result<RecordBatch, DecodeError> {
+        self.decode_with_origins(cluster, source, items, None, projection)
+    }
+
+    /// Like [`decode`](Self::decode) for objects read from manifests:
+    /// `origins` has one entry per item, and fills `source_path`/`source_line`.
+    pub fn decode_with_origins(
+        &self,
+        cluster: &str,
+        source: &ResourceRef,
+        items: &[sonic_rs::Value],
+        origins: Option<&[Origin]>,
+        projection: Option<&[usize]>,
+    ) -> Result<RecordBatch, DecodeError> {
         let all: Vec<usize>;
         let projection = match projection {
             Some(p) => p,
@@ -183,8 +199,15 @@ impl TableDef {
             source,
         };
         let schema = Arc::new(self.schema.project(projection).map_err(arrow_err)?);
-        let (arrays, rows) =
-            build_columns(&self.columns, self.rows, projection, cluster, source, items);
+        let (arrays, rows) = build_columns(
+            &self.columns,
+            self.rows,
+            projection,
+            cluster,
+            source,
+            items,
+            origins,
+        );
         RecordBatch::try_new_with_options(
             schema,
             arrays,
@@ -192,6 +215,25 @@ impl TableDef {
         )
         .map_err(arrow_err)
     }
+}
+
+/// The last two columns of every table: where a row's object was declared
+/// when it was read from a file (`--manifests`); NULL for what a server listed.
+fn origin_columns() -> [Col; 2] {
+    [
+        col(
+            "source_path",
+            ColType::Utf8,
+            "File the object was read from (--manifests, --kustomize); NULL for objects a server listed",
+            |r| Cell::str(r.origin.map(|o| &*o.path)),
+        ),
+        col(
+            "source_line",
+            ColType::Int64,
+            "Line of the file where the object starts; NULL for objects a server listed and for rendered output",
+            |r| Cell::int(r.origin.and_then(|o| o.line).map(i64::from)),
+        ),
+    ]
 }
 
 /// Rows for one `<Kind>List` response body: the path a list page takes,

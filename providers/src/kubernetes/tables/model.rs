@@ -20,6 +20,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use sonic_rs::{JsonContainerTrait as _, JsonValueTrait as _, Value};
 
 use crate::image::{ImageRef, parse_image};
+use crate::kubernetes::manifests::Origin;
 use crate::kubernetes::resource::ResourceRef;
 use crate::quantity::{cpu_millicores, memory_bytes};
 
@@ -145,11 +146,19 @@ pub(crate) struct Row<'a> {
     pub aux: Option<&'a Value>,
     pub pod_spec: Option<&'a Value>,
     pub tag: &'static str,
+    /// Where the object was declared, for objects read from manifests.
+    pub origin: Option<&'a Origin>,
     image: OnceCell<Option<ImageRef>>,
 }
 
 impl<'a> Row<'a> {
-    fn new(cluster: &'a str, source: &'a ResourceRef, obj: &'a Value, child: Child<'a>) -> Self {
+    fn new(
+        cluster: &'a str,
+        source: &'a ResourceRef,
+        obj: &'a Value,
+        child: Child<'a>,
+        origin: Option<&'a Origin>,
+    ) -> Self {
         Row {
             cluster,
             source,
@@ -158,6 +167,7 @@ impl<'a> Row<'a> {
             aux: child.aux,
             pod_spec: child.pod_spec,
             tag: child.tag,
+            origin,
             image: OnceCell::new(),
         }
     }
@@ -470,6 +480,7 @@ impl ColBuilder {
 
 /// The shared builder loop: rows of `items` into one array per projected column.
 /// Returns the arrays and the row count (needed when nothing is projected).
+/// `origins`, when given, holds one entry per item.
 pub(crate) fn build_columns(
     columns: &[Col],
     rows: RowSource,
@@ -477,7 +488,9 @@ pub(crate) fn build_columns(
     cluster: &str,
     source: &ResourceRef,
     items: &[Value],
+    origins: Option<&[Origin]>,
 ) -> (Vec<ArrayRef>, usize) {
+    let origin = |i: usize| origins.and_then(|o| o.get(i));
     let selected: Vec<&Col> = projection.iter().map(|&i| &columns[i]).collect();
     let mut builders: Vec<ColBuilder> = selected
         .iter()
@@ -492,23 +505,23 @@ pub(crate) fn build_columns(
     };
     match rows {
         RowSource::Object => {
-            for obj in items {
+            for (i, obj) in items.iter().enumerate() {
                 let child = Child {
                     item: obj,
                     aux: None,
                     pod_spec: None,
                     tag: "",
                 };
-                emit(&Row::new(cluster, source, obj, child));
+                emit(&Row::new(cluster, source, obj, child, origin(i)));
             }
         }
         RowSource::Explode(explode) => {
             let mut children = Vec::new();
-            for obj in items {
+            for (i, obj) in items.iter().enumerate() {
                 children.clear();
                 explode(obj, source, &mut children);
                 for child in children.iter().copied() {
-                    emit(&Row::new(cluster, source, obj, child));
+                    emit(&Row::new(cluster, source, obj, child, origin(i)));
                 }
             }
         }

@@ -550,7 +550,8 @@ fn workload_containers_cover_every_workload_kind() {
     let w = t.schema();
     let start = c.index_of("container_type").unwrap();
     let wstart = w.index_of("container_type").unwrap();
-    let shared = w.fields().len() - wstart;
+    // Both end with the two origin columns every table has.
+    let shared = w.fields().len() - 2 - wstart;
     for i in 0..shared {
         assert_eq!(c.field(start + i), w.field(wstart + i));
     }
@@ -930,7 +931,9 @@ fn generic_tables_carry_the_object_without_managed_fields() {
             "owner_name",
             "spec",
             "status",
-            "object"
+            "object",
+            "source_path",
+            "source_line"
         ]
     );
     assert!(t.aliases.is_empty());
@@ -1004,4 +1007,35 @@ async fn datafusion_indexes_map_columns() {
         .as_primitive::<arrow::datatypes::Int64Type>()
         .value(0);
     assert_eq!(n, 1);
+}
+
+#[test]
+fn every_row_of_a_manifest_object_says_where_it_was_declared() {
+    use crate::kubernetes::manifests::Origin;
+    for t in builtin_tables(TableOptions::default()) {
+        let schema = t.schema();
+        let n = schema.fields().len();
+        assert_eq!(schema.field(n - 2).name(), "source_path", "{}", t.name);
+        assert_eq!(schema.field(n - 1).name(), "source_line", "{}", t.name);
+    }
+    let t = table("containers");
+    let items = vec![sonic_rs::to_value(&pod()).unwrap()];
+    let origins = [Origin {
+        path: "deploy/pod.yaml".into(),
+        line: Some(7),
+    }];
+    let b = t
+        .decode_with_origins("m", &t.sources[0], &items, Some(&origins), None)
+        .unwrap();
+    assert!(b.num_rows() > 1);
+    assert!(
+        strs(&b, "source_path")
+            .iter()
+            .all(|p| p.as_deref() == Some("deploy/pod.yaml"))
+    );
+    assert!(ints(&b, "source_line").iter().all(|l| *l == Some(7)));
+    // A server's rows have no origin.
+    let live = decode_all(&t, &[pod()]);
+    assert!(strs(&live, "source_path").iter().all(Option::is_none));
+    assert!(ints(&live, "source_line").iter().all(Option::is_none));
 }
