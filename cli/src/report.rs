@@ -239,6 +239,22 @@ async fn evaluate(plan: &Plan) -> Result<RunOutcome, Failure> {
     if let Some(waivers) = &plan.waivers {
         report.warnings = waivers.apply(&mut report.controls, started.date_naive());
     }
+    let live_only: Vec<&str> = report
+        .controls
+        .iter()
+        .filter(|c| c.control.live.is_some())
+        .map(|c| c.control.id.as_str())
+        .collect();
+    if plan.sources.reads_manifests() && !live_only.is_empty() {
+        report.warnings.push(format!(
+            "{} control{} need{} a live cluster and {} not evaluated on manifests (status skip): {}",
+            live_only.len(),
+            if live_only.len() == 1 { "" } else { "s" },
+            if live_only.len() == 1 { "s" } else { "" },
+            if live_only.len() == 1 { "was" } else { "were" },
+            live_only.join(", ")
+        ));
+    }
     let mut written = None;
     if let Some(out) = &plan.out {
         let usage = |e: &dyn std::fmt::Display| Failure::usage(e.to_string());

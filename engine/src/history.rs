@@ -513,6 +513,7 @@ pub fn load_violations(out: &Path, run: &str) -> Result<Report, HistoryError> {
                     rationale: String::new(),
                     remediation: String::new(),
                     source: String::new(),
+                    live: None,
                 },
                 counts: Counts::default(),
                 findings: Vec::new(),
@@ -539,6 +540,7 @@ pub fn load_violations(out: &Path, run: &str) -> Result<Report, HistoryError> {
                     reason,
                     expires: None,
                 }),
+                location: None,
             });
         }
     }
@@ -692,6 +694,7 @@ mod tests {
             dimensions: BTreeMap::new(),
             change: None,
             waiver: None,
+            location: None,
         }
     }
 
@@ -715,6 +718,7 @@ mod tests {
                 rationale: String::new(),
                 remediation: String::new(),
                 source: String::new(),
+                live: None,
             },
             counts: Counts::default(),
             findings,

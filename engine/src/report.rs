@@ -118,7 +118,14 @@ pub async fn run_controls(
             .await;
     results.sort_by_key(|(i, _)| *i);
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for record in engine.failures().since(mark) {
+    // Objects left out of the manifests were found before the run; the
+    // report must still say that its findings miss them.
+    let left_out = engine
+        .failures()
+        .all()
+        .into_iter()
+        .filter(|r| r.kind == kq_providers::failures::FailureKind::Manifest);
+    for record in left_out.chain(engine.failures().since(mark)) {
         // Info records leave the rows complete: nothing failed.
         if record.severity == kq_providers::failures::Severity::Info {
             continue;
@@ -157,7 +164,12 @@ async fn evaluate(engine: &Engine, planned: Planned<'_>) -> ControlResult {
             .try_collect()
             .await
             .map_err(|e| EngineError::Execution(clean_message(&e)))?;
-        findings_of(&batches)
+        let mut findings = findings_of(&batches)?;
+        locate(engine, &mut findings);
+        if let Some(why) = &planned.control.info.live {
+            not_evaluated_on_manifests(engine, why, &mut findings);
+        }
+        Ok::<_, EngineError>(findings)
     }
     .await;
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -177,6 +189,62 @@ async fn evaluate(engine: &Engine, planned: Planned<'_>) -> ControlResult {
             duration_ms,
         },
     }
+}
+
+/// Points findings on objects read from manifests at their file and line.
+fn locate(engine: &Engine, findings: &mut [Finding]) {
+    let kube = engine.kube_schema();
+    if !kube.reads_manifests() {
+        return;
+    }
+    for f in findings.iter_mut() {
+        if let Some(origin) =
+            kube.manifest_origin(&f.cluster, f.namespace.as_deref(), &f.kind, &f.name)
+        {
+            f.location = Some(kq_report::SourceLocation {
+                path: relative_to_working_dir(&origin.path),
+                line: origin.line,
+            });
+        }
+    }
+}
+
+/// A control that needs a live cluster says nothing about manifests: its
+/// rows for a manifest set are replaced by one `skip` saying why.
+fn not_evaluated_on_manifests(engine: &Engine, why: &str, findings: &mut Vec<Finding>) {
+    let kube = engine.kube_schema();
+    let sets = kube.manifest_set_names();
+    if sets.is_empty() {
+        return;
+    }
+    findings.retain(|f| !sets.contains(&f.cluster));
+    for set in sets {
+        findings.push(Finding {
+            cluster: set.clone(),
+            namespace: None,
+            kind: "Cluster".to_string(),
+            name: set,
+            status: Status::Skip,
+            reason: format!("not evaluated on manifests: the control {why}"),
+            dimensions: BTreeMap::new(),
+            change: None,
+            waiver: None,
+            location: None,
+        });
+    }
+}
+
+/// A path under the working directory relative to it (what SARIF viewers
+/// resolve against the checkout); any other path as it is.
+fn relative_to_working_dir(path: &str) -> String {
+    let absolute = std::path::Path::new(path);
+    if absolute.is_absolute()
+        && let Ok(cwd) = std::env::current_dir()
+        && let Ok(relative) = absolute.strip_prefix(&cwd)
+    {
+        return relative.to_string_lossy().into_owned();
+    }
+    path.to_string()
 }
 
 /// Turns a control's rows into findings. Columns beyond the contract's
@@ -234,6 +302,7 @@ fn findings_of(batches: &[RecordBatch]) -> Result<Vec<Finding>, EngineError> {
                 dimensions,
                 change: None,
                 waiver: None,
+                location: None,
             });
         }
     }

@@ -8,6 +8,7 @@
 --   objects, the same way on every cluster.
 -- remediation: Install cert-manager (or the fleet's equivalent) with the same
 --   ClusterIssuers as the other clusters.
+-- live: asks what a cluster has installed
 -- param: cert_managers[] = cert-manager
 -- alarms: Evaluates every cluster of the run (the distinct clusters of
 --   namespaces), one row each with namespace NULL, kind Cluster and the

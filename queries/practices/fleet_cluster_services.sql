@@ -10,6 +10,7 @@
 -- remediation: Install the missing component, or upgrade it to the fleet's
 --   newest version, through the pipeline that manages cluster services
 --   (GitOps, Pulumi, Helm); if a cluster is meant to differ, waive it.
+-- live: compares the clusters of the fleet with each other
 -- param: fleet_namespaces[] = kube-system, monitoring, logging, ingress-nginx, cert-manager, gatekeeper-system, kyverno, istio-system
 -- alarms: A cluster service is a Deployment, DaemonSet or StatefulSet
 --   (deployments, daemon_sets, stateful_sets) in a namespace of

@@ -10,6 +10,7 @@
 -- remediation: Install or upgrade the CRD from the same release as on the
 --   cluster holding the newest one (usually by upgrading the operator that
 --   ships it); if a cluster is meant to differ, waive it.
+-- live: compares the clusters of the fleet with each other
 -- alarms: The fleet is the distinct clusters of namespaces. Evaluates every
 --   pair of a fleet cluster and a CRD name (custom_resource_definitions.name)
 --   found on at least one cluster, one row each (namespace NULL, kind

@@ -9,6 +9,7 @@
 -- remediation: Upgrade (or replace) the lagging nodes - node group AMI or
 --   launch template, managed node group version - to the fleet's newest
 --   kubelet version; finish half-done rolling upgrades.
+-- live: reads the nodes of every cluster
 -- alarms: Evaluates every cluster of the fleet (the distinct clusters of
 --   namespaces), one row each with namespace NULL, kind Cluster and the
 --   cluster's name as name. The reference is the newest kubelet_version of

@@ -8,6 +8,7 @@
 --   between clusters also expect the same entry point everywhere.
 -- remediation: Install the fleet's standard ingress controller (for example
 --   ingress-nginx) with its IngressClass, as on the other clusters.
+-- live: asks what a cluster has installed
 -- param: ingress_controllers[] = ingress-nginx-controller, ingress-nginx, nginx-ingress-controller, nginx-ingress, traefik, haproxy-ingress, kong, contour, istio-ingressgateway, emissary-ingress
 -- alarms: Evaluates every cluster of the run (the distinct clusters of
 --   namespaces), one row each with namespace NULL, kind Cluster and the

@@ -9,6 +9,7 @@
 -- remediation: Install the fleet's log shipper as a DaemonSet that
 --   tolerates every taint and has no nodeSelector/affinity excluding nodes;
 --   compare kubectl get ds -A with kubectl get nodes.
+-- live: reads the nodes and DaemonSets a cluster runs
 -- param: log_shippers[] = fluent-bit, aws-for-fluent-bit, fluentd, vector, promtail, filebeat, datadog-agent, grafana-agent, alloy, otel-collector
 -- alarms: Evaluates every cluster of the run (the distinct clusters of
 --   namespaces), one row each with namespace NULL, kind Cluster and the

@@ -9,6 +9,7 @@
 -- remediation: Install the fleet's monitoring stack (for example
 --   kube-prometheus-stack) on the cluster, through the same pipeline as on
 --   the others.
+-- live: asks what a cluster has installed
 -- param: prometheus_workloads[] = prometheus, prometheus-server, prometheus-k8s
 -- param: node_exporters[] = node-exporter, prometheus-node-exporter
 -- alarms: Evaluates every cluster of the run (the distinct clusters of

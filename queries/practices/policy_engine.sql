@@ -9,6 +9,7 @@
 -- remediation: Install the fleet's policy engine (Gatekeeper or Kyverno) with
 --   the same constraints as the other clusters, through the same pipeline
 --   that installs the other cluster services.
+-- live: asks what a cluster has installed
 -- param: policy_engines[] = gatekeeper-controller-manager, kyverno, kyverno-admission-controller
 -- alarms: Evaluates every cluster of the run (the distinct clusters of
 --   namespaces), one row each with namespace NULL, kind Cluster and the

@@ -12,6 +12,10 @@
 //! SELECT ...
 //! ```
 //!
+//! `-- live: WHY` marks a control that needs a live cluster's state (nodes,
+//! what a cluster runs, other clusters of the fleet); on objects read from
+//! manifests it is reported as not evaluated, never as passing.
+//!
 //! A header line continues on following lines that start with `--` and at
 //! least two spaces. `param: NAME = VALUE` declares a text parameter and
 //! `NAME[] = A, B` a list; the SQL uses it as `{{NAME}}`, which becomes a
@@ -166,7 +170,8 @@ impl Control {
                     params.push(parse_param(&value).map_err(|m| err(number, m))?);
                     last = None;
                 }
-                "id" | "title" | "severity" | "frameworks" | "rationale" | "remediation" => {
+                "id" | "title" | "severity" | "frameworks" | "rationale" | "remediation"
+                | "live" => {
                     if fields.contains_key(&key) {
                         return Err(err(number, format!("'{key}' is given twice")));
                     }
@@ -223,6 +228,7 @@ impl Control {
                 rationale: take("rationale")?.1,
                 remediation: take("remediation")?.1,
                 source: source.to_string(),
+                live: fields.get("live").map(|(_, why)| why.clone()),
             },
             params,
             sql,

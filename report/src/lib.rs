@@ -162,9 +162,39 @@ pub struct Finding {
     pub change: Option<Change>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<AppliedWaiver>,
+    /// Where the resource is declared, for findings on objects read from
+    /// manifests (`--manifests`): a file and its line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<SourceLocation>,
+}
+
+/// A file and line a resource was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLocation {
+    /// As given on the command line (relative paths stay relative).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+impl std::fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.path),
+            None => f.write_str(&self.path),
+        }
+    }
 }
 
 impl Finding {
+    /// The resource path, followed by `(file:line)` when it was read from a manifest.
+    pub fn resource_label(&self) -> String {
+        match &self.location {
+            Some(location) => format!("{} ({location})", self.resource_path()),
+            None => self.resource_path(),
+        }
+    }
+
     /// `cluster/namespace/kind/name`, with `-` for a cluster-scoped
     /// resource's namespace: what waivers match and what history compares.
     pub fn resource_path(&self) -> String {
@@ -190,6 +220,11 @@ pub struct ControlInfo {
     pub remediation: String,
     /// Where the SQL came from (`queries/baseline/privileged.sql`, or a user's path).
     pub source: String,
+    /// Why the control needs a live cluster (`-- live:` in its header):
+    /// objects read from manifests cannot answer it, so it is not
+    /// evaluated for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<String>,
 }
 
 /// Counts of a control's findings by status.
@@ -443,6 +478,7 @@ pub(crate) mod sample {
             dimensions: BTreeMap::new(),
             change: None,
             waiver: None,
+            location: None,
         }
     }
 
@@ -457,6 +493,7 @@ pub(crate) mod sample {
                 rationale: "Because <it> matters & more.".into(),
                 remediation: "Fix it.".into(),
                 source: format!("queries/{}.sql", id.replace('.', "/")),
+                live: None,
             },
             counts: Counts::of(&findings),
             findings,

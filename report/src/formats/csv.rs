@@ -6,11 +6,12 @@
 //! resource name or reason comes from the cluster, so such cells get a
 //! leading `'` (OWASP's advice against CSV injection). A control that could
 //! not be evaluated at all has no findings; it still gets one `error` row
-//! with empty resource columns, so the file never hides it.
+//! with empty resource columns, so the file never hides it. `location` is
+//! `file:line` for resources read from manifests.
 
 use crate::{Finding, Report};
 
-const HEADER: [&str; 12] = [
+const HEADER: [&str; 13] = [
     "control",
     "severity",
     "title",
@@ -23,6 +24,7 @@ const HEADER: [&str; 12] = [
     "change",
     "waiver_reason",
     "waiver_expires",
+    "location",
 ];
 
 pub fn render(report: &Report) -> String {
@@ -46,6 +48,7 @@ pub fn render(report: &Report) -> String {
                     "",
                     "",
                     "",
+                    "",
                 ],
             );
         }
@@ -59,8 +62,10 @@ pub fn render(report: &Report) -> String {
                 reason,
                 change,
                 waiver,
+                location,
                 ..
             } = f;
+            let location = location.as_ref().map(ToString::to_string);
             push_row(
                 &mut out,
                 [
@@ -79,6 +84,7 @@ pub fn render(report: &Report) -> String {
                         .as_ref()
                         .and_then(|w| w.expires.as_deref())
                         .unwrap_or(""),
+                    location.as_deref().unwrap_or(""),
                 ],
             );
         }
@@ -178,9 +184,21 @@ mod tests {
         assert_eq!(alarm[3..6], ["prod", "shop", "Deployment"]);
         assert_eq!(alarm[9], "new");
         let waived = &rows[2];
-        assert_eq!(waived[10..], ["system component", "2027-01-31"]);
+        assert_eq!(waived[10..], ["system component", "2027-01-31", ""]);
         // A cluster-scoped resource has an empty namespace.
         assert_eq!(rows[4][4], "");
+    }
+
+    #[test]
+    fn a_finding_from_a_manifest_names_its_file_and_line() {
+        let mut report = sample::report();
+        report.controls[0].findings[0].location = Some(crate::SourceLocation {
+            path: "deploy/web.yaml".into(),
+            line: Some(12),
+        });
+        let rows = parse(&render(&report));
+        assert_eq!(rows[1][12], "deploy/web.yaml:12");
+        assert_eq!(rows[2][12], "");
     }
 
     #[test]

@@ -495,7 +495,7 @@ fn change_table(
             out,
             "<tr><td>{badge} <code>{}</code></td><td class=\"res\">{}</td><td>{}</td></tr>",
             esc(control),
-            esc(&f.resource_path()),
+            esc(&f.resource_label()),
             esc(&f.reason)
         );
     }

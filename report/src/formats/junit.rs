@@ -215,7 +215,7 @@ fn control_case(c: &ControlResult, since: &str) -> Case {
             let _ = writeln!(
                 body,
                 "      <failure message=\"{}\" type=\"{}\">{}</failure>",
-                attr(&format!("{}: {}", f.resource_path(), f.reason)),
+                attr(&format!("{}: {}", f.resource_label(), f.reason)),
                 info.severity,
                 text(&details(c, f, since))
             );
@@ -226,7 +226,7 @@ fn control_case(c: &ControlResult, since: &str) -> Case {
             let _ = writeln!(
                 body,
                 "      <error message=\"{}\" type=\"result\">{}</error>",
-                attr(&format!("{}: {}", f.resource_path(), f.reason)),
+                attr(&format!("{}: {}", f.resource_label(), f.reason)),
                 text(&details(c, f, since))
             );
         }
@@ -244,7 +244,7 @@ fn control_case(c: &ControlResult, since: &str) -> Case {
     // What a reader of a failed case also wants to see, but not as failures.
     let mut system_out = String::new();
     for f in c.findings.iter().filter(|f| f.status == Status::Waived) {
-        let _ = write!(system_out, "waived: {}: {}", f.resource_path(), f.reason);
+        let _ = write!(system_out, "waived: {}: {}", f.resource_label(), f.reason);
         if let Some(w) = &f.waiver {
             let _ = write!(system_out, " (waiver {}: {}", w.resource, w.reason);
             if let Some(until) = &w.expires {
@@ -256,7 +256,7 @@ fn control_case(c: &ControlResult, since: &str) -> Case {
     }
     if outcome == Outcome::Failure {
         for f in &errors {
-            let _ = writeln!(system_out, "error: {}: {}", f.resource_path(), f.reason);
+            let _ = writeln!(system_out, "error: {}: {}", f.resource_label(), f.reason);
         }
     }
     let _ = writeln!(
@@ -290,6 +290,9 @@ fn details(c: &ControlResult, f: &Finding, since: &str) -> String {
         c.control.id, c.control.severity
     );
     let _ = writeln!(out, "resource:    {}", f.resource_path());
+    if let Some(location) = &f.location {
+        let _ = writeln!(out, "file:        {location}");
+    }
     let _ = writeln!(out, "cluster:     {}", f.cluster);
     let _ = writeln!(
         out,

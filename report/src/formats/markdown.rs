@@ -155,7 +155,7 @@ fn change_table(out: &mut String, rows: Vec<(&str, &Finding)>) {
             out,
             "| {} | {} | {} |",
             code(control),
-            text(&f.resource_path()),
+            text(&f.resource_label()),
             text(&f.reason)
         );
     }

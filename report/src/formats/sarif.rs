@@ -3,7 +3,9 @@
 //!
 //! One run; every control is a rule, every alarm a result. A Kubernetes
 //! resource is not a file, so results carry a *logical* location whose
-//! fully qualified name is the resource path (`cluster/namespace/kind/name`)
+//! fully qualified name is the resource path (`cluster/namespace/kind/name`);
+//! a resource read from a manifest also has a *physical* location (its
+//! file and first line), which code scanning annotates in a pull request,
 //! and a partial fingerprint `kqResource/v1` = `<control id>|<resource
 //! path>`, which lets a dashboard follow one finding across runs. Waived
 //! alarms are results with an external suppression (the waiver's reason);
@@ -117,6 +119,24 @@ pub fn render(report: &Report) -> String {
     text
 }
 
+/// A SARIF artifact URI: a relative path with `/` separators and
+/// percent-encoded reserved characters; an absolute path as a file URI.
+fn artifact_uri(path: &str) -> String {
+    let mut uri = String::new();
+    if path.starts_with('/') {
+        uri.push_str("file://");
+    }
+    for byte in path.replace('\\', "/").bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                uri.push(byte as char)
+            }
+            other => uri.push_str(&format!("%{other:02X}")),
+        }
+    }
+    uri
+}
+
 fn rule(c: &ControlResult) -> Value {
     let info = &c.control;
     let mut tags = vec!["security".to_string()];
@@ -150,16 +170,23 @@ fn result(control: &str, rule: Option<(usize, Severity)>, f: &Finding) -> Value 
     }
     r.insert("kind".into(), "fail".into());
     r.insert("message".into(), json!({ "text": message(f) }));
-    r.insert(
-        "locations".into(),
-        json!([{
-            "logicalLocations": [{
-                "name": f.name,
-                "fullyQualifiedName": path,
-                "kind": "resource",
-            }],
-        }]),
-    );
+    let mut location = json!({
+        "logicalLocations": [{
+            "name": f.name,
+            "fullyQualifiedName": path,
+            "kind": "resource",
+        }],
+    });
+    if let Some(file) = &f.location {
+        // What code scanning annotates: the file (relative to the
+        // checkout, as kq was given it) and the object's first line.
+        let mut physical = json!({ "artifactLocation": { "uri": artifact_uri(&file.path) } });
+        if let Some(line) = file.line {
+            physical["region"] = json!({ "startLine": line });
+        }
+        location["physicalLocation"] = physical;
+    }
+    r.insert("locations".into(), json!([location]));
     r.insert(
         "partialFingerprints".into(),
         json!({ FINGERPRINT: format!("{control}|{path}") }),
@@ -199,7 +226,7 @@ fn result(control: &str, rule: Option<(usize, Severity)>, f: &Finding) -> Value 
 }
 
 fn message(f: &Finding) -> String {
-    format!("{}: {}", f.resource_path(), f.reason)
+    format!("{}: {}", f.resource_label(), f.reason)
 }
 
 fn non_empty<'a>(text: &'a str, fallback: &'a str) -> &'a str {
@@ -293,6 +320,41 @@ mod tests {
         let errors = violations(&log);
         assert!(errors.is_empty(), "invalid SARIF: {errors:#?}\n{text}");
         log
+    }
+
+    #[test]
+    fn a_finding_from_a_manifest_has_a_physical_location() {
+        let mut report = sample::report();
+        report.controls[0].findings[0].location = Some(crate::SourceLocation {
+            path: "charts/shop/templates/web deploy.yaml".into(),
+            line: Some(12),
+        });
+        report.controls[0].findings[1].location = Some(crate::SourceLocation {
+            path: "/abs/rendered".into(),
+            line: None,
+        });
+        let log = assert_valid(&render(&report));
+        let results = log["runs"][0]["results"].as_array().unwrap();
+        let physical = &results[0]["locations"][0]["physicalLocation"];
+        assert_eq!(
+            physical["artifactLocation"]["uri"],
+            "charts/shop/templates/web%20deploy.yaml"
+        );
+        assert_eq!(physical["region"]["startLine"], 12);
+        // The logical location stays, so fingerprints do not change.
+        assert_eq!(
+            results[0]["locations"][0]["logicalLocations"][0]["kind"],
+            "resource"
+        );
+        let rendered = &results[1]["locations"][0]["physicalLocation"];
+        assert_eq!(rendered["artifactLocation"]["uri"], "file:///abs/rendered");
+        assert!(rendered.get("region").is_none());
+        assert!(
+            results[0]["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("(charts/shop/templates/web deploy.yaml:12)")
+        );
     }
 
     #[test]
