@@ -8,8 +8,15 @@
 //! pack and compares. A control the report has but no oracle covers fails
 //! the test, so a new control cannot slip through unchecked; every mismatch
 //! of a pack is reported at once.
+//!
+//! The baseline and nsa packs are also run on manifests (`kq report
+//! --manifests`): one cluster's objects written as a chart would hold them,
+//! checked against the same oracles.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use kq_sim::{ClusterProfile, Flavor};
@@ -168,24 +175,39 @@ async fn compare_run(
     params: &[(&str, &str)],
     oracles: &[(&str, Oracle)],
 ) -> Vec<String> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut args = vec!["report", "-A", "--pack", pack, "--format", "json"];
     args.extend_from_slice(extra);
     let output = fleet.kq(&args).await;
     let now = Utc::now();
+    let world = World::snapshot(fleet, now);
+    compare_output(&output, started, &world, phase, pack, params, oracles)
+}
+
+/// Compares every control of one `kq report --format json` run (`output`,
+/// begun at `started`) with its oracle on `world`; returns the mismatches.
+fn compare_output(
+    output: &Output,
+    started: Instant,
+    world: &World,
+    phase: &str,
+    pack: &str,
+    params: &[(&str, &str)],
+    oracles: &[(&str, Oracle)],
+) -> Vec<String> {
     // 1 is the --fail-on exit for alarms, 2 for error findings; anything
     // else is a failed run.
     assert!(
         matches!(output.status.code(), Some(0..=2)),
         "kq report failed with {:?}\nstderr:\n{}",
         output.status.code(),
-        stderr(&output)
+        stderr(output)
     );
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap_or_else(|e| {
+    let report: Value = serde_json::from_str(&stdout(output)).unwrap_or_else(|e| {
         panic!(
             "kq report did not print JSON ({e}):\n{}\nstderr:\n{}",
-            stdout(&output),
-            stderr(&output)
+            stdout(output),
+            stderr(output)
         )
     });
     assert_eq!(
@@ -206,7 +228,6 @@ async fn compare_run(
         "exit code {:?} with {errors} errors",
         output.status.code()
     );
-    let world = World::snapshot(fleet, now);
 
     let mut problems: Vec<String> = Vec::new();
     // The parameters the oracles assume are the ones kq used.
@@ -263,7 +284,7 @@ async fn compare_run(
                 duplicates.push(key);
             }
         }
-        let expected = oracle(&world);
+        let expected = oracle(world);
         let counts = |m: &Findings| {
             let mut c: BTreeMap<&str, usize> = BTreeMap::new();
             for s in m.values() {
@@ -3091,6 +3112,266 @@ fn nsa_service_account_token_automount(w: &World) -> Findings {
 }
 
 // ---------------------------------------------------------------------------
+// The same oracles on manifests (kq report --manifests)
+// ---------------------------------------------------------------------------
+
+/// Kinds only controllers (or the kubelet) create: a chart never holds them.
+const CONTROLLER_MADE: &[&str] = &["pods", "replicasets", "endpoints", "events", "nodes"];
+
+/// Metadata only an API server sets.
+const SERVER_METADATA: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+];
+
+/// The manifest set's name, which kq reports as the findings' cluster.
+const CHART: &str = "chart";
+
+/// The directory of a chart's cluster-scoped objects (no namespace can be
+/// named so: it is checked).
+const CLUSTER_SCOPED_DIR: &str = "cluster-scoped";
+
+/// The namespace whose objects the chart holds as one JSON `List`.
+const LIST_NAMESPACE: &str = "default";
+
+/// One cluster's objects as a project's chart holds them, written as files.
+struct Chart {
+    /// Holds `chart/`, the directory given to `--manifests`.
+    dir: tempfile::TempDir,
+    /// What kq should see once it has read the files: the objects as
+    /// written, with metadata.namespace completed as `kubectl apply` would
+    /// (`default` where the file names none, none on cluster-scoped
+    /// objects). Every RESOURCES entry is present.
+    objects: BTreeMap<&'static str, Vec<Value>>,
+}
+
+impl Chart {
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("chart")
+    }
+}
+
+/// An object as its author wrote it: no status, no metadata only a server
+/// sets.
+fn authored(mut object: Value) -> Value {
+    assert!(
+        str_at(&object, "/apiVersion").is_some() && str_at(&object, "/kind").is_some(),
+        "the sim's object has no apiVersion or kind: {object}"
+    );
+    let fields = object.as_object_mut().expect("an object is a mapping");
+    fields.remove("status");
+    let metadata = fields
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .expect("metadata");
+    for field in SERVER_METADATA {
+        metadata.remove(*field);
+    }
+    object
+}
+
+/// Writes `cluster`'s objects of the RESOURCES kinds as a chart would hold
+/// them: no object a controller creates (pods, ReplicaSets, nodes, anything
+/// with ownerReferences), no field only a server sets; Namespaces kept.
+///
+/// The layout is `chart/NAMESPACE/PLURAL.yaml` and
+/// `chart/cluster-scoped/PLURAL.yaml`, each a `---`-separated stream as
+/// `helm template` prints it. Every other object of namespace `default` is
+/// written without metadata.namespace and every other cluster-scoped object
+/// with `namespace: default`, so kq must complete both as `kubectl apply`
+/// would. Namespace `default`'s objects, of every kind, are written as
+/// one JSON `List` instead (`chart/default/objects.json`, as `kubectl get
+/// -o json` prints them).
+fn write_chart(cluster: &kq_sim::ClusterHandle) -> Chart {
+    let mut objects: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
+    for plural in RESOURCES {
+        let kept: Vec<Value> = if CONTROLLER_MADE.contains(plural) {
+            Vec::new()
+        } else {
+            cluster
+                .objects(plural)
+                .into_iter()
+                .filter(|o| arr(o, "/metadata/ownerReferences").is_empty())
+                .map(authored)
+                .collect()
+        };
+        objects.insert(*plural, kept);
+    }
+    assert!(
+        objects["namespaces"]
+            .iter()
+            .all(|n| name(n) != CLUSTER_SCOPED_DIR),
+        "a namespace is named {CLUSTER_SCOPED_DIR}"
+    );
+
+    // (directory, plural) → the documents of its file, as written.
+    let mut files: BTreeMap<(String, &str), Vec<Value>> = BTreeMap::new();
+    let (mut defaulted, mut dropped) = (0usize, 0usize);
+    for (plural, list) in &objects {
+        for object in list {
+            let mut written = object.clone();
+            let metadata = written["metadata"]
+                .as_object_mut()
+                .expect("metadata is a mapping");
+            let dir = match namespace(object) {
+                Some(ns) => {
+                    if ns == "default" {
+                        if defaulted.is_multiple_of(2) {
+                            metadata.remove("namespace");
+                        }
+                        defaulted += 1;
+                    }
+                    ns.to_string()
+                }
+                None => {
+                    if dropped.is_multiple_of(2) {
+                        metadata.insert("namespace".into(), Value::from("default"));
+                    }
+                    dropped += 1;
+                    CLUSTER_SCOPED_DIR.to_string()
+                }
+            };
+            files.entry((dir, *plural)).or_default().push(written);
+        }
+    }
+    assert!(
+        defaulted >= 2 && dropped >= 2,
+        "too few objects to exercise namespace completion: {defaulted} in default, \
+         {dropped} cluster-scoped"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("chart");
+    // Namespace default's objects, of every kind, as one List.
+    let mut list_items: Vec<&Value> = Vec::new();
+    for ((sub, plural), docs) in &files {
+        if sub == LIST_NAMESPACE {
+            list_items.extend(docs);
+            continue;
+        }
+        let sub_dir = root.join(sub);
+        std::fs::create_dir_all(&sub_dir).expect("create the chart's directory");
+        let text: Vec<String> = docs
+            .iter()
+            .map(|d| {
+                let yaml = serde_yaml::to_string(d).expect("YAML");
+                format!("# Source: {CHART}/templates/{sub}/{plural}.yaml\n{yaml}")
+            })
+            .collect();
+        std::fs::write(
+            sub_dir.join(format!("{plural}.yaml")),
+            format!("---\n{}", text.join("---\n")),
+        )
+        .expect("write a chart file");
+    }
+    assert!(
+        list_items.len() >= 2,
+        "the List of namespace {LIST_NAMESPACE} would hold {} item(s)",
+        list_items.len()
+    );
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": list_items});
+    std::fs::create_dir_all(root.join(LIST_NAMESPACE)).expect("create the chart's directory");
+    std::fs::write(
+        root.join(LIST_NAMESPACE).join("objects.json"),
+        serde_json::to_string_pretty(&list).expect("JSON"),
+    )
+    .expect("write a chart file");
+    eprintln!(
+        "chart of {}: {} objects ({} of namespace {LIST_NAMESPACE}, in a List; {} cluster-scoped)",
+        cluster.name(),
+        objects.values().map(Vec::len).sum::<usize>(),
+        defaulted,
+        dropped,
+    );
+    Chart { dir, objects }
+}
+
+/// Runs `kq report --manifests chart=DIR --pack PACK --format json` (no
+/// kubeconfig: no live cluster) on `cluster`'s objects written as a chart
+/// and compares every control with its oracle; returns the mismatches.
+///
+/// The oracles need no change for manifests: they read the objects as the
+/// chart declares them, and a chart has no pods, so every finding is a
+/// workload's template (or a namespace's, an Ingress's, ...), as on a
+/// cluster. Fleet checks (the `-- live:` controls, which kq skips on
+/// manifests) are in neither the baseline nor the nsa pack.
+async fn compare_manifests_run(
+    cluster: &kq_sim::ClusterHandle,
+    phase: &str,
+    pack: &str,
+    extra: &[&str],
+    params: &[(&str, &str)],
+    oracles: &[(&str, Oracle)],
+) -> Vec<String> {
+    let chart = write_chart(cluster);
+    let started = Instant::now();
+    let mut args: Vec<String> = vec![
+        "report".into(),
+        "--manifests".into(),
+        format!("{CHART}={}", chart.path().display()),
+        "--pack".into(),
+        pack.into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let output = kq_tests::run_kq_raw(args).await;
+    let now = Utc::now();
+    let world = World {
+        clusters: vec![Cluster {
+            name: CHART.to_string(),
+            objects: chart.objects,
+        }],
+        now,
+    };
+    compare_output(&output, started, &world, phase, pack, params, oracles)
+}
+
+/// Checks every control of PACK against `oracles` on manifests: staging's
+/// seeded objects as a chart, then dev's with the edge cases added (the
+/// edge cases a chart can hold: everything but their pods and orphaned
+/// ReplicaSet); panics with every mismatch of both runs at once.
+async fn check_pack_on_manifests(
+    pack: &str,
+    extra: &[&str],
+    params: &[(&str, &str)],
+    oracles: &[(&str, Oracle)],
+) {
+    let fleet = TestFleet::start(fleet_config()).await;
+    let mut problems = compare_manifests_run(
+        fleet.cluster("staging"),
+        "staging as manifests",
+        pack,
+        extra,
+        params,
+        oracles,
+    )
+    .await;
+    add_edge_cases(&fleet);
+    problems.extend(
+        compare_manifests_run(
+            fleet.cluster("dev"),
+            "dev with edge cases as manifests",
+            pack,
+            extra,
+            params,
+            oracles,
+        )
+        .await,
+    );
+    assert!(
+        problems.is_empty(),
+        "pack {pack} on manifests: {} problem(s)\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------
 // The tests: one kq report run per pack
 // ---------------------------------------------------------------------------
 
@@ -3154,6 +3435,36 @@ async fn baseline_findings_match_the_oracle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nsa_findings_match_the_oracle() {
     check_pack(
+        "nsa",
+        &[],
+        &[
+            (
+                "exempt_namespaces",
+                "kube-system,kube-public,kube-node-lease",
+            ),
+            ("insecure_capabilities", &INSECURE_CAPABILITIES.join(",")),
+        ],
+        NSA,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baseline_findings_on_manifests_match_the_oracle() {
+    let trusted = TRUSTED.join(",");
+    let param = format!("trusted_registries={trusted}");
+    check_pack_on_manifests(
+        "baseline",
+        &["--param", &param],
+        &[("trusted_registries", &trusted)],
+        BASELINE,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nsa_findings_on_manifests_match_the_oracle() {
+    check_pack_on_manifests(
         "nsa",
         &[],
         &[
