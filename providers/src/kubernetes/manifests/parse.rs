@@ -80,18 +80,17 @@ fn parse_yaml(text: &str, start: usize) -> Result<Value, DocumentError> {
         line: e
             .location()
             .map_or(start, |l| start + l.line().saturating_sub(1)),
-        message: yaml_message(&e),
+        message: without_position(&e.to_string()),
     })?;
     Ok(to_json(yaml))
 }
 
-/// serde_yaml's message without its trailing " at line L column C" (kq
+/// A parser's message without its trailing " at line L column C" (kq
 /// says the line itself, in the file's numbering).
-fn yaml_message(e: &serde_yaml::Error) -> String {
-    let text = e.to_string();
+fn without_position(text: &str) -> String {
     match text.find(" at line ") {
         Some(i) => text[..i].to_string(),
-        None => text,
+        None => text.to_string(),
     }
 }
 
@@ -101,18 +100,10 @@ pub(crate) fn json_document(text: &str) -> Vec<Document> {
     let content = serde_json::from_str::<serde_json::Value>(text)
         .map_err(|e| DocumentError {
             line: e.line().max(1),
-            message: json_message(&e),
+            message: without_position(&e.to_string()),
         })
         .map(|v| sonic_rs::to_value(&v).unwrap_or_default());
     vec![Document { line, content }]
-}
-
-fn json_message(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.find(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
 }
 
 /// YAML to JSON as the API machinery converts it: mapping keys become
