@@ -244,6 +244,7 @@ fn resource_route(
     };
     if let Some(sub) = &req.subresource
         && sub != "status"
+        && !(sub == "scale" && scalable(&req.rt))
     {
         return Err(ApiError::not_found_path());
     }
@@ -550,6 +551,9 @@ async fn resource(
         return review(ctx, &r.rt, &body, &content_type);
     }
     let dry_run = ctx.query.get("dryRun") == Some("All");
+    if r.subresource.as_deref() == Some("scale") {
+        return scale(ctx, req, &r, verb, &content_type, dry_run).await;
+    }
     let store = &ctx.state.store;
     let ns = r.namespace.as_deref();
     match verb {
@@ -617,6 +621,85 @@ async fn resource(
         }
         _ => Err(ApiError::method_not_allowed(method.as_str())),
     }
+}
+
+/// Kinds with a `scale` subresource (what `kubectl scale` uses).
+fn scalable(rt: &ResourceType) -> bool {
+    matches!(
+        (rt.group.as_str(), rt.plural.as_str()),
+        ("apps", "deployments" | "statefulsets" | "replicasets") | ("", "replicationcontrollers")
+    )
+}
+
+/// The object's replicas as an `autoscaling/v1` Scale.
+fn scale_view(obj: &Value) -> Value {
+    let meta = &obj["metadata"];
+    let replicas = obj["spec"]["replicas"].as_i64().unwrap_or(1);
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+            "creationTimestamp": meta["creationTimestamp"],
+        },
+        "spec": {"replicas": replicas},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0)},
+    })
+}
+
+/// GET, PUT and PATCH of `…/scale`: a view of `spec.replicas`, as the
+/// real server's scale subresource is.
+async fn scale(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+    r: &ResourceReq,
+    verb: &str,
+    content_type: &str,
+    dry_run: bool,
+) -> Result<Response<Body>, ApiError> {
+    let store = &ctx.state.store;
+    let ns = r.namespace.as_deref();
+    let name = r.name.as_deref().unwrap_or("");
+    let desired = match verb {
+        "get" => {
+            let obj = store
+                .get(&r.rt.key(), ns.unwrap_or(""), name)
+                .ok_or_else(|| ApiError::not_found(&r.rt.group, &r.rt.plural, name))?;
+            return Ok(json_response(200, &scale_view(&obj.value())));
+        }
+        "update" => parse_object(&read_body(req).await?, content_type)?,
+        "patch" => {
+            let body = read_body(req).await?;
+            let p: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let obj = store
+                .get(&r.rt.key(), ns.unwrap_or(""), name)
+                .ok_or_else(|| ApiError::not_found(&r.rt.group, &r.rt.plural, name))?;
+            let view = scale_view(&obj.value());
+            match content_type.split(';').next().unwrap_or("").trim() {
+                "application/json-patch+json" => patch::json_patch(view, &p)?,
+                _ => patch::merge_patch(view, &p),
+            }
+        }
+        _ => return Err(ApiError::method_not_allowed(verb)),
+    };
+    let replicas = desired["spec"]["replicas"]
+        .as_i64()
+        .ok_or_else(|| ApiError::bad_request("the Scale has no spec.replicas"))?;
+    let out = store.patch(
+        &r.rt,
+        ns,
+        name,
+        |mut cur| {
+            cur["spec"]["replicas"] = json!(replicas);
+            Ok(cur)
+        },
+        dry_run,
+    )?;
+    Ok(json_response(200, &scale_view(&out)))
 }
 
 fn patch_request(
