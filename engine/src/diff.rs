@@ -1,46 +1,110 @@
-//! Comparing two states of the fleet, table by table: which objects were
-//! added, removed or changed, and in which columns.
+//! The one comparison engine behind `kq diff` and `kq_drift`: two states
+//! of a table, keyed per object, and what differs between them.
 //!
-//! Rows are keyed by (cluster, namespace, name, uid), whichever of those
-//! the table has. Child tables (containers, rules, …) have several rows per
-//! key; their rows are compared as a set, so a new container in a pod is a
-//! change of that pod's key. Only clusters read in both states are
-//! compared: a cluster missing on one side is skipped and named, never
-//! reported as everything added or removed.
+//! - [`Mode::Exact`] compares two states of the same fleet (two snapshots,
+//!   a snapshot and the live clusters): rows are keyed by (cluster,
+//!   namespace, name, uid), whichever of those the table has, and every
+//!   column counts. Child tables (containers, rules, …) have several rows
+//!   per key; they are compared as a set, so a new container in a pod is a
+//!   change of that pod's key.
+//! - [`Mode::Desired`] compares what files declare with what runs: keyed
+//!   by (namespace, name), a manifest set's cluster paired with live ones,
+//!   and only the fields the manifest sets count ([`desired`]).
+//!
+//! Only clusters read in both states are compared: a cluster missing on
+//! one side is skipped and named, never reported as everything added or
+//! removed.
+
+pub mod desired;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::TableProvider;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{Expr, SessionContext};
 
-use super::{OBSERVED_AT, RESOURCE_VERSION, SnapshotError};
+use crate::snapshot::{OBSERVED_AT, RESOURCE_VERSION};
+pub use desired::FieldChange;
 
 /// Columns that identify an object, in this order, when the table has them.
 const KEY_COLUMNS: [&str; 4] = ["cluster", "namespace", "name", "uid"];
+/// The whole object, which desired mode compares field by field.
+const OBJECT_COLUMN: &str = "object";
+/// Where a manifest's object was declared.
+const SOURCE_COLUMNS: [&str; 2] = ["source_path", "source_line"];
+/// Set on objects a controller made (a Deployment's ReplicaSets, Pods):
+/// never extra, whatever the files say.
+const OWNER_COLUMN: &str = "owner_kind";
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot compare table {table}: {why}")]
+pub struct DiffError {
+    pub table: String,
+    pub why: String,
+}
+
+/// How two sides are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every column, both ways: `added`, `removed`, `changed`.
+    Exact,
+    /// `from` is desired (manifests), `to` is live: `missing`, `changed`
+    /// (only fields `from` sets) and `extra` (live objects of a namespaced
+    /// kind that no file declares and no controller owns).
+    Desired,
+}
 
 /// One side of a comparison: a table and the clusters it holds rows for.
 pub struct DiffSide {
     pub provider: Arc<dyn TableProvider>,
     /// Clusters whose rows this side has (read, not failed).
     pub clusters: HashSet<String>,
+    /// Keeps only this side's rows when one table holds both sides
+    /// (`source_path IS NOT NULL` for a manifest set's rows).
+    pub filter: Option<Expr>,
+}
+
+/// What to compare with what.
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    pub mode: Mode,
+    /// Which cluster of `from` is compared with which of `to`; empty means
+    /// each cluster with itself.
+    pub pairs: Vec<(String, String)>,
+}
+
+impl DiffOptions {
+    pub fn exact() -> Self {
+        DiffOptions {
+            mode: Mode::Exact,
+            pairs: Vec::new(),
+        }
+    }
 }
 
 /// One object that differs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub table: String,
-    /// The key columns' values, in [`KEY_COLUMNS`] order (empty when absent).
+    /// The `to` side's cluster (the live one in desired mode).
     pub cluster: String,
+    /// The `from` side's cluster (the manifest set in desired mode).
+    pub from_cluster: String,
     pub namespace: String,
     pub name: String,
     pub uid: String,
-    /// `added`, `removed` or `changed`.
+    /// `added`, `removed`, `changed` (exact); `missing`, `changed`,
+    /// `extra` (desired).
     pub change: &'static str,
     /// For `changed`: the columns whose values differ.
     pub columns: Vec<String>,
+    /// For `changed` in desired mode: each field that differs.
+    pub fields: Vec<FieldChange>,
+    /// Where the `from` side's object was declared, when its table says.
+    pub source_path: Option<String>,
+    pub source_line: Option<i64>,
 }
 
 /// What a table comparison found, and the clusters it could not compare.
@@ -56,108 +120,228 @@ pub async fn diff_table(
     table: &str,
     from: DiffSide,
     to: DiffSide,
-) -> Result<TableDiff, SnapshotError> {
-    let failed = |why: String| SnapshotError::Query {
+    options: &DiffOptions,
+) -> Result<TableDiff, DiffError> {
+    let failed = |why: String| DiffError {
         table: table.to_string(),
         why,
     };
     let from_schema = from.provider.schema();
     let to_schema = to.provider.schema();
-    let compared: Vec<String> = to_schema
+    let read: Vec<String> = to_schema
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .filter(|name| name != OBSERVED_AT && name != RESOURCE_VERSION)
         .filter(|name| from_schema.field_with_name(name).is_ok())
         .collect();
-    let keys: Vec<usize> = KEY_COLUMNS
-        .iter()
-        .map(|k| compared.iter().position(|c| c == k))
-        .map(|p| p.unwrap_or(usize::MAX))
-        .collect();
-    if keys[0] == usize::MAX {
+    let position = |column: &str| read.iter().position(|c| c == column);
+    let layout = Layout {
+        keys: KEY_COLUMNS.map(position),
+        object: position(OBJECT_COLUMN),
+        owner: position(OWNER_COLUMN),
+        source: SOURCE_COLUMNS.map(position),
+    };
+    if layout.keys[0].is_none() {
         return Err(failed("it has no cluster column".to_string()));
     }
-    let both: HashSet<&String> = from.clusters.intersection(&to.clusters).collect();
-    let mut skipped: Vec<String> = from
+    if options.mode == Mode::Desired && layout.object.is_none() {
+        return Err(failed(
+            "it has no object column to compare fields in".to_string(),
+        ));
+    }
+    let pairs: Vec<(String, String)> = if options.pairs.is_empty() {
+        let mut both: Vec<String> = from.clusters.intersection(&to.clusters).cloned().collect();
+        both.sort();
+        both.into_iter().map(|c| (c.clone(), c)).collect()
+    } else {
+        options
+            .pairs
+            .iter()
+            .filter(|(f, t)| from.clusters.contains(f) && to.clusters.contains(t))
+            .cloned()
+            .collect()
+    };
+    let paired_from: HashSet<&str> = pairs.iter().map(|(f, _)| f.as_str()).collect();
+    let paired_to: HashSet<&str> = pairs.iter().map(|(_, t)| t.as_str()).collect();
+    let mut skipped: BTreeSet<String> = from
         .clusters
-        .symmetric_difference(&to.clusters)
+        .iter()
+        .filter(|c| !paired_from.contains(c.as_str()))
+        .chain(
+            to.clusters
+                .iter()
+                .filter(|c| !paired_to.contains(c.as_str())),
+        )
         .cloned()
         .collect();
-    skipped.sort();
-    let from_rows = rows(from.provider, &compared, &keys, &both)
+    if options.mode == Mode::Desired {
+        // A manifest set never read by a cluster is not "skipped": its
+        // pairs name the clusters it is compared with.
+        skipped.retain(|c| !from.clusters.contains(c));
+    }
+    let desired = options.mode == Mode::Desired;
+    let from_rows = rows(from, &read, &layout, desired, &paired_from)
         .await
         .map_err(failed)?;
-    let to_rows = rows(to.provider, &compared, &keys, &both)
+    let to_rows = rows(to, &read, &layout, desired, &paired_to)
         .await
         .map_err(failed)?;
     let mut changes = Vec::new();
-    let all_keys: BTreeSet<&Key> = from_rows.keys().chain(to_rows.keys()).collect();
-    for key in all_keys {
-        let change = |change: &'static str, columns: Vec<String>| Change {
-            table: table.to_string(),
-            cluster: key[0].clone(),
-            namespace: key[1].clone(),
-            name: key[2].clone(),
-            uid: key[3].clone(),
-            change,
-            columns,
-        };
-        match (from_rows.get(key), to_rows.get(key)) {
-            (None, Some(_)) => changes.push(change("added", Vec::new())),
-            (Some(_), None) => changes.push(change("removed", Vec::new())),
-            (Some(old), Some(new)) if old != new => {
-                let columns = compared
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| column_values(old, *i) != column_values(new, *i))
-                    .map(|(_, name)| name.clone())
-                    .collect();
-                changes.push(change("changed", columns));
+    for (from_cluster, to_cluster) in &pairs {
+        let empty = BTreeMap::new();
+        let old_rows = from_rows.get(from_cluster).unwrap_or(&empty);
+        let new_rows = to_rows.get(to_cluster).unwrap_or(&empty);
+        let keys: BTreeSet<&ObjectKey> = old_rows.keys().chain(new_rows.keys()).collect();
+        for key in keys {
+            let old = old_rows.get(key);
+            let new = new_rows.get(key);
+            let source = old.and_then(|rows| rows.first()).map(|row| {
+                let text = |i: Option<usize>| i.and_then(|i| row[i].clone());
+                (text(layout.source[0]), text(layout.source[1]))
+            });
+            let uid = new
+                .or(old)
+                .and_then(|rows| rows.first())
+                .and_then(|row| layout.keys[3].and_then(|i| row[i].clone()))
+                .unwrap_or_default();
+            let change = |change: &'static str, columns: Vec<String>, fields: Vec<FieldChange>| {
+                let (source_path, source_line) = source.clone().unwrap_or_default();
+                Change {
+                    table: table.to_string(),
+                    cluster: to_cluster.clone(),
+                    from_cluster: from_cluster.clone(),
+                    namespace: key[0].clone(),
+                    name: key[1].clone(),
+                    uid: uid.clone(),
+                    change,
+                    columns,
+                    fields,
+                    source_path,
+                    source_line: source_line.and_then(|l| l.parse().ok()),
+                }
+            };
+            match (old, new, options.mode) {
+                (None, Some(_), Mode::Exact) => {
+                    changes.push(change("added", Vec::new(), Vec::new()))
+                }
+                (Some(_), None, Mode::Exact) => {
+                    changes.push(change("removed", Vec::new(), Vec::new()))
+                }
+                (Some(old), Some(new), Mode::Exact) if old != new => {
+                    let columns = read
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| column_values(old, *i) != column_values(new, *i))
+                        .map(|(_, name)| name.clone())
+                        .collect();
+                    changes.push(change("changed", columns, Vec::new()));
+                }
+                (Some(_), None, Mode::Desired) => {
+                    changes.push(change("missing", Vec::new(), Vec::new()))
+                }
+                (None, Some(new), Mode::Desired) => {
+                    let owned = new
+                        .iter()
+                        .any(|row| layout.owner.is_some_and(|i| row[i].is_some()));
+                    // A cluster-scoped kind has no namespace to bound it:
+                    // every namespace or ClusterRole of the cluster would
+                    // be "extra" to one repository's files.
+                    let namespaced = !key[0].is_empty();
+                    if namespaced
+                        && !owned
+                        && !desired::made_by_the_cluster(&object_of(new, &layout))
+                    {
+                        changes.push(change("extra", Vec::new(), Vec::new()));
+                    }
+                }
+                (Some(old), Some(new), Mode::Desired) => {
+                    let fields =
+                        desired::compare(&object_of(old, &layout), &object_of(new, &layout));
+                    if !fields.is_empty() {
+                        changes.push(change("changed", vec![OBJECT_COLUMN.to_string()], fields));
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
     Ok(TableDiff {
         changes,
-        skipped_clusters: skipped,
+        skipped_clusters: skipped.into_iter().collect(),
     })
 }
 
-type Key = [String; 4];
-/// Rows of one key, each as its compared columns' text, sorted.
-type Rows = Vec<Vec<String>>;
+/// Where the columns a comparison needs are in a read row.
+struct Layout {
+    keys: [Option<usize>; 4],
+    object: Option<usize>,
+    owner: Option<usize>,
+    source: [Option<usize>; 2],
+}
 
-fn column_values(rows: &Rows, column: usize) -> Vec<&str> {
-    let mut values: Vec<&str> = rows.iter().map(|r| r[column].as_str()).collect();
+/// (namespace, name, uid) within one cluster; uid empty in desired mode.
+type ObjectKey = [String; 3];
+/// Each cluster's rows by object.
+type ByCluster = BTreeMap<String, BTreeMap<ObjectKey, Rows>>;
+/// Rows of one key, each as its compared columns' text (`None` for NULL),
+/// sorted.
+type Rows = Vec<Vec<Option<String>>>;
+
+fn column_values(rows: &Rows, column: usize) -> Vec<Option<&str>> {
+    let mut values: Vec<Option<&str>> = rows.iter().map(|r| r[column].as_deref()).collect();
     values.sort_unstable();
     values
 }
 
+/// The first row's object, parsed (`null` if absent or not JSON).
+fn object_of(rows: &Rows, layout: &Layout) -> serde_json::Value {
+    rows.first()
+        .and_then(|row| layout.object.and_then(|i| row[i].as_deref()))
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
 async fn rows(
-    provider: Arc<dyn TableProvider>,
-    compared: &[String],
-    keys: &[usize],
-    clusters: &HashSet<&String>,
-) -> Result<BTreeMap<Key, Rows>, String> {
+    side: DiffSide,
+    read: &[String],
+    layout: &Layout,
+    desired: bool,
+    clusters: &HashSet<&str>,
+) -> Result<ByCluster, String> {
     let ctx = SessionContext::new();
-    let any: &dyn std::any::Any = provider.as_ref();
+    let any: &dyn std::any::Any = side.provider.as_ref();
     if let Some(location) = any
-        .downcast_ref::<super::read::SnapshotTable>()
+        .downcast_ref::<crate::snapshot::read::SnapshotTable>()
         .and_then(|table| table.location())
     {
         location.register(&ctx);
     }
-    let columns: Vec<&str> = compared.iter().map(String::as_str).collect();
-    let batches: Vec<RecordBatch> = ctx
-        .read_table(provider)
-        .and_then(|frame| frame.select_columns(&columns))
+    let columns: Vec<&str> = read.iter().map(String::as_str).collect();
+    let mut listed: Vec<Expr> = clusters
+        .iter()
+        .map(|c| datafusion::prelude::lit(c.to_string()))
+        .collect();
+    listed.sort_by_key(|e| e.to_string());
+    let mut frame = ctx
+        .read_table(side.provider)
+        .map_err(|e| crate::clean_message(&e))?;
+    // Pruning here keeps a manifest set's comparison from listing every
+    // cluster (and the other way round).
+    frame = frame
+        .filter(datafusion::prelude::col("cluster").in_list(listed, false))
+        .map_err(|e| crate::clean_message(&e))?;
+    if let Some(filter) = side.filter {
+        frame = frame.filter(filter).map_err(|e| crate::clean_message(&e))?;
+    }
+    let batches: Vec<RecordBatch> = frame
+        .select_columns(&columns)
         .map_err(|e| crate::clean_message(&e))?
         .collect()
         .await
         .map_err(|e| crate::clean_message(&e))?;
-    let options = FormatOptions::default().with_null("NULL");
-    let mut grouped: BTreeMap<Key, Rows> = BTreeMap::new();
+    let options = FormatOptions::default();
+    let mut grouped = ByCluster::new();
     for batch in &batches {
         let formatters = batch
             .columns()
@@ -166,24 +350,28 @@ async fn rows(
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
         for row in 0..batch.num_rows() {
-            let values: Vec<String> = formatters
+            let values: Vec<Option<String>> = formatters
                 .iter()
-                .map(|f| f.value(row).to_string())
+                .zip(batch.columns())
+                .map(|(f, column)| (!column.is_null(row)).then(|| f.value(row).to_string()))
                 .collect();
-            if !clusters.contains(&values[keys[0]]) {
-                continue;
-            }
             let part = |i: usize| {
-                keys.get(i)
-                    .and_then(|&k| values.get(k))
-                    .cloned()
+                layout.keys[i]
+                    .and_then(|k| values[k].clone())
                     .unwrap_or_default()
             };
-            let key = [part(0), part(1), part(2), part(3)];
-            grouped.entry(key).or_default().push(values);
+            // Desired mode matches objects across clusters, whose uids
+            // differ by nature.
+            let uid = if desired { String::new() } else { part(3) };
+            grouped
+                .entry(part(0))
+                .or_default()
+                .entry([part(1), part(2), uid])
+                .or_default()
+                .push(values);
         }
     }
-    for rows in grouped.values_mut() {
+    for rows in grouped.values_mut().flat_map(BTreeMap::values_mut) {
         rows.sort();
     }
     Ok(grouped)

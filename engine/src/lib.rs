@@ -6,8 +6,10 @@
 //! and the JSON functions, and turns planning failures into one clear
 //! sentence a user can act on.
 
+pub mod diff;
 #[cfg(feature = "ballista")]
 pub mod distributed;
+pub mod drift;
 pub mod functions;
 pub mod history;
 pub mod report;
@@ -110,6 +112,15 @@ impl Engine {
         for (name, schema) in &extra_schemas {
             catalog
                 .register_schema(name, schema.clone())
+                .map_err(|e| EngineError::Setup(e.to_string()))?;
+        }
+        if kube.reads_manifests() {
+            let drift = drift::DriftTable::new(
+                kube.declared_kinds(),
+                kube.live_cluster_names(),
+                failures.clone(),
+            );
+            kube.register_table(drift::DRIFT_TABLE.to_string(), Arc::new(drift))
                 .map_err(|e| EngineError::Setup(e.to_string()))?;
         }
         ctx.register_catalog(CATALOG, Arc::new(catalog));

@@ -18,7 +18,6 @@
 //!
 //! [`Engine`]: crate::Engine
 
-pub mod diff;
 pub mod location;
 pub mod manifest;
 pub mod read;

@@ -38,13 +38,14 @@ mod transport;
 
 pub use tables::decode_list_body;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::catalog::SchemaProvider;
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result as DfResult};
+use sonic_rs::JsonValueTrait as _;
 use tokio::sync::OnceCell;
 
 use crate::failures::{FailureKind, FailureLog, FailureTable, Severity};
@@ -66,6 +67,22 @@ struct DiscoveredTable {
     live: HashMap<String, ResourceRef>,
     /// The resource as manifests declare it (their apiVersion and kind).
     manifests: Option<ResourceRef>,
+}
+
+/// A kind one manifest set declares, with a table that reads its objects
+/// whole (the `object` JSON column) from the set and from every live
+/// cluster, in the version the files declare: what drift compares.
+#[derive(Clone)]
+pub struct DeclaredKind {
+    /// The manifest set's name (its rows' `cluster`).
+    pub set: String,
+    pub resource: ResourceRef,
+    /// The namespaces the set's objects of this kind are in; empty for a
+    /// cluster-scoped kind.
+    pub namespaces: Vec<String>,
+    /// Named `plural.group` (kubectl's resource notation), which is also the
+    /// `table` its failures are recorded under.
+    pub table: Arc<dyn TableProvider>,
 }
 
 /// The default schema of a kq session: Kubernetes tables plus `kq_errors`
@@ -184,6 +201,60 @@ impl KubeSchema {
             .iter()
             .map(|set| set.name.clone())
             .collect()
+    }
+
+    /// The live clusters' names (contexts), not the manifest sets'.
+    pub fn live_cluster_names(&self) -> Vec<String> {
+        self.context
+            .clusters
+            .iter()
+            .map(|cluster| cluster.name.clone())
+            .collect()
+    }
+
+    /// Every kind each manifest set declares, ready to compare with the
+    /// live clusters. The live side is listed in the files' own version, so
+    /// the server converts and both sides have the same field paths.
+    pub fn declared_kinds(&self) -> Vec<DeclaredKind> {
+        let mut kinds = Vec::new();
+        for set in self.context.manifests.iter() {
+            for bucket in set.buckets() {
+                let resource = bucket.resource.clone();
+                let name = if resource.group.is_empty() {
+                    resource.plural.clone()
+                } else {
+                    format!("{}.{}", resource.plural, resource.group)
+                };
+                let per_cluster = self
+                    .context
+                    .clusters
+                    .iter()
+                    .map(|cluster| (cluster.name.clone(), resource.clone()))
+                    .collect();
+                let def = tables::generic_table(&name, resource.clone());
+                let namespaces: BTreeSet<String> = if resource.namespaced {
+                    bucket
+                        .items
+                        .iter()
+                        .filter_map(|item| item["metadata"]["namespace"].as_str())
+                        .map(str::to_string)
+                        .collect()
+                } else {
+                    BTreeSet::new()
+                };
+                kinds.push(DeclaredKind {
+                    set: set.name.clone(),
+                    resource,
+                    namespaces: namespaces.into_iter().collect(),
+                    table: Arc::new(KubeTable::discovered(
+                        def,
+                        self.context.clone(),
+                        per_cluster,
+                    )),
+                });
+            }
+        }
+        kinds
     }
 
     /// Whether any rows come from manifests.
