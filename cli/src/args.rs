@@ -55,7 +55,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Write tables as Parquet snapshots, once or on a schedule.
     Snapshot(SnapshotArgs),
-    /// Compare two states: two snapshots, or a snapshot and the live clusters.
+    /// Compare two states: two snapshots, a snapshot and the live clusters, or manifests and the live clusters (drift: --manifests/--kustomize).
     Diff(DiffArgs),
     /// Serve the tables over the Postgres wire protocol (psql, Grafana, Metabase, drivers), from memory kept current by watches.
     Serve(ServeArgs),
@@ -244,6 +244,12 @@ pub struct Sources {
     /// a manifest file ends kq with exit 2 instead of a warning.
     #[arg(skip)]
     pub strict: bool,
+
+    /// Set by `kq diff --manifests`: the files are compared with clusters,
+    /// so the current context is read as kubectl would, even without
+    /// --context.
+    #[arg(skip)]
+    pub needs_clusters: bool,
 
     /// Query the report history under DIR (the --out directory of kq report) as tables kq_history (every run's findings) and kq_runs (one row per run); without --context/-A/--demo no cluster is read.
     #[arg(
@@ -481,9 +487,13 @@ pub struct SnapshotArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct DiffArgs {
-    /// Tables to compare, space- or comma-separated (default: every table in the older snapshot).
+    /// Tables to compare, space- or comma-separated (default: every table in the older snapshot); with --manifests, kinds (Deployment, deployments or deployments.apps; default: every kind the files declare).
     #[arg(value_name = "TABLES")]
     pub tables: Vec<String>,
+
+    /// With --manifests: also list live objects in the namespaces and kinds the files use that no file declares (objects a controller owns, and those every cluster makes for itself, excepted).
+    #[arg(long)]
+    pub extra: bool,
 
     /// The older state: a TIME as for --at (the latest snapshot at or before it).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]

@@ -1,15 +1,20 @@
 //! `kq diff`: what changed between two snapshots, or between a snapshot
-//! and the live clusters (`--to now`), per table and object.
+//! and the live clusters (`--to now`), per table and object; and with
+//! `--manifests`, the drift between files and the live clusters (the
+//! session's `kq_drift`). Both go through the one comparison engine,
+//! `kq_engine::diff`.
 
 use std::collections::HashSet;
 
-use kq_engine::snapshot::diff::{Change, DiffSide, diff_table};
+use kq_engine::diff::{Change, DiffOptions, DiffSide, diff_table};
 use kq_engine::snapshot::{Location, Selection, SnapshotSchema};
 use kq_providers::failures::{FailureLog, Severity};
 
 use crate::Failure;
 use crate::args::{DiffArgs, Output, Sources, parse_time};
-use crate::exec::{print_batch, print_options, text_batch};
+use kq_engine::drift::{Drift, DriftTable, drift_batch};
+
+use crate::exec::{print_batch, print_options, report_failures, text_batch};
 use crate::print::print_failure;
 use crate::session;
 
@@ -21,6 +26,14 @@ enum To {
 }
 
 pub async fn run(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<u8, Failure> {
+    if sources.reads_manifests() {
+        return drift(sources, output, args).await;
+    }
+    if args.extra {
+        return Err(Failure::usage(
+            "--extra lists live objects no manifest declares, so it needs --manifests PATH or --kustomize DIR",
+        ));
+    }
     let tables: Vec<String> = args
         .tables
         .iter()
@@ -93,6 +106,7 @@ pub async fn run(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<
         let from_side = DiffSide {
             clusters: old.clusters(),
             provider: old,
+            filter: None,
         };
         let (to_side, live_mark) = match (&newer, &live) {
             (Some(newer), _) => {
@@ -105,6 +119,7 @@ pub async fn run(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<
                     DiffSide {
                         clusters: new.clusters(),
                         provider: new,
+                        filter: None,
                     },
                     None,
                 )
@@ -117,13 +132,17 @@ pub async fn run(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<
                 };
                 let clusters: HashSet<String> = session.clusters.iter().cloned().collect();
                 (
-                    DiffSide { provider, clusters },
+                    DiffSide {
+                        provider,
+                        clusters,
+                        filter: None,
+                    },
                     Some(session.engine.failures().mark()),
                 )
             }
             (None, None) => unreachable!("one side is always built"),
         };
-        let mut found = diff_table(table, from_side, to_side)
+        let mut found = diff_table(table, from_side, to_side, &DiffOptions::exact())
             .await
             .map_err(|e| Failure::usage(e.to_string()))?;
         // A live cluster that failed answered no rows: that is no answer,
@@ -187,4 +206,87 @@ pub async fn run(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<
     );
     print_batch(batch, &print_options(output))?;
     Ok(u8::from(!changes.is_empty()))
+}
+
+/// `kq diff --manifests`: the files against the live clusters, one line
+/// per missing object, changed field and (with `--extra`) extra object.
+async fn drift(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<u8, Failure> {
+    if args.from.is_some() || args.to.is_some() || sources.snapshots.is_some() {
+        return Err(Failure::usage(
+            "kq diff --manifests compares the files with the live clusters; --from, --to and --snapshots compare snapshots, so use one or the other",
+        ));
+    }
+    let sources = Sources {
+        needs_clusters: true,
+        ..sources.clone()
+    };
+    let session = session::build(&sources, false).await?;
+    let engine = &session.engine;
+    if engine.kube().live_cluster_names().is_empty() {
+        return Err(Failure::usage(
+            "kq diff --manifests needs a cluster to compare the files with: the current context, --context CTX or -A",
+        ));
+    }
+    let provider = engine
+        .table(kq_engine::drift::DRIFT_TABLE)
+        .await
+        .ok_or_else(|| Failure::usage("the manifests declare no object to compare"))?;
+    let any: &dyn std::any::Any = provider.as_ref();
+    let Some(table) = any.downcast_ref::<DriftTable>() else {
+        return Err(Failure::usage(format!(
+            "'{}' is a table of this session, not kq's drift table; drop the CREATE that replaced it",
+            kq_engine::drift::DRIFT_TABLE
+        )));
+    };
+    let wanted: Vec<String> = args
+        .tables
+        .iter()
+        .flat_map(|t| t.split(','))
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let known = table.kind_names();
+    if let Some(unknown) = wanted.iter().find(|w| !known.iter().any(|k| k.matches(w))) {
+        let names: Vec<String> = known.iter().map(|k| k.kind.clone()).collect();
+        return Err(Failure::usage(format!(
+            "the manifests declare no kind '{unknown}'; they declare {}",
+            names.join(", ")
+        )));
+    }
+    let mark = engine.failures().mark();
+    let drifts: Vec<Drift> = table
+        .compute()
+        .await
+        .map_err(|e| Failure::usage(kq_engine::clean_message(&e)))?
+        .into_iter()
+        .filter(|d| args.extra || d.change != "extra")
+        .filter(|d| {
+            wanted.is_empty()
+                || known
+                    .iter()
+                    .any(|k| k.kind == d.kind && wanted.iter().any(|w| k.matches(w)))
+        })
+        .collect();
+    let code = report_failures(engine, mark, output.strict)?;
+    let batch = drift_batch(&drifts).map_err(|e| Failure::usage(e.to_string()))?;
+    let shown: Vec<usize> = [
+        "cluster",
+        "namespace",
+        "name",
+        "kind",
+        "change",
+        "field",
+        "desired",
+        "live",
+        "source_path",
+        "source_line",
+    ]
+    .iter()
+    .filter_map(|c| batch.schema().index_of(c).ok())
+    .collect();
+    let batch = batch
+        .project(&shown)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    print_batch(batch, &print_options(output))?;
+    Ok(code.max(u8::from(!drifts.is_empty())))
 }

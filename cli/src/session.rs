@@ -89,6 +89,7 @@ pub async fn build_reusing(
     // snapshots are then schema `snapshots`.
     let offline = (args.snapshots.is_some() || args.reports.is_some() || args.reads_manifests())
         && !args.demo
+        && !args.needs_clusters
         && args.context.is_none()
         && !args.all_contexts;
     let loaded = if offline {
