@@ -269,8 +269,12 @@ async fn drift(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<u8
         .collect();
     let code = report_failures(engine, mark, output.strict)?;
     let batch = drift_batch(&drifts).map_err(|e| Failure::usage(e.to_string()))?;
+    // The set's name only when there is more than one to tell apart.
+    let sets: std::collections::HashSet<&str> =
+        drifts.iter().map(|d| d.manifests.as_str()).collect();
     let shown: Vec<usize> = [
         "cluster",
+        if sets.len() > 1 { "manifests" } else { "" },
         "namespace",
         "name",
         "kind",

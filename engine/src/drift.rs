@@ -141,6 +141,12 @@ impl DriftTable {
 
     /// Every drift, in a stable order: cluster, kind, namespace, name, field.
     pub async fn compute(&self) -> Result<Vec<Drift>, DataFusionError> {
+        if self.live.is_empty() {
+            // Empty would read as "no drift".
+            return Err(DataFusionError::Plan(format!(
+                "{DRIFT_TABLE} compares the manifests with live clusters, and this session reads none; add --context CTX or -A"
+            )));
+        }
         let mark = self.failures.mark();
         let live: HashSet<String> = self.live.iter().cloned().collect();
         let compared = futures::stream::iter(self.kinds.iter().cloned().map(|kind| {

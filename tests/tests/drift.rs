@@ -438,3 +438,124 @@ async fn bad_drift_input_is_one_sentence_and_exit_2() {
         assert_eq!(stdout(&out), "", "{args:?}");
     }
 }
+
+/// Drift rows with their cluster and manifest set.
+fn cluster_lines(output: &Output) -> BTreeSet<String> {
+    let rows: Vec<Value> = serde_json::from_str(&stdout(output)).unwrap_or_else(|e| {
+        panic!(
+            "kq printed no JSON ({e}):\n{}{}",
+            stdout(output),
+            stderr(output)
+        )
+    });
+    rows.iter()
+        .map(|row| {
+            let manifests = row["manifests"].as_str().map(|m| format!(" from {m}"));
+            format!(
+                "{}{}: {}",
+                row["cluster"].as_str().unwrap_or("-"),
+                manifests.unwrap_or_default(),
+                line(row)
+            )
+        })
+        .collect()
+}
+
+/// Two clusters, one of which cannot list Deployments: its Deployments are
+/// not compared (and not "missing"), its other kinds are, the failure is
+/// said; and a manifest set may share its name with the cluster it checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_list_is_no_drift_and_sets_pair_with_every_cluster() {
+    let fleet = TestFleet::start(FleetConfig::uniform(2, 5, 12)).await;
+    let dir = write_app();
+    let app = dir.path().join("app").display().to_string();
+    for context in ["cluster-0", "cluster-1"] {
+        kubectl_ok(
+            &fleet.kubeconfig,
+            &["--context", context, "apply", "-f", &app],
+        )
+        .await;
+    }
+    kubectl_ok(
+        &fleet.kubeconfig,
+        &[
+            "--context",
+            "cluster-1",
+            "delete",
+            "service",
+            "web",
+            "-n",
+            "kq-drift",
+        ],
+    )
+    .await;
+    kubectl_ok(
+        &fleet.kubeconfig,
+        &[
+            "--context",
+            "cluster-0",
+            "delete",
+            "deployment",
+            "api",
+            "-n",
+            "kq-drift",
+        ],
+    )
+    .await;
+    let missing_api = "missing Deployment kq-drift/api -: - -> - @app.yaml:36";
+    let missing_web = "missing Service kq-drift/web -: - -> - @app.yaml:59";
+    let out = fleet
+        .kq(&["-A", "diff", "--manifests", &app, "-o", "json"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        cluster_lines(&out),
+        set(&[
+            &format!("cluster-0: {missing_api}"),
+            &format!("cluster-1: {missing_web}"),
+        ])
+    );
+
+    fleet.cluster("cluster-1").set_faults(kq_sim::Faults {
+        unavailable_api_groups: vec!["apps/v1".to_string()],
+        ..kq_sim::Faults::default()
+    });
+    let out = fleet
+        .kq(&["-A", "diff", "--manifests", &app, "-o", "json"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        cluster_lines(&out),
+        set(&[
+            &format!("cluster-0: {missing_api}"),
+            &format!("cluster-1: {missing_web}"),
+        ]),
+        "cluster-1's Deployments are unknown, not missing"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("kq: error cluster 'cluster-1' (deployments.apps): ")),
+        "the failed list is said: {err}"
+    );
+
+    // A set named like the cluster it is compared with, as in
+    // `--manifests staging=./deploy --context staging`.
+    let out = fleet
+        .kq(&[
+            "--context",
+            "cluster-0",
+            "--manifests",
+            &format!("cluster-0={app}"),
+            "-o",
+            "json",
+            "SELECT * FROM kq_drift",
+        ])
+        .await;
+    assert_eq!(
+        cluster_lines(&out),
+        set(&[&format!("cluster-0 from cluster-0: {missing_api}")]),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -28,7 +28,8 @@ fn tables_section() -> String {
          clusters serve, CRDs included, is a table named by its plural with the common columns \
          plus `spec`, `status` and `object` JSON (`kq tables` lists them; a name clash gets a \
          group suffix, e.g. `events_events_k8s_io`). `kq_errors` holds the session's partial \
-         failures.\n\n",
+         failures; a session reading `--manifests` has `kq_drift`, the files against the live \
+         clusters (README, \"Drift: code against cluster\"; `kq describe kq_drift`).\n\n",
     );
     out.push_str(&markdown_reference(&tables));
     out
