@@ -253,6 +253,20 @@ async fn drift(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<u8
             names.join(", ")
         )));
     }
+    if !sources.namespace.is_empty() {
+        let outside: Vec<String> = table
+            .declared_namespaces()
+            .into_iter()
+            .filter(|n| !sources.namespace.contains(n))
+            .collect();
+        if !outside.is_empty() {
+            eprintln!(
+                "kq: warning: objects in namespaces {} are outside -n {} and were not compared",
+                outside.join(", "),
+                sources.namespace.join(",")
+            );
+        }
+    }
     let mark = engine.failures().mark();
     let drifts: Vec<Drift> = table
         .compute()

@@ -139,6 +139,18 @@ impl DriftTable {
         names
     }
 
+    /// The namespaces the files' objects are in, across kinds.
+    pub fn declared_namespaces(&self) -> Vec<String> {
+        let mut namespaces: Vec<String> = self
+            .kinds
+            .iter()
+            .flat_map(|k| k.namespaces.iter().cloned())
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces
+    }
+
     /// Every drift, in a stable order: cluster, kind, namespace, name, field.
     pub async fn compute(&self) -> Result<Vec<Drift>, DataFusionError> {
         if self.live.is_empty() {

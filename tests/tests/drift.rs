@@ -437,6 +437,31 @@ async fn bad_drift_input_is_one_sentence_and_exit_2() {
         assert_eq!(stderr(&out), message, "{args:?}");
         assert_eq!(stdout(&out), "", "{args:?}");
     }
+    // -n narrows both sides' namespaced kinds; what it leaves out is said,
+    // not silently "no drift".
+    let out = fleet
+        .kq(&[
+            "--context",
+            "cluster-0",
+            "diff",
+            "--manifests",
+            &app,
+            "-n",
+            "default",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Cluster-scoped kinds are not narrowed by -n: the Namespace is missing.
+    assert_eq!(
+        lines(&out),
+        set(&["missing Namespace -/kq-drift -: - -> - @app.yaml:1"])
+    );
+    assert_eq!(
+        stderr(&out),
+        "kq: warning: objects in namespaces kq-drift are outside -n default and were not compared\n"
+    );
 }
 
 /// Drift rows with their cluster and manifest set.
