@@ -558,6 +558,31 @@ fn stdin_and_kustomize_are_sources_too() {
         ]
     );
 
+    // What helm template prints: each document after a `# Source:` comment
+    // naming its template, the only path a reader can open.
+    let helm = format!(
+        "---\n# Source: shop/templates/web.yaml\n{}---\n# Source: shop/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shop-settings\n",
+        rendered.trim_start_matches("---\n")
+    );
+    let rows = json_rows(&kq_in(
+        chart.root(),
+        &[
+            "--manifests",
+            "-",
+            "-o",
+            "json",
+            "SELECT name, source_path, source_line FROM deployments UNION ALL SELECT name, source_path, source_line FROM config_maps ORDER BY name",
+        ],
+        Some(&helm),
+    ));
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"name": "shop-settings", "source_path": "shop/templates/cm.yaml", "source_line": null}),
+            serde_json::json!({"name": "web", "source_path": "shop/templates/web.yaml", "source_line": null}),
+        ]
+    );
+
     // kubectl kustomize renders; rows keep the kustomization's directory.
     let _ = kubectl_binary();
     // (kustomize reads only files in or below the kustomization's directory.)

@@ -549,7 +549,15 @@ fn read_file(set: usize, file: &FileText, out: &mut Vec<Declared>, problems: &mu
     } else {
         parse::yaml_documents(&file.text)
     };
-    for Document { line, content } in documents {
+    for Document {
+        line,
+        content,
+        rendered_from,
+    } in documents
+    {
+        // Helm's output on stdin: the template is the only path a reader
+        // (or GitHub code scanning) can open; a line of the stream is not.
+        let rendered_from = rendered_from.filter(|_| &*file.path == STDIN_PATH);
         let problem = |line: usize, message: String| Problem {
             path: file.path.clone(),
             line: file.rendered.is_none().then_some(line),
@@ -568,15 +576,21 @@ fn read_file(set: usize, file: &FileText, out: &mut Vec<Declared>, problems: &mu
         if object.is_null() {
             continue;
         }
-        let origin = |object: &Value| Origin {
-            path: match &file.rendered {
-                Some(dir) => kustomize_origin(dir, object).unwrap_or_else(|| file.path.clone()),
-                None => file.path.clone(),
+        let origin = |object: &Value| match &rendered_from {
+            Some(template) => Origin {
+                path: template.as_str().into(),
+                line: None,
             },
-            line: if file.rendered.is_some() {
-                None
-            } else {
-                u32::try_from(line).ok()
+            None => Origin {
+                path: match &file.rendered {
+                    Some(dir) => kustomize_origin(dir, object).unwrap_or_else(|| file.path.clone()),
+                    None => file.path.clone(),
+                },
+                line: if file.rendered.is_some() {
+                    None
+                } else {
+                    u32::try_from(line).ok()
+                },
             },
         };
         let is_list = object["kind"].as_str().is_some_and(|k| k.ends_with("List"))

@@ -14,6 +14,9 @@ pub(crate) struct Document {
     /// 1-based line of the document's first content (not a comment or blank).
     pub line: usize,
     pub content: Result<Value, DocumentError>,
+    /// The template a renderer made the document from: Helm's
+    /// `# Source: chart/templates/x.yaml` comment above the content.
+    pub rendered_from: Option<String>,
 }
 
 /// Why a document is not an object, with the line the parser names.
@@ -38,6 +41,7 @@ pub(crate) fn yaml_documents(text: &str) -> Vec<Document> {
             documents.push(Document {
                 line: start + first,
                 content: parse_yaml(&text, start),
+                rendered_from: rendered_from(&text, first),
             });
         }
     };
@@ -59,6 +63,15 @@ pub(crate) fn yaml_documents(text: &str) -> Vec<Document> {
     }
     flush(&mut current, start, &mut documents);
     documents
+}
+
+/// Helm's `# Source: PATH` among the comments before the content.
+fn rendered_from(text: &str, first_content: usize) -> Option<String> {
+    text.lines()
+        .take(first_content)
+        .filter_map(|line| line.trim().strip_prefix("# Source:"))
+        .map(|path| path.trim().to_string())
+        .find(|path| !path.is_empty())
 }
 
 fn is_marker(line: &str, marker: &str) -> bool {
@@ -103,7 +116,11 @@ pub(crate) fn json_document(text: &str) -> Vec<Document> {
             message: without_position(&e.to_string()),
         })
         .map(|v| sonic_rs::to_value(&v).unwrap_or_default());
-    vec![Document { line, content }]
+    vec![Document {
+        line,
+        content,
+        rendered_from: None,
+    }]
 }
 
 /// YAML to JSON as the API machinery converts it: mapping keys become
@@ -193,6 +210,15 @@ mod tests {
         assert_eq!(v["data"]["true"].as_str(), Some("yes"));
         assert_eq!(v["replicas"].as_i64(), Some(3));
         assert_eq!(v["ratio"].as_f64(), Some(0.5));
+    }
+
+    #[test]
+    fn helm_source_comments_name_the_template() {
+        let docs = yaml_documents(
+            "---\n# Source: shop/templates/a.yaml\nkind: A\n---\n# a comment\nkind: B\n# Source: not/above.yaml\n",
+        );
+        let sources: Vec<Option<&str>> = docs.iter().map(|d| d.rendered_from.as_deref()).collect();
+        assert_eq!(sources, [Some("shop/templates/a.yaml"), None]);
     }
 
     #[test]
