@@ -584,3 +584,70 @@ async fn a_failed_list_is_no_drift_and_sets_pair_with_every_cluster() {
         stderr(&out)
     );
 }
+
+/// What `kubectl get -o yaml` exports (a List, server fields and status
+/// included) is its cluster's state: no drift, and each object's row
+/// points at the line its List item starts on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubectl_export_has_no_drift_and_each_item_its_line() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 30, 13)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let export = dir.path().join("export.yaml");
+    let out = kq_tests::kubectl(
+        &fleet.kubeconfig,
+        &[
+            "--context",
+            "cluster-0",
+            "get",
+            "deployments,services,configmaps,serviceaccounts",
+            "-A",
+            "-o",
+            "yaml",
+        ],
+    )
+    .await;
+    std::fs::write(&export, ok(&out)).unwrap();
+    let file = export.display().to_string();
+    let out = fleet
+        .kq(&[
+            "--context",
+            "cluster-0",
+            "diff",
+            "--manifests",
+            &file,
+            "--extra",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(lines(&out), set(&[]), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+
+    let text = std::fs::read_to_string(&export).unwrap();
+    let file_lines: Vec<&str> = text.lines().collect();
+    let out = fleet
+        .kq(&[
+            "--manifests",
+            &file,
+            "-o",
+            "json",
+            "SELECT name, source_line FROM deployments UNION ALL SELECT name, source_line FROM config_maps",
+        ])
+        .await;
+    let rows: Vec<Value> = serde_json::from_str(&ok(&out)).unwrap();
+    assert!(rows.len() > 10, "{rows:?}");
+    for row in &rows {
+        let name = row["name"].as_str().unwrap();
+        let start = row["source_line"].as_u64().unwrap() as usize;
+        assert!(file_lines[start - 1].starts_with("- apiVersion: "), "{row}");
+        let item: Vec<&str> = file_lines[start..]
+            .iter()
+            .take_while(|l| !l.starts_with("- "))
+            .copied()
+            .collect();
+        assert!(
+            item.contains(&format!("    name: {name}").as_str()),
+            "line {start} starts {name}: {item:?}"
+        );
+    }
+}

@@ -553,6 +553,7 @@ fn read_file(set: usize, file: &FileText, out: &mut Vec<Declared>, problems: &mu
         line,
         content,
         rendered_from,
+        item_lines,
     } in documents
     {
         // Helm's output on stdin: the template is the only path a reader
@@ -576,7 +577,7 @@ fn read_file(set: usize, file: &FileText, out: &mut Vec<Declared>, problems: &mu
         if object.is_null() {
             continue;
         }
-        let origin = |object: &Value| match &rendered_from {
+        let origin = |object: &Value, line: usize| match &rendered_from {
             Some(template) => Origin {
                 path: template.as_str().into(),
                 line: None,
@@ -596,15 +597,23 @@ fn read_file(set: usize, file: &FileText, out: &mut Vec<Declared>, problems: &mu
         let is_list = object["kind"].as_str().is_some_and(|k| k.ends_with("List"))
             && object["items"].is_array();
         if is_list {
-            for item in object["items"].as_array().into_iter().flatten() {
+            let items = object["items"].as_array().map(|a| a.len()).unwrap_or(0);
+            // Each item's own line when the List's lines could be told
+            // apart (YAML as kubectl writes it), else the List's.
+            let lines: Vec<usize> = if item_lines.len() == items {
+                item_lines.clone()
+            } else {
+                vec![line; items]
+            };
+            for (item, &item_line) in object["items"].as_array().into_iter().flatten().zip(&lines) {
                 match check(item) {
                     Ok(()) => out.push(Declared {
                         set,
                         object: item.clone(),
-                        origin: origin(item),
+                        origin: origin(item, item_line),
                     }),
                     Err(message) => {
-                        problems.push(problem(line, format!("an item of the List {message}")))
+                        problems.push(problem(item_line, format!("an item of the List {message}")))
                     }
                 }
             }
@@ -612,7 +621,7 @@ fn read_file(set: usize, file: &FileText, out: &mut Vec<Declared>, problems: &mu
         }
         match check(&object) {
             Ok(()) => {
-                let origin = origin(&object);
+                let origin = origin(&object, line);
                 out.push(Declared {
                     set,
                     object,

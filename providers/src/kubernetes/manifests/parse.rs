@@ -17,6 +17,9 @@ pub(crate) struct Document {
     /// The template a renderer made the document from: Helm's
     /// `# Source: chart/templates/x.yaml` comment above the content.
     pub rendered_from: Option<String>,
+    /// For a YAML `List`: the file line each entry of its top-level
+    /// `items:` starts on (what `kubectl get -o yaml` writes).
+    pub item_lines: Vec<usize>,
 }
 
 /// Why a document is not an object, with the line the parser names.
@@ -42,6 +45,7 @@ pub(crate) fn yaml_documents(text: &str) -> Vec<Document> {
                 line: start + first,
                 content: parse_yaml(&text, start),
                 rendered_from: rendered_from(&text, first),
+                item_lines: item_lines(&text, start),
             });
         }
     };
@@ -63,6 +67,38 @@ pub(crate) fn yaml_documents(text: &str) -> Vec<Document> {
     }
     flush(&mut current, start, &mut documents);
     documents
+}
+
+/// Lines where the entries of a top-level `items:` sequence start: the
+/// first `- ` after `items:` sets the entries' indentation, and a line at
+/// a shallower level (or another top-level key) ends them. Empty when the
+/// document has no such sequence.
+fn item_lines(text: &str, start: usize) -> Vec<usize> {
+    let mut lines = text.lines().enumerate();
+    if !lines.any(|(_, line)| line.trim_end() == "items:") {
+        return Vec::new();
+    }
+    let mut indent: Option<usize> = None;
+    let mut found = Vec::new();
+    for (i, line) in lines {
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let depth = line.len() - content.len();
+        let entry = content == "-" || content.starts_with("- ");
+        match indent {
+            None if entry => {
+                indent = Some(depth);
+                found.push(start + i);
+            }
+            None => break,
+            Some(level) if depth == level && entry => found.push(start + i),
+            Some(level) if depth < level || (depth == level && !entry) => break,
+            Some(_) => {}
+        }
+    }
+    found
 }
 
 /// Helm's `# Source: PATH` among the comments before the content.
@@ -120,6 +156,7 @@ pub(crate) fn json_document(text: &str) -> Vec<Document> {
         line,
         content,
         rendered_from: None,
+        item_lines: Vec::new(),
     }]
 }
 
@@ -210,6 +247,14 @@ mod tests {
         assert_eq!(v["data"]["true"].as_str(), Some("yes"));
         assert_eq!(v["replicas"].as_i64(), Some(3));
         assert_eq!(v["ratio"].as_f64(), Some(0.5));
+    }
+
+    #[test]
+    fn list_items_know_their_lines() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: A\n  spec:\n    ports:\n    - port: 1\n- apiVersion: v1\n  kind: B\nmetadata: {}\n";
+        assert_eq!(yaml_documents(text)[0].item_lines, [4, 9]);
+        let indented = "---\nkind: List\nitems:\n  - kind: A\n  - kind: B\n";
+        assert_eq!(yaml_documents(indented)[0].item_lines, [4, 5]);
     }
 
     #[test]
