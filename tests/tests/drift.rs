@@ -651,3 +651,85 @@ async fn a_kubectl_export_has_no_drift_and_each_item_its_line() {
         );
     }
 }
+
+/// `kq watch` on `kq_drift`: each kubectl change to a declared object
+/// arrives as it happens, from the watch-fed cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_watchable() {
+    let fleet = TestFleet::start(FleetConfig::uniform(1, 5, 14)).await;
+    let dir = write_app();
+    let app = dir.path().join("app").display().to_string();
+    let kc = fleet.kubeconfig.as_path();
+    kubectl_ok(kc, &["--context", "cluster-0", "apply", "-f", &app]).await;
+    let mut watch = kq_tests::KqProcess::spawn(
+        kc,
+        &[
+            "--context",
+            "cluster-0",
+            "--manifests",
+            &app,
+            "watch",
+            "--changes",
+            "SELECT kind, name, change, field, live FROM kq_drift",
+        ],
+    );
+    kubectl_ok(
+        kc,
+        &[
+            "--context",
+            "cluster-0",
+            "scale",
+            "deployment",
+            "web",
+            "-n",
+            "kq-drift",
+            "--replicas=3",
+        ],
+    )
+    .await;
+    let line = watch.next_json().await;
+    assert_eq!(line["op"], "added", "{line}");
+    assert_eq!(
+        line["row"],
+        serde_json::json!({"kind": "Deployment", "name": "web", "change": "changed", "field": "spec.replicas", "live": "3"})
+    );
+    kubectl_ok(
+        kc,
+        &[
+            "--context",
+            "cluster-0",
+            "delete",
+            "configmap",
+            "settings",
+            "-n",
+            "kq-drift",
+        ],
+    )
+    .await;
+    let line = watch.next_json().await;
+    assert_eq!(line["op"], "added", "{line}");
+    assert_eq!(
+        line["row"],
+        serde_json::json!({"kind": "ConfigMap", "name": "settings", "change": "missing", "field": null, "live": null})
+    );
+    kubectl_ok(
+        kc,
+        &[
+            "--context",
+            "cluster-0",
+            "scale",
+            "deployment",
+            "web",
+            "-n",
+            "kq-drift",
+            "--replicas=2",
+        ],
+    )
+    .await;
+    let line = watch.next_json().await;
+    assert_eq!(line["op"], "removed", "{line}");
+    assert_eq!(line["row"]["field"], "spec.replicas", "{line}");
+    watch.interrupt();
+    let (code, _) = watch.wait().await;
+    assert_eq!(code, Some(0), "{}", "watch ends cleanly on interrupt");
+}
