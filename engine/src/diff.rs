@@ -164,22 +164,19 @@ pub async fn diff_table(
     };
     let paired_from: HashSet<&str> = pairs.iter().map(|(f, _)| f.as_str()).collect();
     let paired_to: HashSet<&str> = pairs.iter().map(|(_, t)| t.as_str()).collect();
-    let mut skipped: BTreeSet<String> = from
-        .clusters
-        .iter()
-        .filter(|c| !paired_from.contains(c.as_str()))
-        .chain(
-            to.clusters
-                .iter()
-                .filter(|c| !paired_to.contains(c.as_str())),
-        )
-        .cloned()
-        .collect();
-    if options.mode == Mode::Desired {
-        // A manifest set never read by a cluster is not "skipped": its
-        // pairs name the clusters it is compared with.
-        skipped.retain(|c| !from.clusters.contains(c));
-    }
+    // Paired by name, a cluster read in one state only is named; explicit
+    // pairs are the caller's choice and skip nothing.
+    let skipped: Vec<String> = if options.pairs.is_empty() {
+        let mut one_side: Vec<String> = from
+            .clusters
+            .symmetric_difference(&to.clusters)
+            .cloned()
+            .collect();
+        one_side.sort();
+        one_side
+    } else {
+        Vec::new()
+    };
     let desired = options.mode == Mode::Desired;
     let from_rows = rows(from, &read, &layout, desired, &paired_from)
         .await
@@ -268,7 +265,7 @@ pub async fn diff_table(
     }
     Ok(TableDiff {
         changes,
-        skipped_clusters: skipped.into_iter().collect(),
+        skipped_clusters: skipped,
     })
 }
 
@@ -375,4 +372,189 @@ async fn rows(
         rows.sort();
     }
     Ok(grouped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+
+    /// (cluster, namespace, name, uid, owner_kind, object, source_path, source_line)
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+    );
+
+    fn table(rows: &[Row]) -> Arc<dyn TableProvider> {
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        let schema = Arc::new(Schema::new(vec![
+            text("cluster"),
+            text("namespace"),
+            text("name"),
+            text("uid"),
+            text("owner_kind"),
+            text("object"),
+            text("source_path"),
+            Field::new("source_line", DataType::Int64, true),
+        ]));
+        let column = |get: &dyn Fn(&Row) -> Option<String>| -> arrow::array::ArrayRef {
+            Arc::new(rows.iter().map(get).collect::<StringArray>())
+        };
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                column(&|r| Some(r.0.to_string())),
+                column(&|r| Some(r.1.to_string()).filter(|n| !n.is_empty())),
+                column(&|r| Some(r.2.to_string())),
+                column(&|r| Some(r.3.to_string()).filter(|u| !u.is_empty())),
+                column(&|r| r.4.map(str::to_string)),
+                column(&|r| Some(r.5.to_string())),
+                column(&|r| r.6.map(str::to_string)),
+                Arc::new(rows.iter().map(|r| r.6.map(|_| 7)).collect::<Int64Array>()),
+            ],
+        )
+        .unwrap();
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())
+    }
+
+    fn side(rows: &[Row], clusters: &[&str]) -> DiffSide {
+        DiffSide {
+            provider: table(rows),
+            clusters: clusters.iter().map(|c| c.to_string()).collect(),
+            filter: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn desired_mode_pairs_sets_with_clusters_by_namespace_and_name() {
+        let cm = |kind: &str, data: &str| {
+            format!(r#"{{"kind":"{kind}","metadata":{{"name":"x"}},"data":{{"a":"{data}"}}}}"#)
+        };
+        let same = cm("ConfigMap", "1");
+        let other = cm("ConfigMap", "2");
+        let desired = [
+            (
+                "git",
+                "shop",
+                "same",
+                "",
+                None,
+                same.as_str(),
+                Some("a.yaml"),
+            ),
+            (
+                "git",
+                "shop",
+                "edited",
+                "",
+                None,
+                same.as_str(),
+                Some("a.yaml"),
+            ),
+            (
+                "git",
+                "shop",
+                "gone",
+                "",
+                None,
+                same.as_str(),
+                Some("a.yaml"),
+            ),
+        ];
+        let live = [
+            ("prod", "shop", "same", "u1", None, same.as_str(), None),
+            ("prod", "shop", "edited", "u2", None, other.as_str(), None),
+            ("prod", "shop", "stray", "u3", None, same.as_str(), None),
+            (
+                "prod",
+                "shop",
+                "owned",
+                "u4",
+                Some("ReplicaSet"),
+                same.as_str(),
+                None,
+            ),
+            ("prod", "", "cluster-wide", "u5", None, same.as_str(), None),
+            (
+                "dev",
+                "shop",
+                "not-compared",
+                "u6",
+                None,
+                same.as_str(),
+                None,
+            ),
+        ];
+        let found = diff_table(
+            "configmaps",
+            side(&desired, &["git"]),
+            side(&live, &["prod", "dev"]),
+            &DiffOptions {
+                mode: Mode::Desired,
+                pairs: vec![("git".into(), "prod".into())],
+            },
+        )
+        .await
+        .unwrap();
+        let summary: Vec<(String, &str, Vec<String>, Option<String>)> = found
+            .changes
+            .iter()
+            .map(|c| {
+                (
+                    format!("{}/{}/{}", c.cluster, c.namespace, c.name),
+                    c.change,
+                    c.fields.iter().map(|f| f.path.clone()).collect(),
+                    c.source_path.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "prod/shop/edited".into(),
+                    "changed",
+                    vec!["data.a".into()],
+                    Some("a.yaml".into())
+                ),
+                (
+                    "prod/shop/gone".into(),
+                    "missing",
+                    vec![],
+                    Some("a.yaml".into())
+                ),
+                ("prod/shop/stray".into(), "extra", vec![], None),
+            ]
+        );
+        assert_eq!(found.changes[0].uid, "u2");
+        assert_eq!(found.changes[0].source_line, Some(7));
+        assert!(found.skipped_clusters.is_empty());
+    }
+
+    #[tokio::test]
+    async fn exact_mode_names_clusters_read_on_one_side_only() {
+        let obj = r#"{"a":1}"#;
+        let found = diff_table(
+            "t",
+            side(&[("a", "ns", "x", "u", None, obj, None)], &["a", "b"]),
+            side(
+                &[("a", "ns", "x", "u", None, r#"{"a":2}"#, None)],
+                &["a", "c"],
+            ),
+            &DiffOptions::exact(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(found.skipped_clusters, ["b", "c"]);
+        assert_eq!(found.changes.len(), 1);
+        assert_eq!(found.changes[0].change, "changed");
+        assert_eq!(found.changes[0].columns, ["object"]);
+    }
 }
