@@ -89,10 +89,6 @@ impl Engine {
         failures: FailureLog,
         extra_schemas: Vec<(String, Arc<dyn SchemaProvider>)>,
     ) -> Result<Self, EngineError> {
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
-            .with_create_default_catalog_and_schema(false);
         // No cache of directory listings: a long-lived session (the REPL,
         // kq serve) must see the report runs and files written after it
         // started. DataFusion's default cache never expires.
@@ -103,6 +99,19 @@ impl Engine {
             )
             .build_arc()
             .map_err(|e| EngineError::Setup(e.to_string()))?;
+        Self::with_runtime(kube, failures, extra_schemas, runtime)
+    }
+
+    fn with_runtime(
+        kube: KubeSchema,
+        failures: FailureLog,
+        extra_schemas: Vec<(String, Arc<dyn SchemaProvider>)>,
+        runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    ) -> Result<Self, EngineError> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false);
         let mut ctx = SessionContext::new_with_config_rt(config, runtime);
         let kube = Arc::new(kube);
         let catalog = MemoryCatalogProvider::new();
@@ -133,6 +142,23 @@ impl Engine {
             default_schema: DEFAULT_SCHEMA.to_string(),
             distributed: None,
         })
+    }
+
+    /// This session without its manifests: the same clusters, caches,
+    /// failure log, other schemas and object stores, and the built-in
+    /// views planned again over live rows only. Controls that judge live
+    /// state run here, so a manifest set is never one more fleet member
+    /// and a set named like a context never hides that context's rows.
+    pub async fn without_manifests(&self) -> Result<Engine, EngineError> {
+        let engine = Engine::with_runtime(
+            self.kube.without_manifests(),
+            self.failures.clone(),
+            self.extra.clone(),
+            self.ctx.runtime_env(),
+        )?
+        .with_default_schema(&self.default_schema)?;
+        engine.install_views().await?;
+        Ok(engine)
     }
 
     /// Lets queries read files at a snapshot location (S3 needs this).

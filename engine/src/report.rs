@@ -30,6 +30,8 @@ const CONCURRENT_CONTROLS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    #[error("cannot set up the report's session: {0}")]
+    Session(String),
     #[error("control {id} ({source_file}): {message}")]
     BadControl {
         id: String,
@@ -40,6 +42,8 @@ pub enum ReportError {
 
 struct Planned<'a> {
     control: &'a Control,
+    /// The session the control was planned in, and runs in.
+    engine: &'a Engine,
     plan: LogicalPlan,
 }
 
@@ -53,11 +57,16 @@ fn bad(control: &Control, message: impl Into<String>) -> ReportError {
 
 /// Plans every selected control; the first that cannot be planned is the error.
 async fn plan_all<'a>(
-    engine: &Engine,
+    engine: &'a Engine,
+    live_only: Option<&'a Engine>,
     selection: &'a Selection,
 ) -> Result<Vec<Planned<'a>>, ReportError> {
     let mut planned = Vec::with_capacity(selection.controls.len());
     for control in &selection.controls {
+        let engine = match (&control.info.live, live_only) {
+            (Some(_), Some(live)) => live,
+            _ => engine,
+        };
         let sql = control.bind(&selection.params);
         let mut statements = engine
             .parse(&sql)
@@ -97,7 +106,11 @@ async fn plan_all<'a>(
                 ),
             ));
         }
-        planned.push(Planned { control, plan });
+        planned.push(Planned {
+            control,
+            engine,
+            plan,
+        });
     }
     Ok(planned)
 }
@@ -108,7 +121,21 @@ pub async fn run_controls(
     engine: &Engine,
     selection: &Selection,
 ) -> Result<(Vec<ControlResult>, Vec<ClusterFailure>), ReportError> {
-    let planned = plan_all(engine, selection).await?;
+    // Controls that need live state read a sibling session without the
+    // manifests (built only when both are in play).
+    let needs_live_only =
+        engine.kube().reads_manifests() && selection.controls.iter().any(|c| c.info.live.is_some());
+    let live_only = if needs_live_only {
+        Some(
+            engine
+                .without_manifests()
+                .await
+                .map_err(|e| ReportError::Session(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let planned = plan_all(engine, live_only.as_ref(), selection).await?;
     let mark = engine.failures().mark();
     let mut results: Vec<(usize, ControlResult)> =
         futures::stream::iter(planned.into_iter().enumerate())
@@ -157,15 +184,17 @@ pub async fn run_controls(
 async fn evaluate(engine: &Engine, planned: Planned<'_>) -> ControlResult {
     let started = Instant::now();
     let info = planned.control.info.clone();
+    let ran_in = planned.engine;
     let outcome = async {
-        let output = engine.execute_plan(planned.plan).await?;
+        let output = ran_in.execute_plan(planned.plan).await?;
         let batches: Vec<RecordBatch> = output
             .stream
             .try_collect()
             .await
             .map_err(|e| EngineError::Execution(clean_message(&e)))?;
         let mut findings = findings_of(&batches)?;
-        locate(engine, &mut findings);
+        // Only the session that read manifests has origins to give.
+        locate(ran_in, &mut findings);
         if let Some(why) = &planned.control.info.live {
             not_evaluated_on_manifests(engine, why, &mut findings);
         }
@@ -209,15 +238,10 @@ fn locate(engine: &Engine, findings: &mut [Finding]) {
     }
 }
 
-/// A control that needs a live cluster says nothing about manifests: its
-/// rows for a manifest set are replaced by one `skip` saying why.
+/// A control that needs a live cluster says nothing about manifests (it
+/// ran without them): each manifest set gets one `skip` saying why.
 fn not_evaluated_on_manifests(engine: &Engine, why: &str, findings: &mut Vec<Finding>) {
-    let kube = engine.kube_schema();
-    let sets = kube.manifest_set_names();
-    if sets.is_empty() {
-        return;
-    }
-    findings.retain(|f| !sets.contains(&f.cluster));
+    let sets = engine.kube_schema().manifest_set_names();
     for set in sets {
         findings.push(Finding {
             cluster: set.clone(),

@@ -764,3 +764,102 @@ fn a_report_on_manifests_points_findings_at_files() {
         "{junit}"
     );
 }
+
+/// Each `-- live:` control's findings, as `cluster kind/name status`
+/// (the skips for manifest sets apart).
+fn live_control_findings(report: &Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for control in report["controls"].as_array().expect("controls") {
+        if control["control"]["live"].is_null() {
+            continue;
+        }
+        let id = control["control"]["id"].as_str().unwrap();
+        for f in control["findings"].as_array().expect("findings") {
+            let reason = f["reason"].as_str().unwrap_or_default();
+            let tag = if reason.starts_with("not evaluated on manifests") {
+                "manifest-skip"
+            } else {
+                f["status"].as_str().unwrap()
+            };
+            out.insert(format!(
+                "{id} {} {}/{} {tag}",
+                f["cluster"].as_str().unwrap(),
+                f["kind"].as_str().unwrap(),
+                f["name"].as_str().unwrap()
+            ));
+        }
+    }
+    out
+}
+
+/// In a report over files and a live cluster, controls that judge live
+/// state see the live cluster exactly as without the files (the set is no
+/// extra fleet member), even when the set is named like the context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_controls_judge_the_live_cluster_alone_beside_manifests() {
+    let fleet = TestFleet::start(FleetConfig::uniform(2, 20, 8)).await;
+    let chart = write_chart();
+    let chart_dir = chart.root().join("chart").display().to_string();
+    let run = |extra: Vec<String>, out: PathBuf| {
+        let fleet = &fleet;
+        async move {
+            let mut args: Vec<String> = [
+                "-A",
+                "report",
+                "--pack",
+                "practices",
+                "--pack",
+                "cis",
+                "-o",
+                "json",
+                "--out",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+            args.push(out.display().to_string());
+            args.extend(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = fleet.kq(&args).await;
+            assert!(
+                matches!(output.status.code(), Some(0 | 1)),
+                "{}",
+                stderr(&output)
+            );
+            live_control_findings(&kq_tests::latest_report_json(&out))
+        }
+    };
+    let alone = run(Vec::new(), chart.root().join("alone")).await;
+    assert!(
+        alone
+            .iter()
+            .any(|f| f.ends_with(" ok") || f.ends_with(" alarm")),
+        "the live controls judged something: {alone:?}"
+    );
+    let mixed = run(
+        vec!["--manifests".into(), format!("cluster-1={chart_dir}")],
+        chart.root().join("mixed"),
+    )
+    .await;
+    let (skips, judged): (Vec<String>, Vec<String>) = mixed
+        .into_iter()
+        .partition(|f| f.ends_with("manifest-skip"));
+    assert_eq!(
+        judged
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        alone,
+        "the live verdicts do not change when files join"
+    );
+    assert_eq!(
+        skips.len(),
+        9,
+        "one skip per live control for the set: {skips:?}"
+    );
+    assert!(
+        skips
+            .iter()
+            .all(|s| s.contains(" cluster-1 Cluster/cluster-1 ")),
+        "{skips:?}"
+    );
+}

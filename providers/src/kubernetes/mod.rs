@@ -89,12 +89,14 @@ pub struct DeclaredKind {
 /// and whatever views the user creates.
 pub struct KubeSchema {
     context: ScanContext,
+    table_options: TableOptions,
     typed: BTreeMap<String, Arc<dyn TableProvider>>,
     /// (group, plural) pairs that typed tables already expose.
     covered: HashSet<(String, String)>,
     /// Other names of typed tables (kubectl's plurals): resolvable, not listed.
     aliases: HashMap<String, String>,
-    discovered: OnceCell<Discovered>,
+    /// Shared with [`KubeSchema::without_manifests`]: discovery runs once.
+    discovered: Arc<OnceCell<Discovered>>,
     user_tables: RwLock<BTreeMap<String, Arc<dyn TableProvider>>>,
 }
 
@@ -127,6 +129,23 @@ impl KubeSchema {
     ) -> Self {
         let context =
             ScanContext::new(clusters, failures.clone(), scan_options).with_manifests(manifests);
+        Self::over(context, table_options, Arc::new(OnceCell::new()))
+    }
+
+    /// The same clusters, connections, caches and failure log without the
+    /// manifests: what a control that judges live state alone must read.
+    pub fn without_manifests(&self) -> Self {
+        let mut context = self.context.clone();
+        context.manifests = Arc::new(Vec::new());
+        Self::over(context, self.table_options, self.discovered.clone())
+    }
+
+    fn over(
+        context: ScanContext,
+        table_options: TableOptions,
+        discovered: Arc<OnceCell<Discovered>>,
+    ) -> Self {
+        let failures = context.failures.clone();
         let mut typed: BTreeMap<String, Arc<dyn TableProvider>> = BTreeMap::new();
         let mut covered = HashSet::new();
         let mut aliases = HashMap::new();
@@ -150,10 +169,11 @@ impl KubeSchema {
         );
         Self {
             context,
+            table_options,
             typed,
             covered,
             aliases,
-            discovered: OnceCell::new(),
+            discovered,
             user_tables: RwLock::new(BTreeMap::new()),
         }
     }
