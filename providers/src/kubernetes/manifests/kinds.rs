@@ -172,6 +172,62 @@ impl KindResolver {
     }
 }
 
+/// An API version current servers no longer serve, from Kubernetes'
+/// deprecation guide: `kubectl apply` of it fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Removed {
+    /// The first minor release that does not serve it.
+    pub removed_in: &'static str,
+    /// What to write instead.
+    pub replacement: &'static str,
+}
+
+/// Whether `api_version` `kind` is one of the removed built-in versions.
+pub fn removed_version(api_version: &str, kind: &str) -> Option<Removed> {
+    let removed = |removed_in, replacement| {
+        Some(Removed {
+            removed_in,
+            replacement,
+        })
+    };
+    match (api_version, kind) {
+        ("extensions/v1beta1", "Ingress") => removed("1.22", "networking.k8s.io/v1"),
+        ("extensions/v1beta1", "NetworkPolicy") => removed("1.16", "networking.k8s.io/v1"),
+        ("extensions/v1beta1", "PodSecurityPolicy") => removed(
+            "1.16",
+            "Pod Security Admission (PodSecurityPolicy is gone since 1.25)",
+        ),
+        ("extensions/v1beta1" | "apps/v1beta1" | "apps/v1beta2", _) => removed("1.16", "apps/v1"),
+        ("networking.k8s.io/v1beta1", _) => removed("1.22", "networking.k8s.io/v1"),
+        ("batch/v1beta1", _) => removed("1.25", "batch/v1"),
+        ("policy/v1beta1", "PodSecurityPolicy") => removed("1.25", "Pod Security Admission"),
+        ("policy/v1beta1", _) => removed("1.25", "policy/v1"),
+        ("autoscaling/v2beta1", _) => removed("1.25", "autoscaling/v2"),
+        ("autoscaling/v2beta2", _) => removed("1.26", "autoscaling/v2"),
+        ("rbac.authorization.k8s.io/v1beta1", _) => removed("1.22", "rbac.authorization.k8s.io/v1"),
+        ("apiextensions.k8s.io/v1beta1", _) => removed("1.22", "apiextensions.k8s.io/v1"),
+        ("admissionregistration.k8s.io/v1beta1", _) => {
+            removed("1.22", "admissionregistration.k8s.io/v1")
+        }
+        ("apiregistration.k8s.io/v1beta1", _) => removed("1.22", "apiregistration.k8s.io/v1"),
+        ("scheduling.k8s.io/v1beta1", _) => removed("1.22", "scheduling.k8s.io/v1"),
+        ("coordination.k8s.io/v1beta1", _) => removed("1.22", "coordination.k8s.io/v1"),
+        ("certificates.k8s.io/v1beta1", _) => removed("1.22", "certificates.k8s.io/v1"),
+        ("storage.k8s.io/v1beta1", "CSIStorageCapacity") => removed("1.27", "storage.k8s.io/v1"),
+        ("storage.k8s.io/v1beta1", _) => removed("1.22", "storage.k8s.io/v1"),
+        ("discovery.k8s.io/v1beta1", _) => removed("1.25", "discovery.k8s.io/v1"),
+        ("events.k8s.io/v1beta1", _) => removed("1.25", "events.k8s.io/v1"),
+        ("node.k8s.io/v1beta1", _) => removed("1.25", "node.k8s.io/v1"),
+        ("flowcontrol.apiserver.k8s.io/v1beta1", _) => {
+            removed("1.26", "flowcontrol.apiserver.k8s.io/v1")
+        }
+        ("flowcontrol.apiserver.k8s.io/v1beta2", _) => {
+            removed("1.29", "flowcontrol.apiserver.k8s.io/v1")
+        }
+        _ => None,
+    }
+}
+
 /// apimachinery's UnsafeGuessKindToResource.
 fn guess_plural(kind: &str) -> String {
     let singular = kind.to_lowercase();

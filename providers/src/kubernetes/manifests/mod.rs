@@ -128,7 +128,9 @@ pub struct Bucket {
 pub struct ManifestSet {
     pub name: String,
     buckets: BTreeMap<(String, String), Bucket>,
-    /// Objects left out, and why; the CLI files them in `kq_errors`.
+    /// What is wrong in the files (objects left out, or read although no
+    /// current server would accept them), and why; the CLI files them in
+    /// `kq_errors`.
     pub problems: Vec<Problem>,
 }
 
@@ -304,7 +306,28 @@ pub fn load(
             .unwrap_or_default()
             .to_string();
         let kind = object["kind"].as_str().unwrap_or_default().to_string();
-        let (resource, kind_source) = resolver.resolve(&api_version, &kind);
+        if let Some(removed) = kinds::removed_version(&api_version, &kind) {
+            // Still read, so the file's other checks run; said, because
+            // applying it would fail on any current cluster.
+            sets[set].problems.push(Problem {
+                path: origin.path.clone(),
+                line: origin.line.map(|l| l as usize),
+                message: format!(
+                    "{api_version} {kind} is no longer served (removed in Kubernetes {}), so kubectl apply would fail; use {}",
+                    removed.removed_in, removed.replacement
+                ),
+            });
+        }
+        let (mut resource, kind_source) = resolver.resolve(&api_version, &kind);
+        if resource.group == "autoscaling"
+            && kind == "HorizontalPodAutoscaler"
+            && resource.version == "v1"
+        {
+            // Read as the server stores it, so its table's v2 columns and
+            // a drift comparison (listed in v2) see the same fields.
+            hpa_v1_to_v2(&mut object);
+            resource.version = "v2".to_string();
+        }
         complete(&mut object, &resource, &options.default_namespace);
         let namespace = object["metadata"]["namespace"]
             .as_str()
@@ -380,6 +403,23 @@ fn complete(object: &mut Value, resource: &ResourceRef, default_namespace: &str)
     if resource.group.is_empty() && resource.kind == "Secret" {
         merge_string_data(object);
     }
+}
+
+/// autoscaling/v1's CPU target as autoscaling/v2 spells it: the
+/// apiserver's own conversion of `targetCPUUtilizationPercentage`.
+fn hpa_v1_to_v2(hpa: &mut Value) {
+    hpa.insert("apiVersion", Value::from("autoscaling/v2"));
+    let Some(spec) = hpa.get_mut("spec").and_then(|s| s.as_object_mut()) else {
+        return;
+    };
+    let Some(target) = spec.remove(&"targetCPUUtilizationPercentage") else {
+        return;
+    };
+    let metric = sonic_rs::json!([{
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": target}}
+    }]);
+    spec.insert(&"metrics", metric);
 }
 
 /// The server stores a Secret's `stringData` base64-encoded in `data`,

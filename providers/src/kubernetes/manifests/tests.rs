@@ -202,3 +202,38 @@ fn name_equals_path_is_split_only_when_the_name_is_a_name() {
         Err(ManifestError::EmptyName { .. })
     ));
 }
+
+#[test]
+fn removed_versions_are_said_and_hpa_v1_is_read_as_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "old.yaml",
+        "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: web\n---\napiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\nspec:\n  minReplicas: 1\n  maxReplicas: 4\n  targetCPUUtilizationPercentage: 70\n",
+    );
+    let sets = load(&[source("old", dir.path())], &LoadOptions::default()).unwrap();
+    let set = &sets[0];
+    let messages: Vec<String> = set.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].ends_with("old.yaml:1: extensions/v1beta1 Ingress is no longer served (removed in Kubernetes 1.22), so kubectl apply would fail; use networking.k8s.io/v1"),
+        "{messages:?}"
+    );
+    assert_eq!(set.object_count(), 2, "the removed version is still read");
+    let hpa = set
+        .bucket("autoscaling", "HorizontalPodAutoscaler")
+        .unwrap();
+    assert_eq!(hpa.resource.version, "v2");
+    let object = &hpa.items[0];
+    assert_eq!(object["apiVersion"].as_str(), Some("autoscaling/v2"));
+    assert!(
+        object["spec"]
+            .get("targetCPUUtilizationPercentage")
+            .is_none()
+    );
+    assert_eq!(
+        object["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"].as_u64(),
+        Some(70)
+    );
+    assert_eq!(hpa.origins[0].line, Some(6));
+}
