@@ -9,7 +9,7 @@
 -- remediation: Move the objects to a namespace of their own (with an owner,
 --   quota and network policies) and delete them from default; a
 --   ResourceQuota of zero pods in default stops new ones.
--- live: what runs in the default namespace is the cluster's state; a file that names no namespace lands there only when applied
+-- live: judges what runs in the default namespace, which is the cluster's state (a file that names no namespace lands there only when applied)
 -- alarms: Evaluates the Namespace named default of every cluster, one row
 --   each with namespace NULL, kind Namespace, name default. Status alarm
 --   when default holds any of these objects: a workload of

@@ -12,6 +12,7 @@
 --   and ClusterRoleBindings, and give workloads that need the API their own
 --   service account.
 -- param: cis_exempt_namespaces[] = kube-system, kube-public, kube-node-lease
+-- live: judges the default ServiceAccount, which the cluster creates in every namespace
 -- alarms: Evaluates every ServiceAccount named default (service_accounts),
 --   one row each. Status skip when its namespace is in cis_exempt_namespaces.
 --   Otherwise alarm when (a) automount_token is not false (true, or NULL

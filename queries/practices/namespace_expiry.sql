@@ -11,6 +11,7 @@
 --   the janitor that should have reaped it is running.
 -- param: ttl_annotations[] = janitor/ttl
 -- param: expiry_annotations[] = janitor/expires, kq.example.com/expires
+-- live: counts the time to live from the namespace's creation, which only a server records
 -- alarms: Evaluates every Namespace carrying at least one annotation named
 --   in ttl_annotations or expiry_annotations (namespaces without any are not
 --   evaluated and produce no row), one row each with namespace NULL, kind
