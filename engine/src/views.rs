@@ -2,8 +2,9 @@
 //!
 //! `template_containers` is the pod-template view compliance controls use:
 //! every container as a person authored it, once. That is the pod template
-//! of each top-level workload (a Job a CronJob created is covered by the
-//! CronJob), plus the containers of every pod whose workload is not among
+//! of each workload no other workload owns (a Job a CronJob created is
+//! covered by the CronJob; a StatefulSet or Deployment an operator's custom
+//! resource owns, or one in a file with ownerReferences, is its own), plus the containers of every pod whose workload is not among
 //! them: bare pods, static pods, pods of operators, and pods whose
 //! ReplicaSet or Job outlived (or never had) the workload it names. A
 //! control over this view covers every workload kind with one query, and
@@ -19,8 +20,8 @@ const TEMPLATE_COLUMNS: &str = "container_type, name AS container, image, image_
     host_path_volumes, host_ports, service_account, automount_service_account_token";
 
 const TEMPLATE_CONTAINERS_DESCRIPTION: &str = "Every container as authored, once: the pod template of each \
-    top-level workload (Deployment, StatefulSet, DaemonSet, Job, CronJob) and the containers of pods no such \
-    controller owns or whose workload does not exist; `kind` and `name` name the workload or pod";
+    workload (Deployment, StatefulSet, DaemonSet, Job, CronJob) no other such workload owns, and the containers of \
+    pods no such workload owns or whose workload does not exist; `kind` and `name` name the workload or pod";
 
 /// A built-in view: its name, the description `kq tables` shows, and the
 /// SELECT defining it.
@@ -60,7 +61,13 @@ pub fn builtin_views() -> Vec<View> {
                     workload_name || '' AS name, \
                     map(map_keys(workload_labels), map_values(workload_labels)) AS labels, \
                     {TEMPLATE_COLUMNS} \
-             FROM workload_containers WHERE owner_kind IS NULL \
+             FROM workload_containers t \
+             LEFT JOIN (SELECT DISTINCT cluster AS o_cluster, namespace AS o_namespace, \
+                               workload_kind AS o_kind, workload_name AS o_name \
+                        FROM workload_containers) o \
+               ON o.o_cluster = t.cluster AND o.o_namespace = t.namespace \
+              AND o.o_kind = t.owner_kind AND o.o_name = t.owner_name \
+             WHERE o.o_name IS NULL \
              UNION ALL \
              SELECT c.cluster, c.namespace, 'Pod' || '' AS kind, c.pod_name || '' AS name, \
                     map(map_keys(c.pod_labels), map_values(c.pod_labels)) AS labels, \

@@ -870,3 +870,42 @@ async fn live_controls_judge_the_live_cluster_alone_beside_manifests() {
         "{skips:?}"
     );
 }
+
+/// `template_containers` holds each workload no other workload owns: a Job
+/// its CronJob made is covered by the CronJob, while a StatefulSet an
+/// operator's custom resource owns is its own (and so is judged).
+#[test]
+fn template_containers_keeps_workloads_an_operator_owns() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = |kind: &str, name: &str| {
+        format!(
+            "  ownerReferences:\n  - apiVersion: example.com/v1\n    kind: {kind}\n    name: {name}\n    uid: u-{name}\n    controller: true\n"
+        )
+    };
+    let pod = "    spec:\n      containers:\n      - name: main\n        image: busybox:1.36\n";
+    let text = format!(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: nightly\nspec:\n  schedule: '0 0 * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n          - name: main\n            image: busybox:1.36\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: nightly-29000000\n{}spec:\n  template:\n{pod}---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: prometheus-main\n{}spec:\n  serviceName: prometheus\n  selector:\n    matchLabels: {{app: prometheus}}\n  template:\n    metadata:\n      labels: {{app: prometheus}}\n{pod}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n{pod}",
+        owner("CronJob", "nightly").replace("example.com/v1", "batch/v1"),
+        owner("Prometheus", "main"),
+    );
+    std::fs::write(dir.path().join("workloads.yaml"), text).unwrap();
+    let rows = json_rows(&kq_in(
+        dir.path(),
+        &[
+            "--manifests",
+            "workloads.yaml",
+            "-o",
+            "json",
+            "SELECT kind, name FROM template_containers ORDER BY kind, name",
+        ],
+        None,
+    ));
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"kind": "CronJob", "name": "nightly"}),
+            serde_json::json!({"kind": "Deployment", "name": "web"}),
+            serde_json::json!({"kind": "StatefulSet", "name": "prometheus-main"}),
+        ]
+    );
+}
