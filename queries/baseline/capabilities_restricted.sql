@@ -8,7 +8,7 @@
 --   process only what it was explicitly granted.
 -- remediation: Set securityContext.capabilities.drop: ["ALL"] and add back at most
 --   NET_BIND_SERVICE.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). Alarm when at least one container does

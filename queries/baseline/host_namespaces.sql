@@ -8,7 +8,7 @@
 --   on the node; hostIPC lets it read other processes' shared memory.
 -- remediation: Remove hostNetwork, hostPID and hostIPC from the pod spec (or set them to
 --   false).
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name; the fields are
 --   pod-level and repeated on every container row. Alarm when host_network,

@@ -7,7 +7,7 @@
 --   Services and NetworkPolicies, and pins the pod to nodes where the port is
 --   free.
 -- remediation: Remove ports[].hostPort and expose the container through a Service.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). Alarm when at least one container has a

@@ -8,7 +8,7 @@
 --   cannot go back.
 -- remediation: Reference images by an immutable version tag, or better by digest
 --   (image@sha256:...).
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). Alarm when at least one container has no

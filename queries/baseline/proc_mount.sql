@@ -5,7 +5,7 @@
 -- rationale: procMount: Unmasked exposes kernel interfaces under /proc that the runtime
 --   normally masks, such as /proc/sys and /proc/kcore.
 -- remediation: Remove securityContext.procMount or set it to Default.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). Alarm when at least one container has

@@ -9,7 +9,7 @@
 --   would run as root.
 -- remediation: Set securityContext.runAsNonRoot: true (pod or container) and a non-zero
 --   runAsUser, and build images with a non-root USER.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). run_as_non_root and run_as_user are the

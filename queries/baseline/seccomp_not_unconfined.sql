@@ -6,7 +6,7 @@
 --   including the rarely needed ones most kernel exploits go through.
 -- remediation: Remove seccompProfile.type: Unconfined; use RuntimeDefault or a Localhost
 --   profile.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). seccomp_profile is the container's

@@ -8,7 +8,7 @@
 --   negligible cost.
 -- remediation: Set securityContext.seccompProfile.type: RuntimeDefault (or Localhost) on
 --   the pod or on every container.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). seccomp_profile is the container's

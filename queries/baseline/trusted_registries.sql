@@ -6,7 +6,7 @@
 --   upstream and bypass your scanning and signing pipeline.
 -- remediation: Mirror the image into a trusted registry and reference it from there, or
 --   add the registry to trusted_registries.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). Each container's normalized image_ref

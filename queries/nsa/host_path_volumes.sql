@@ -9,7 +9,7 @@
 -- remediation: Replace hostPath volumes with emptyDir, configMap, secret, projected or
 --   persistent volumes; node agents that truly need host files belong in a
 --   dedicated, exempted namespace.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name; the fields are
 --   pod-level and repeated on every container row. Alarm when host_path_volumes

@@ -8,7 +8,7 @@
 --   kernel modules: most container escapes start there.
 -- remediation: Remove the capability from securityContext.capabilities.add, or narrow
 --   insecure_capabilities if a listed one is acceptable in your fleet.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). Each capabilities_add value is

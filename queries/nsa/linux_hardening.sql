@@ -8,7 +8,7 @@
 --   relies on the runtime defaults alone.
 -- remediation: Set seccompProfile.type: RuntimeDefault (pod or container), an AppArmor
 --   profile, or capabilities.drop: ["ALL"].
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). A container is hardened when

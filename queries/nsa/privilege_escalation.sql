@@ -7,7 +7,7 @@
 --   privileges than its parent through setuid binaries or file capabilities
 --   (no_new_privs is not set).
 -- remediation: Set securityContext.allowPrivilegeEscalation: false on every container.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). Alarm when at least one container has

@@ -8,7 +8,7 @@
 --   writes into explicit, reviewable volumes.
 -- remediation: Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir
 --   for the paths the process must write (e.g. /tmp).
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). Alarm when at least one container has

@@ -8,7 +8,7 @@
 -- remediation: Set resources.limits.cpu and resources.limits.memory on every container
 --   and init container, or give the namespace a LimitRange with default
 --   limits.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. Init and regular
 --   containers count; ephemeral containers are ignored (they cannot set

@@ -10,7 +10,7 @@
 -- remediation: Mount the Secret as a volume (or use a CSI secrets driver) and have the
 --   application read the file instead of env[].valueFrom.secretKeyRef or
 --   envFrom[].secretRef.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name. All its containers
 --   count (init, regular and ephemeral). Each element of a container's env JSON

@@ -8,7 +8,7 @@
 --   compromised container; most applications never call the Kubernetes API.
 -- remediation: Set automountServiceAccountToken: false on the pod template (or on its
 --   ServiceAccount) and opt in only for pods that call the API.
--- alarms: Evaluated: one row per workload in template_containers (top-level Deployment,
+-- alarms: Evaluated: one row per workload in template_containers (Deployment,
 --   StatefulSet, DaemonSet, Job and CronJob pod templates, and Pods that no such
 --   workload owns), grouped by cluster, namespace, kind, name; the fields are
 --   pod-level and repeated on every container row. The pod's service account is

@@ -84,3 +84,50 @@ fn readme_shows_the_current_examples() {
 fn docs_document_the_current_catalog() {
     check_generated("docs/tables.md", &[("tables", tables_section())]);
 }
+
+/// Each pack README's "On manifests" paragraph names exactly the controls
+/// whose header says `-- live:` (those skipped on files).
+#[test]
+fn pack_readmes_name_the_controls_skipped_on_manifests() {
+    for pack in ["baseline", "cis", "nsa", "practices"] {
+        let dir = repo_root().join("queries").join(pack);
+        let mut live: Vec<String> = std::fs::read_dir(&dir)
+            .expect("pack dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .filter_map(|p| {
+                let text = std::fs::read_to_string(&p).expect("control");
+                text.lines().any(|l| l.starts_with("-- live:")).then(|| {
+                    let id = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("-- id: "))
+                        .expect("id header");
+                    id.trim().to_string()
+                })
+            })
+            .collect();
+        live.sort();
+        let readme = std::fs::read_to_string(dir.join("README.md")).expect("pack README");
+        let paragraph = readme
+            .lines()
+            .find(|l| l.starts_with("**On manifests**"))
+            .unwrap_or_else(|| {
+                panic!("queries/{pack}/README.md has no **On manifests** paragraph")
+            });
+        let before_judges = paragraph
+            .split(" judge live state")
+            .next()
+            .unwrap_or_default();
+        let mut named: Vec<String> = if paragraph.contains(" judge live state") {
+            before_judges
+                .split('`')
+                .filter(|part| part.starts_with(&format!("{pack}.")))
+                .map(str::to_string)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        named.sort();
+        assert_eq!(named, live, "queries/{pack}/README.md, **On manifests**");
+    }
+}
