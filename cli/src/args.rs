@@ -55,7 +55,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Write tables as Parquet snapshots, once or on a schedule.
     Snapshot(SnapshotArgs),
-    /// Compare two states: two snapshots, a snapshot and the live clusters, or manifests and the live clusters (drift: --manifests/--kustomize).
+    /// Compare two states: two snapshots, a snapshot and the live clusters, manifests and the live clusters (drift: --manifests/--kustomize), or two manifest sets (--manifests before=OLD --manifests after=NEW).
     Diff(DiffArgs),
     /// Serve the tables over the Postgres wire protocol (psql, Grafana, Metabase, drivers), from memory kept current by watches.
     Serve(ServeArgs),

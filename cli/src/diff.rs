@@ -6,9 +6,11 @@
 
 use std::collections::HashSet;
 
-use kq_engine::diff::{Change, DiffOptions, DiffSide, diff_table};
+use kq_engine::diff::{Change, DiffOptions, DiffSide, Mode, diff_table};
 use kq_engine::snapshot::{Location, Selection, SnapshotSchema};
 use kq_providers::failures::{FailureLog, Severity};
+use kq_providers::kubernetes::DeclaredKind;
+use kq_providers::kubernetes::manifests::ManifestSource;
 
 use crate::Failure;
 use crate::args::{DiffArgs, Output, Sources, parse_time};
@@ -216,6 +218,10 @@ async fn drift(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<u8
             "kq diff --manifests compares the files with the live clusters; --from, --to and --snapshots compare snapshots, so use one or the other",
         ));
     }
+    let names_clusters = sources.context.is_some() || sources.all_contexts || sources.demo;
+    if manifest_set_names(sources)?.len() > 1 && !names_clusters {
+        return declared(sources, output, args).await;
+    }
     let sources = Sources {
         needs_clusters: true,
         ..sources.clone()
@@ -238,13 +244,7 @@ async fn drift(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<u8
             kq_engine::drift::DRIFT_TABLE
         )));
     };
-    let wanted: Vec<String> = args
-        .tables
-        .iter()
-        .flat_map(|t| t.split(','))
-        .filter(|t| !t.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    let wanted = kind_filter(args);
     let known = table.kind_names();
     if let Some(unknown) = wanted.iter().find(|w| !known.iter().any(|k| k.matches(w))) {
         let names: Vec<String> = known.iter().map(|k| k.kind.clone()).collect();
@@ -307,4 +307,123 @@ async fn drift(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<u8
         .map_err(|e| Failure::usage(e.to_string()))?;
     print_batch(batch, &print_options(output))?;
     Ok(code.max(u8::from(!drifts.is_empty())))
+}
+
+/// The distinct `NAME`s of `--manifests`/`--kustomize`, in order.
+fn manifest_set_names(sources: &Sources) -> Result<Vec<String>, Failure> {
+    let specs = sources
+        .manifests
+        .iter()
+        .map(|spec| (spec, false))
+        .chain(sources.kustomize.iter().map(|spec| (spec, true)));
+    let mut names: Vec<String> = Vec::new();
+    for (spec, kustomize) in specs {
+        let source =
+            ManifestSource::parse(spec, kustomize).map_err(|e| Failure::usage(e.to_string()))?;
+        if !names.contains(&source.name) {
+            names.push(source.name);
+        }
+    }
+    Ok(names)
+}
+
+/// `kq diff --manifests before=OLD --manifests after=NEW`: what a change
+/// to the files changes in the objects, field by field, both ways; no
+/// cluster is read.
+async fn declared(sources: &Sources, output: &Output, args: &DiffArgs) -> Result<u8, Failure> {
+    if args.extra {
+        return Err(Failure::usage(
+            "--extra lists live objects no file declares; comparing two manifest sets reads no cluster, so drop it or add --context CTX",
+        ));
+    }
+    let names = manifest_set_names(sources)?;
+    let [before, after] = names.as_slice() else {
+        return Err(Failure::usage(format!(
+            "comparing files with files takes two manifest sets, e.g. --manifests before=./main --manifests after=./branch; {} were given ({})",
+            names.len(),
+            names.join(", ")
+        )));
+    };
+    let session = session::build(sources, false).await?;
+    let kinds = session.engine.kube().declared_kinds();
+    let wanted = kind_filter(args);
+    let mut drifts: Vec<Drift> = Vec::new();
+    let mut compared: HashSet<(String, String)> = HashSet::new();
+    for kind in &kinds {
+        let key = (kind.resource.group.clone(), kind.resource.kind.clone());
+        if !compared.insert(key) || !kind_wanted(&wanted, kind) {
+            continue;
+        }
+        let side = |set: &str| DiffSide {
+            provider: kind.table.clone(),
+            clusters: [set.to_string()].into_iter().collect(),
+            filter: None,
+        };
+        let found = diff_table(
+            &kind.resource.plural,
+            side(before),
+            side(after),
+            &DiffOptions {
+                mode: Mode::Declared,
+                pairs: vec![(before.clone(), after.clone())],
+            },
+        )
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+        drifts.extend(
+            found
+                .changes
+                .into_iter()
+                .flat_map(|change| Drift::from_change(kind, change)),
+        );
+    }
+    drifts.sort();
+    let batch = drift_batch(&drifts).map_err(|e| Failure::usage(e.to_string()))?;
+    let shown = [
+        ("namespace", "namespace"),
+        ("name", "name"),
+        ("kind", "kind"),
+        ("change", "change"),
+        ("field", "field"),
+        ("desired", before.as_str()),
+        ("live", after.as_str()),
+        ("source_path", "source_path"),
+        ("source_line", "source_line"),
+    ];
+    let schema = batch.schema();
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (column, title) in shown {
+        let index = schema
+            .index_of(column)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        fields.push(schema.field(index).clone().with_name(title));
+        columns.push(batch.column(index).clone());
+    }
+    let batch = arrow::array::RecordBatch::try_new(
+        std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    print_batch(batch, &print_options(output))?;
+    Ok(u8::from(!drifts.is_empty()))
+}
+
+/// Kinds named on the command line, lower case.
+fn kind_filter(args: &DiffArgs) -> Vec<String> {
+    args.tables
+        .iter()
+        .flat_map(|t| t.split(','))
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn kind_wanted(wanted: &[String], kind: &DeclaredKind) -> bool {
+    let resource = &kind.resource;
+    let qualified = format!("{}.{}", resource.plural, resource.group);
+    wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| *w == resource.kind.to_lowercase() || *w == resource.plural || *w == qualified)
 }

@@ -50,6 +50,10 @@ pub struct DiffError {
 pub enum Mode {
     /// Every column, both ways: `added`, `removed`, `changed`.
     Exact,
+    /// Two declared states (two manifest sets: before and after a change
+    /// to the files): `removed`, `added`, and `changed` with every field
+    /// that differs either way.
+    Declared,
     /// `from` is desired (manifests), `to` is live: `missing`, `changed`
     /// (only fields `from` sets) and `extra` (live objects of a namespaced
     /// kind that no file declares and no controller owns).
@@ -145,7 +149,7 @@ pub async fn diff_table(
     if layout.keys[0].is_none() {
         return Err(failed("it has no cluster column".to_string()));
     }
-    if options.mode == Mode::Desired && layout.object.is_none() {
+    if options.mode != Mode::Exact && layout.object.is_none() {
         return Err(failed(
             "it has no object column to compare fields in".to_string(),
         ));
@@ -177,11 +181,13 @@ pub async fn diff_table(
     } else {
         Vec::new()
     };
-    let desired = options.mode == Mode::Desired;
-    let from_rows = rows(from, &read, &layout, desired, &paired_from)
+    // Desired and declared modes match objects across clusters, whose
+    // uids differ by nature.
+    let by_name = options.mode != Mode::Exact;
+    let from_rows = rows(from, &read, &layout, by_name, &paired_from)
         .await
         .map_err(failed)?;
-    let to_rows = rows(to, &read, &layout, desired, &paired_to)
+    let to_rows = rows(to, &read, &layout, by_name, &paired_to)
         .await
         .map_err(failed)?;
     let mut changes = Vec::new();
@@ -193,7 +199,13 @@ pub async fn diff_table(
         for key in keys {
             let old = old_rows.get(key);
             let new = new_rows.get(key);
-            let source = old.and_then(|rows| rows.first()).map(|row| {
+            // Where to look: the newer files for two declared states (a
+            // pull request's), the desired side otherwise.
+            let located = match options.mode {
+                Mode::Declared => new.or(old),
+                _ => old,
+            };
+            let source = located.and_then(|rows| rows.first()).map(|row| {
                 let text = |i: Option<usize>| i.and_then(|i| row[i].clone());
                 (text(layout.source[0]), text(layout.source[1]))
             });
@@ -252,6 +264,19 @@ pub async fn diff_table(
                         changes.push(change("extra", Vec::new(), Vec::new()));
                     }
                 }
+                (Some(_), None, Mode::Declared) => {
+                    changes.push(change("removed", Vec::new(), Vec::new()))
+                }
+                (None, Some(_), Mode::Declared) => {
+                    changes.push(change("added", Vec::new(), Vec::new()))
+                }
+                (Some(old), Some(new), Mode::Declared) => {
+                    let fields =
+                        desired::compare_both(&object_of(old, &layout), &object_of(new, &layout));
+                    if !fields.is_empty() {
+                        changes.push(change("changed", vec![OBJECT_COLUMN.to_string()], fields));
+                    }
+                }
                 (Some(old), Some(new), Mode::Desired) => {
                     let fields =
                         desired::compare(&object_of(old, &layout), &object_of(new, &layout));
@@ -303,7 +328,7 @@ async fn rows(
     side: DiffSide,
     read: &[String],
     layout: &Layout,
-    desired: bool,
+    by_name: bool,
     clusters: &HashSet<&str>,
 ) -> Result<ByCluster, String> {
     let ctx = SessionContext::new();
@@ -357,9 +382,7 @@ async fn rows(
                     .and_then(|k| values[k].clone())
                     .unwrap_or_default()
             };
-            // Desired mode matches objects across clusters, whose uids
-            // differ by nature.
-            let uid = if desired { String::new() } else { part(3) };
+            let uid = if by_name { String::new() } else { part(3) };
             grouped
                 .entry(part(0))
                 .or_default()

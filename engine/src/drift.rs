@@ -282,7 +282,7 @@ pub struct Drift {
 
 impl Drift {
     /// One row per changed field; one for a missing or extra object.
-    fn from_change(kind: &DeclaredKind, change: Change) -> Vec<Drift> {
+    pub fn from_change(kind: &DeclaredKind, change: Change) -> Vec<Drift> {
         let base = Drift {
             cluster: change.cluster.clone(),
             kind: kind.resource.kind.clone(),
@@ -306,7 +306,9 @@ impl Drift {
             .iter()
             .map(|field| Drift {
                 field: Some(field.path.clone()),
-                desired: Some(scalar_text(&field.desired)),
+                desired: Some(&field.desired)
+                    .filter(|v| !v.is_null())
+                    .map(scalar_text),
                 live: field.live.as_ref().map(scalar_text),
                 ..base.clone()
             })

@@ -733,3 +733,85 @@ async fn drift_is_watchable() {
     let (code, _) = watch.wait().await;
     assert_eq!(code, Some(0), "{}", "watch ends cleanly on interrupt");
 }
+
+/// Two manifest sets and no cluster: what a change to the files changes,
+/// field by field both ways (a pull request's rendered manifests against
+/// main's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_manifest_sets_compare_before_and_after() {
+    let dir = write_app();
+    let before = dir.path().join("app");
+    let after = dir.path().join("branch");
+    std::fs::create_dir(&after).unwrap();
+    let app = APP
+        .replace("replicas: 2", "replicas: 3")
+        .replace("image: nginx:1.25", "image: nginx:1.26")
+        .replace("cpu: 1000m", "cpu: \"1\"");
+    let without_service = &app[..app.rfind("---\napiVersion: v1\nkind: Service").unwrap()];
+    std::fs::write(after.join("app.yaml"), without_service).unwrap();
+    std::fs::write(
+        after.join("settings.yaml"),
+        SETTINGS.replace("team: a", "team: b") + "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flags\n  namespace: kq-drift\n",
+    )
+    .unwrap();
+    let no_kubeconfig = dir.path().join("no-kubeconfig");
+    let compare = |newer: &Path| {
+        let args = [
+            "diff".to_string(),
+            "--manifests".to_string(),
+            format!("before={}", before.display()),
+            "--manifests".to_string(),
+            format!("after={}", newer.display()),
+            "-o".to_string(),
+            "json".to_string(),
+        ];
+        let no_kubeconfig = no_kubeconfig.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_kq(&no_kubeconfig, &args).await
+        }
+    };
+    let out = compare(&after).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rows: Vec<Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let found: BTreeSet<String> = rows
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().map(str::to_string).unwrap_or("-".into());
+            let file = Path::new(&text("source_path"))
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!(
+                "{} {} {}: {}: {} -> {} @{}/{file}:{}",
+                text("change"),
+                text("kind"),
+                text("name"),
+                text("field"),
+                text("before"),
+                text("after"),
+                Path::new(&text("source_path"))
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                r["source_line"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        set(&[
+            "changed Deployment web: spec.replicas: 2 -> 3 @branch/app.yaml:6",
+            "changed Deployment web: spec.template.spec.containers[name=web].image: nginx:1.25 -> nginx:1.26 @branch/app.yaml:6",
+            "changed ConfigMap settings: metadata.labels.team: a -> b @branch/settings.yaml:1",
+            "removed Service web: -: - -> - @app/app.yaml:59",
+            "added ConfigMap flags: -: - -> - @branch/settings.yaml:11",
+        ]),
+        "1000m and \"1\" are the same quantity; nothing else changed"
+    );
+    // The same files on both sides: nothing, exit 0.
+    let out = compare(&before).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "[]");
+}

@@ -84,6 +84,101 @@ pub fn compare(desired: &Value, live: &Value) -> Vec<FieldChange> {
     changes
 }
 
+/// Every field two declared versions of an object (before and after a
+/// change to the files) disagree on, both ways: a field only `after` sets
+/// has `desired` null, one only `before` sets has `live` `None`. Nothing
+/// is defaulted (neither side went through a server); quantities still
+/// compare by value and keyed lists match by their merge key.
+pub fn compare_both(before: &Value, after: &Value) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    let empty = Map::new();
+    let declared = |object: &Value| -> Map<String, Value> {
+        let fields = object.as_object().unwrap_or(&empty);
+        let mut kept: Map<String, Value> = fields
+            .iter()
+            .filter(|(k, _)| !NOT_DESIRED.contains(&k.as_str()) && *k != "metadata")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut metadata = Map::new();
+        for field in DESIRED_METADATA {
+            if let Some(value) = fields.get("metadata").and_then(|m| m.get(field)) {
+                metadata.insert(field.to_string(), value.clone());
+            }
+        }
+        if !metadata.is_empty() {
+            kept.insert("metadata".to_string(), Value::Object(metadata));
+        }
+        kept
+    };
+    both_ways(
+        &Path::root(),
+        Some(&Value::Object(declared(before))),
+        Some(&Value::Object(declared(after))),
+        &mut changes,
+    );
+    changes
+}
+
+fn both_ways(
+    path: &Path,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    out: &mut Vec<FieldChange>,
+) {
+    let differ = |out: &mut Vec<FieldChange>| {
+        out.push(FieldChange {
+            path: path.text.clone(),
+            desired: before.cloned().unwrap_or(Value::Null),
+            live: after.cloned(),
+        })
+    };
+    match (before, after) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                both_ways(&path.key(key), a.get(key), b.get(key), out);
+            }
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b))) => {
+            let key = MERGE_KEYS.into_iter().find(|key| {
+                (!a.is_empty() || !b.is_empty()) && keyed_by(a, key) && keyed_by(b, key)
+            });
+            match key {
+                Some(key) => {
+                    let mut ids: Vec<String> = Vec::new();
+                    for item in a.iter().chain(b) {
+                        let id = scalar_text(&item[key]);
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                    let find = |items: &[Value], id: &str| {
+                        items.iter().find(|i| scalar_text(&i[key]) == id).cloned()
+                    };
+                    for id in ids {
+                        let label = format!("{key}={id}");
+                        both_ways(
+                            &path.item(label),
+                            find(a, &id).as_ref(),
+                            find(b, &id).as_ref(),
+                            out,
+                        );
+                    }
+                }
+                None if a.len() == b.len() => {
+                    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                        both_ways(&path.item(i.to_string()), Some(x), Some(y), out);
+                    }
+                }
+                None => differ(out),
+            }
+        }
+        (None, None) => {}
+        (Some(a), Some(b)) if scalar_equal(path, a, b) => {}
+        _ => differ(out),
+    }
+}
+
 /// Objects a cluster makes for itself without an owner reference (in
 /// every namespace, at bootstrap, for every Service): never `extra`.
 pub fn made_by_the_cluster(object: &Value) -> bool {
@@ -242,21 +337,24 @@ fn compare_list(path: &Path, items: &[Value], live: &[Value], changes: &mut Vec<
 
 /// The merge key every item has, with no two items sharing its value.
 fn merge_key(items: &[Value]) -> Option<&'static str> {
-    if items.is_empty() || !items.iter().all(Value::is_object) {
+    if items.is_empty() {
         return None;
     }
-    MERGE_KEYS.into_iter().find(|key| {
-        let ids: Vec<String> = items
-            .iter()
-            .filter_map(|item| item.get(*key))
-            .filter(|id| !id.is_null())
-            .map(scalar_text)
-            .collect();
-        let mut unique = ids.clone();
-        unique.sort();
-        unique.dedup();
-        ids.len() == items.len() && unique.len() == ids.len()
-    })
+    MERGE_KEYS.into_iter().find(|key| keyed_by(items, key))
+}
+
+/// Whether every item is an object with a distinct, non-null `key`.
+fn keyed_by(items: &[Value], key: &str) -> bool {
+    let ids: Vec<String> = items
+        .iter()
+        .filter_map(|item| item.as_object()?.get(key))
+        .filter(|id| !id.is_null())
+        .map(scalar_text)
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    ids.len() == items.len() && unique.len() == ids.len()
 }
 
 fn same_id(a: &Value, b: &Value) -> bool {
@@ -436,6 +534,45 @@ mod tests {
                 "rules[0].verbs"
             ]
         );
+    }
+
+    #[test]
+    fn two_declared_versions_differ_both_ways() {
+        let before = json!({"kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                {"name": "web", "image": "nginx:1.25", "resources": {"limits": {"cpu": "1"}}},
+                {"name": "old", "image": "busybox"}]}}}});
+        let after = json!({"kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web", "team": "a"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                {"name": "web", "image": "nginx:1.26", "resources": {"limits": {"cpu": "1000m"}}},
+                {"name": "new", "image": "busybox"}]}}}});
+        let changes = compare_both(&before, &after);
+        let summary: Vec<(&str, Value, Option<Value>)> = changes
+            .iter()
+            .map(|c| (c.path.as_str(), c.desired.clone(), c.live.clone()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("metadata.labels.team", Value::Null, Some(json!("a"))),
+                (
+                    "spec.template.spec.containers[name=web].image",
+                    json!("nginx:1.25"),
+                    Some(json!("nginx:1.26"))
+                ),
+                (
+                    "spec.template.spec.containers[name=old]",
+                    json!({"name": "old", "image": "busybox"}),
+                    None
+                ),
+                (
+                    "spec.template.spec.containers[name=new]",
+                    Value::Null,
+                    Some(json!({"name": "new", "image": "busybox"}))
+                ),
+            ]
+        );
+        assert!(compare_both(&before, &before).is_empty());
     }
 
     #[test]
