@@ -138,6 +138,16 @@ pub async fn diff_table(
         .map(|f| f.name().clone())
         .filter(|name| name != OBSERVED_AT && name != RESOURCE_VERSION)
         .filter(|name| from_schema.field_with_name(name).is_ok())
+        // Matching by object reads the whole object once; the typed
+        // columns (spec, status, …) would be formatted for nothing.
+        .filter(|name| {
+            options.mode == Mode::Exact
+                || KEY_COLUMNS
+                    .iter()
+                    .chain(&SOURCE_COLUMNS)
+                    .chain(&[OBJECT_COLUMN, OWNER_COLUMN])
+                    .any(|c| c == name)
+        })
         .collect();
     let position = |column: &str| read.iter().position(|c| c == column);
     let layout = Layout {
