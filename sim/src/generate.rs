@@ -17,7 +17,7 @@
 
 mod apps;
 mod catalog;
-mod dice;
+pub(crate) mod dice;
 mod infra;
 mod network;
 mod pods;

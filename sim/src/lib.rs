@@ -5,7 +5,9 @@
 //! bearer tokens, discovery, list/watch, selectors, CRUD, RBAC, faults) over
 //! a seeded, deterministic fleet of objects. Clusters can serve several
 //! certificate shapes ([`TlsShape`]), authenticate client certificates, rotate
-//! tokens, and imitate older Kubernetes releases ([`ServerVersion`]).
+//! tokens, and imitate older Kubernetes releases ([`ServerVersion`]). The
+//! [`gcp`] module is a separate fake of the Google Cloud REST APIs (Compute,
+//! GKE, IAM, Resource Manager, Storage) that the real gcloud accepts.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kq_sim::SimError> {
@@ -38,6 +40,7 @@ mod defaults;
 mod discovery;
 mod error;
 mod fleet;
+pub mod gcp;
 pub mod generate;
 mod http_util;
 mod patch;
