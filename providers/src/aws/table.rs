@@ -12,9 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
 use arrow::datatypes::{Schema, SchemaRef};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -22,7 +21,7 @@ use datafusion::catalog::Session;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -31,9 +30,10 @@ use futures::StreamExt as _;
 use futures::future::BoxFuture;
 
 use super::connect::{Account, AwsContext};
+pub(crate) use crate::cloud::{Col, col};
+use crate::cloud::{equality_set, items_batch, restrict, summarize};
 use crate::failures::{AWS_SOURCE_PREFIX, FailureKind, Severity};
-use crate::kubernetes::pushdown::{column_name, string_literal};
-use crate::kubernetes::tables::model::{self, Cell, ColBuilder, ColType};
+use crate::kubernetes::tables::model::{self, Cell, ColType};
 
 /// How many (account, region) fetches of one scan run at once.
 const TARGET_CONCURRENCY: usize = 16;
@@ -54,28 +54,6 @@ pub(crate) enum Scope {
 
 /// The region value of a global table's rows.
 pub const GLOBAL_REGION: &str = "global";
-
-/// One column of a table over items of type `T`.
-pub(crate) struct Col<T> {
-    pub name: &'static str,
-    pub ty: ColType,
-    pub description: &'static str,
-    pub get: fn(&T) -> Cell<'_>,
-}
-
-pub(crate) fn col<T>(
-    name: &'static str,
-    ty: ColType,
-    description: &'static str,
-    get: fn(&T) -> Cell<'_>,
-) -> Col<T> {
-    Col {
-        name,
-        ty,
-        description,
-        get,
-    }
-}
 
 /// What one fetch is asked for: ids to hand to the API, and the projected
 /// columns (so detail calls are made only for columns someone reads).
@@ -319,34 +297,23 @@ impl<T: Send + Sync + 'static> AwsTableDef for Spec<T> {
                     _ => Some((target.region.clone(), item)),
                 })
                 .collect();
-            let columns: Vec<ArrayRef> = projection
-                .iter()
-                .map(|&index| {
-                    let ty = match index {
-                        0 | 1 => ColType::Utf8,
-                        _ => self.columns[index - 2].ty,
-                    };
-                    let mut builder = ColBuilder::new(ty, items.len());
-                    for (region, item) in &items {
-                        let cell = match index {
-                            0 => Cell::str(Some(&target.account.id)),
-                            1 => Cell::str(Some(region)),
-                            _ => (self.columns[index - 2].get)(item),
-                        };
-                        builder.append(ty, cell);
-                    }
-                    builder.finish()
-                })
-                .collect();
-            let options = RecordBatchOptions::new().with_row_count(Some(items.len()));
-            let batch =
-                RecordBatch::try_new_with_options(schema, columns, &options).map_err(|e| {
-                    CallError {
-                        operation: "build rows",
-                        code: None,
-                        message: e.to_string(),
-                    }
-                })?;
+            let batch = items_batch(
+                schema,
+                projection,
+                2,
+                &self.columns,
+                &items,
+                |(_, item)| *item,
+                |index, (region, _)| match index {
+                    0 => Cell::str(Some(&target.account.id)),
+                    _ => Cell::str(Some(region)),
+                },
+            )
+            .map_err(|e| CallError {
+                operation: "build rows",
+                code: None,
+                message: e.to_string(),
+            })?;
             Ok((batch, fetched.warnings))
         })
     }
@@ -389,49 +356,6 @@ impl AwsTable {
         };
         column == "account_id" || column == "region" || self.def.id_columns().contains(&column)
     }
-}
-
-/// `col = 'v'`, `col IN ('a', 'b')` and `col = 'a' OR col = 'b'`, as the
-/// column and its value set.
-pub(crate) fn equality_set(filter: &Expr) -> Option<(&str, Vec<String>)> {
-    match filter {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Eq => {
-            match (column_name(left), string_literal(right)) {
-                (Some(c), Some(v)) => Some((c, vec![v])),
-                _ => Some((column_name(right)?, vec![string_literal(left)?])),
-            }
-        }
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Or => {
-            let (l, mut lv) = equality_set(left)?;
-            let (r, rv) = equality_set(right)?;
-            if l != r {
-                return None;
-            }
-            lv.extend(rv);
-            Some((l, lv))
-        }
-        Expr::InList(list) if !list.negated => {
-            let column = column_name(&list.expr)?;
-            let values = list
-                .list
-                .iter()
-                .map(string_literal)
-                .collect::<Option<Vec<_>>>()?;
-            Some((column, values))
-        }
-        _ => None,
-    }
-}
-
-/// Intersects a column's allowed values with another conjunct's.
-fn restrict(allowed: &mut Option<Vec<String>>, values: Vec<String>) {
-    *allowed = Some(match allowed.take() {
-        None => values,
-        Some(previous) => previous
-            .into_iter()
-            .filter(|v| values.contains(v))
-            .collect(),
-    });
 }
 
 #[async_trait]
@@ -660,7 +584,9 @@ impl PartitionStream for AwsStream {
                         .await
                     {
                         Ok((batch, warnings)) => {
-                            for (warning, count) in summarize(warnings) {
+                            for (warning, count) in
+                                summarize(warnings, |w| (w.operation, w.code.clone()))
+                            {
                                 let resources = if count == 1 {
                                     String::new()
                                 } else {
@@ -693,20 +619,4 @@ impl PartitionStream for AwsStream {
             .filter_map(|batch| async move { batch.map(Ok::<_, DataFusionError>) });
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
     }
-}
-
-/// Detail-call failures grouped by operation and code, so AccessDenied on
-/// every bucket is one line, not one per bucket.
-fn summarize(warnings: Vec<CallError>) -> Vec<(CallError, usize)> {
-    let mut groups: Vec<(CallError, usize)> = Vec::new();
-    for warning in warnings {
-        match groups
-            .iter_mut()
-            .find(|(g, _)| g.operation == warning.operation && g.code == warning.code)
-        {
-            Some((_, count)) => *count += 1,
-            None => groups.push((warning, 1)),
-        }
-    }
-    groups
 }
