@@ -205,6 +205,16 @@ pub struct Sources {
     )]
     pub aws_region: Vec<String>,
 
+    /// GCP project ids to read, comma-separated (default: every active project the credentials can list); tables in schema `gcp`.
+    #[arg(
+        long,
+        value_name = "IDS",
+        value_delimiter = ',',
+        global = true,
+        help_heading = "GCP (kq built with --features gcp)"
+    )]
+    pub gcp_project: Vec<String>,
+
     /// Read tables from the snapshots in DIR or bucket URL (written by kq snapshot) as schema `snapshots`; without --context/-A/--demo no cluster is read and unqualified names read the snapshots.
     #[arg(long, value_name = "DIR", global = true, help_heading = "Snapshots")]
     pub snapshots: Option<String>,

@@ -223,13 +223,15 @@ pub(crate) fn report_failures(
     failures.iter().for_each(print_failure);
     if every_cluster_failed(engine, mark) {
         let sources = engine.failures().attempted_since(mark);
-        let what = if sources
+        let kinds: Vec<&str> = sources
             .iter()
-            .any(|s| kq_providers::failures::source_kind(s).0 == "aws")
-        {
-            "no cluster or AWS account/region could be read"
-        } else {
-            "no cluster could be read"
+            .map(|s| kq_providers::failures::source_kind(s).0)
+            .collect();
+        let what = match (kinds.contains(&"aws"), kinds.contains(&"gcp")) {
+            (false, false) => "no cluster could be read",
+            (true, false) => "no cluster or AWS account/region could be read",
+            (false, true) => "no cluster or GCP project could be read",
+            (true, true) => "no cluster, AWS account/region or GCP project could be read",
         };
         return Err(Failure::usage(format!(
             "{what} ({}); see the errors above",
@@ -323,6 +325,10 @@ fn table_description(table: &dyn datafusion::datasource::TableProvider) -> Strin
     #[cfg(feature = "aws")]
     if let Some(aws) = any.downcast_ref::<kq_providers::aws::table::AwsTable>() {
         return aws.description().to_string();
+    }
+    #[cfg(feature = "gcp")]
+    if let Some(gcp) = any.downcast_ref::<kq_providers::gcp::table::GcpTable>() {
+        return gcp.description().to_string();
     }
     // Tables over files (the report history) say it in their schema.
     table

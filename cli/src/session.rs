@@ -102,8 +102,9 @@ pub async fn build_reusing(
     };
     // Someone asking only about AWS need not have a kubeconfig: without
     // one, the Kubernetes tables are empty (no cluster selected).
-    let aws_only = cfg!(feature = "aws")
-        && (!args.aws_profile.is_empty() || !args.aws_region.is_empty())
+    let aws_only = ((cfg!(feature = "aws")
+        && (!args.aws_profile.is_empty() || !args.aws_region.is_empty()))
+        || (cfg!(feature = "gcp") && !args.gcp_project.is_empty()))
         && args.kubeconfig.is_none()
         && args.context.is_none()
         && !args.all_contexts;
@@ -168,6 +169,7 @@ pub async fn build_reusing(
         },
     );
     let mut extra = aws_schemas(args, &failures).await?;
+    extra.extend(gcp_schemas(args, &failures).await?);
     let mut snapshot_location = None;
     if let Some(url) = &args.snapshots {
         let location = Location::parse(url, false).map_err(|e| Failure::usage(e.to_string()))?;
@@ -292,6 +294,45 @@ async fn ballista_engine(_engine: Engine, _url: &str) -> Result<Engine, Failure>
     ))
 }
 
+/// Schema `gcp`. With --gcp-project the credentials and projects are
+/// resolved now, so a bad project id or missing credentials is the
+/// command's error; otherwise on first use.
+#[cfg(feature = "gcp")]
+async fn gcp_schemas(
+    args: &Sources,
+    failures: &FailureLog,
+) -> Result<Vec<(String, Arc<dyn datafusion::catalog::SchemaProvider>)>, Failure> {
+    use kq_providers::gcp::{GcpOptions, GcpSchema, SCHEMA};
+    let options = GcpOptions {
+        projects: args.gcp_project.clone(),
+        timeout: args.timeout,
+    };
+    let schema = GcpSchema::new(options, failures.clone());
+    if !args.gcp_project.is_empty() {
+        schema
+            .connect()
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    Ok(vec![(SCHEMA.to_string(), Arc::new(schema))])
+}
+
+/// Without the `gcp` feature: --gcp-project is an error, and schema `gcp`
+/// answers every table with how to get a kq that has it.
+#[cfg(not(feature = "gcp"))]
+async fn gcp_schemas(
+    args: &Sources,
+    _failures: &FailureLog,
+) -> Result<Vec<(String, Arc<dyn datafusion::catalog::SchemaProvider>)>, Failure> {
+    if !args.gcp_project.is_empty() {
+        return Err(Failure::usage(NO_GCP.to_string()));
+    }
+    Ok(vec![("gcp".to_string(), Arc::new(MissingProvider(NO_GCP)))])
+}
+
+#[cfg(not(feature = "gcp"))]
+const NO_GCP: &str = "this kq was built without GCP support; build it with `cargo build --release -p kq-cli --features gcp` to query schema gcp and use --gcp-project";
+
 /// Schema `aws`. With AWS flags the accounts are resolved now, so a bad
 /// profile or region is the command's error; otherwise on first use.
 #[cfg(feature = "aws")]
@@ -325,19 +366,21 @@ async fn aws_schemas(
     if !args.aws_profile.is_empty() || !args.aws_region.is_empty() {
         return Err(Failure::usage(NO_AWS.to_string()));
     }
-    Ok(vec![("aws".to_string(), Arc::new(NoAwsSchema))])
+    Ok(vec![("aws".to_string(), Arc::new(MissingProvider(NO_AWS)))])
 }
 
 #[cfg(not(feature = "aws"))]
 const NO_AWS: &str = "this kq was built without AWS support; build it with `cargo build --release -p kq-cli --features aws` to query schema aws and use --aws-profile/--aws-region";
 
-#[cfg(not(feature = "aws"))]
+/// A cloud schema this build leaves out: no tables, and any table name
+/// answers with how to build a kq that has them.
+#[cfg(any(not(feature = "aws"), not(feature = "gcp")))]
 #[derive(Debug)]
-struct NoAwsSchema;
+struct MissingProvider(&'static str);
 
-#[cfg(not(feature = "aws"))]
+#[cfg(any(not(feature = "aws"), not(feature = "gcp")))]
 #[async_trait::async_trait]
-impl datafusion::catalog::SchemaProvider for NoAwsSchema {
+impl datafusion::catalog::SchemaProvider for MissingProvider {
     fn table_names(&self) -> Vec<String> {
         Vec::new()
     }
@@ -346,7 +389,7 @@ impl datafusion::catalog::SchemaProvider for NoAwsSchema {
         &self,
         _name: &str,
     ) -> datafusion::error::Result<Option<Arc<dyn datafusion::datasource::TableProvider>>> {
-        Err(datafusion::error::DataFusionError::Plan(NO_AWS.to_string()))
+        Err(datafusion::error::DataFusionError::Plan(self.0.to_string()))
     }
 
     fn table_exist(&self, _name: &str) -> bool {

@@ -21,13 +21,18 @@ use datafusion::physical_plan::ExecutionPlan;
 /// Sources of AWS failures are `aws:ACCOUNT/REGION` (or `aws:profile/NAME`
 /// before the account is known); every other source is a cluster.
 pub const AWS_SOURCE_PREFIX: &str = "aws:";
+/// Sources of GCP failures are `gcp:PROJECT`.
+pub const GCP_SOURCE_PREFIX: &str = "gcp:";
 
 /// What kind of source a failure's source is, and its name within that
 /// kind: `("cluster", "prod")` or `("aws", "123456789012/us-east-1")`.
 pub fn source_kind(source: &str) -> (&'static str, &str) {
-    match source.strip_prefix(AWS_SOURCE_PREFIX) {
-        Some(account) => ("aws", account),
-        None => ("cluster", source),
+    if let Some(account) = source.strip_prefix(AWS_SOURCE_PREFIX) {
+        ("aws", account)
+    } else if let Some(project) = source.strip_prefix(GCP_SOURCE_PREFIX) {
+        ("gcp", project)
+    } else {
+        ("cluster", source)
     }
 }
 

@@ -8,7 +8,11 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(any(feature = "aws", feature = "gcp"))]
+mod cloud;
 pub mod failures;
+#[cfg(feature = "gcp")]
+pub mod gcp;
 pub mod image;
 pub mod kubernetes;
 pub mod quantity;
