@@ -9,6 +9,7 @@ pub mod aws;
 pub mod browser;
 pub mod emulators;
 pub mod faulty;
+pub mod gcp;
 pub mod proxy;
 
 use std::collections::BTreeSet;
@@ -94,6 +95,9 @@ fn build_cli_binary(name: &str) {
     if cfg!(feature = "ballista") {
         features.push("kq-cli/ballista");
     }
+    if cfg!(feature = "gcp") {
+        features.push("kq-cli/gcp");
+    }
     if cfg!(feature = "gcs") {
         features.push("kq-cli/gcs");
     }
@@ -150,7 +154,19 @@ pub async fn run_kq_env(args: Vec<String>, env: Vec<(String, String)>) -> Output
     let binary = kq_binary().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let home = tempfile::tempdir().expect("temp HOME");
-        let output = Command::new(binary)
+        let mut command = Command::new(binary);
+        // The machine's own gcloud settings and Google credentials must not
+        // reach a kq run against the GCP fake (or make another test call GCP).
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CLOUDSDK_")
+                || name.starts_with("GOOGLE_")
+                || name.starts_with("GCE_")
+            {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let output = command
             .args(&args)
             .env_remove("KUBECONFIG")
             .env_remove("KQ_KUBECONFIG")
