@@ -420,7 +420,7 @@ pub struct ScheduleArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ReportArgs {
-    /// Packs to run (baseline, cis, nsa, practices, or a directory of .sql controls). Default: every built-in pack.
+    /// Packs to run (baseline, cis, nsa, practices, gcp, or a directory of .sql controls). Default: every built-in Kubernetes pack (gcp runs only when named).
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     pub pack: Vec<String>,
 

@@ -371,10 +371,15 @@ pub struct Selection {
     pub known_ids: Vec<String>,
 }
 
+/// Packs that read a cloud provider's schema: they run when named
+/// (`--pack gcp`), never by default, so a Kubernetes report never calls a
+/// cloud its user did not ask about.
+pub const OPT_IN_PACKS: &[&str] = &["gcp"];
+
 /// Picks controls: every control of the named packs (names of embedded
 /// packs or paths to directories), narrowed to `ids` when given (an id
 /// alone also selects its control from any embedded pack). No pack and no
-/// id means every embedded pack. Then resolves parameters: the file's
+/// id means every embedded pack but the [`OPT_IN_PACKS`]. Then resolves parameters: the file's
 /// values, overridden by `--param` pairs.
 pub fn select(
     packs: &[String],
@@ -401,7 +406,11 @@ pub fn select(
         }
     }
     if chosen.is_empty() {
-        chosen = embedded.clone();
+        chosen = embedded
+            .iter()
+            .filter(|p| !OPT_IN_PACKS.contains(&p.name.as_str()))
+            .cloned()
+            .collect();
     }
     let mut controls: Vec<Control> = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
