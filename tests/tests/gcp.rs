@@ -764,24 +764,27 @@ async fn gke_nodes_and_services_join_the_cloud_objects_behind_them() {
         None,
         &[
             "--gcp-project",
-            &prod.id,
+            PROJECTS,
             "-f",
             &example("public_gke_endpoints.sql"),
         ],
     )
     .await
     .iter()
-    .map(|r| text(&r["cluster"]))
+    .map(|r| format!("{}/{}", text(&r["project"]), text(&r["cluster"])))
     .collect();
-    let want: BTreeSet<String> = prod
-        .clusters
+    let want: BTreeSet<String> = fake
+        .fleet()
+        .projects()
         .iter()
-        .filter(|c| {
+        .flat_map(|p| p.clusters.iter().map(move |c| (p, c)))
+        .filter(|(_, c)| {
             c["privateClusterConfig"]["enablePrivateEndpoint"] != true
                 && c["masterAuthorizedNetworksConfig"]["enabled"] != true
         })
-        .map(|c| text(&c["name"]))
+        .map(|(p, c)| format!("{}/{}", p.id, text(&c["name"])))
         .collect();
+    assert!(!want.is_empty(), "the fake seeds an open control plane");
     assert_eq!(got, want);
     let got: BTreeSet<(String, String)> = rows(
         &fake,
@@ -814,4 +817,207 @@ async fn gke_nodes_and_services_join_the_cloud_objects_behind_them() {
         .collect();
     assert!(!want.is_empty());
     assert_eq!(got, want);
+}
+
+/// `(control, project/name) → status` of every finding of a JSON report.
+fn verdicts(report: &Value) -> BTreeSet<(String, String, String)> {
+    report["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .flat_map(|c| {
+            let id = text(&c["control"]["id"]);
+            c["findings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |f| {
+                    (
+                        id.clone(),
+                        format!("{}/{}", text(&f["cluster"]), text(&f["name"])),
+                        text(&f["status"]),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Whether a firewall rule of the fake opens tcp `port` to the world.
+fn opens(rule: &Value, port: i64) -> bool {
+    rule["direction"] == "INGRESS"
+        && rule["disabled"] != true
+        && texts(&rule["sourceRanges"])
+            .iter()
+            .any(|r| r == "0.0.0.0/0" || r == "::/0")
+        && rule["allowed"].as_array().into_iter().flatten().any(|a| {
+            let ports = texts(&a["ports"]);
+            (a["IPProtocol"] == "all" || a["IPProtocol"] == "tcp")
+                && (ports.is_empty()
+                    || ports.iter().any(|p| {
+                        let (from, to) = p.split_once('-').unwrap_or((p, p));
+                        from.parse::<i64>().is_ok_and(|f| f <= port)
+                            && to.parse::<i64>().is_ok_and(|t| port <= t)
+                    }))
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gcp_pack_judges_the_seeded_projects() {
+    let fake = fake(GcpFaults::default()).await;
+    let output = kq(
+        &fake,
+        None,
+        &[
+            "report",
+            "--pack",
+            "gcp",
+            "--gcp-project",
+            PROJECTS,
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "high alarms fail the run: {}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).trim().is_empty() || !stderr(&output).contains("error"),
+        "{}",
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    let got = verdicts(&report);
+
+    // The same verdicts, from each control's -- alarms: header, over the
+    // fake's seeded objects.
+    let status = |alarm: bool| if alarm { "alarm" } else { "ok" }.to_string();
+    let mut want = BTreeSet::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    for p in fake.fleet().projects() {
+        for c in &p.clusters {
+            let public = c["privateClusterConfig"]["enablePrivateEndpoint"] != true;
+            let authorized = c["masterAuthorizedNetworksConfig"]["enabled"] == true;
+            want.insert((
+                "gcp.gke_control_plane_exposure".into(),
+                format!("{}/{}", p.id, text(&c["name"])),
+                status(public && !authorized),
+            ));
+            let policy = c["networkPolicy"]["enabled"] == true
+                || c["networkConfig"]["datapathProvider"] == "ADVANCED_DATAPATH";
+            let bad = !policy
+                || c["legacyAbac"]["enabled"] == true
+                || c["shieldedNodes"]["enabled"] != true;
+            want.insert((
+                "gcp.gke_hardening".into(),
+                format!("{}/{}", p.id, text(&c["name"])),
+                status(bad),
+            ));
+            for pool in c["nodePools"].as_array().into_iter().flatten() {
+                let account = text(&pool["config"]["serviceAccount"]);
+                let default_account = account == "default"
+                    || account.ends_with("-compute@developer.gserviceaccount.com");
+                let exposed = pool["config"]["workloadMetadataConfig"]["mode"] != "GKE_METADATA";
+                want.insert((
+                    "gcp.gke_node_identity".into(),
+                    format!("{}/{}/{}", p.id, text(&c["name"]), text(&pool["name"])),
+                    status(default_account || exposed),
+                ));
+            }
+        }
+        for rule in &p.firewalls {
+            want.insert((
+                "gcp.firewall_admin_ports_open".into(),
+                format!("{}/{}", p.id, text(&rule["name"])),
+                status(opens(rule, 22) || opens(rule, 3389)),
+            ));
+        }
+        let basic: BTreeSet<String> = p.iam_policy["bindings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["role"] == "roles/owner" || b["role"] == "roles/editor")
+            .flat_map(|b| texts(&b["members"]))
+            .filter_map(|m| m.strip_prefix("serviceAccount:").map(str::to_string))
+            .collect();
+        for account in &p.service_accounts {
+            let email = text(&account["email"]);
+            want.insert((
+                "gcp.service_account_privileges".into(),
+                format!("{}/{email}", p.id),
+                status(basic.contains(&email)),
+            ));
+        }
+        for (email, key) in &p.service_account_keys {
+            if key["keyType"] != "USER_MANAGED" {
+                continue;
+            }
+            let created = chrono::DateTime::parse_from_rfc3339(&text(&key["validAfterTime"]))
+                .expect("key time")
+                .timestamp();
+            let old = key["disabled"] != true && now - created > 90 * 86_400;
+            want.insert((
+                "gcp.user_managed_keys".into(),
+                format!("{}/{email}/{}", p.id, last(&key["name"])),
+                status(old),
+            ));
+        }
+        for bucket in &p.buckets {
+            let uniform = bucket["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"] == true;
+            let enforced = bucket["iamConfiguration"]["publicAccessPrevention"] == "enforced";
+            want.insert((
+                "gcp.bucket_access".into(),
+                format!("{}/{}", p.id, text(&bucket["name"])),
+                status(!(uniform && enforced)),
+            ));
+        }
+    }
+    for control in [
+        "gcp.gke_control_plane_exposure",
+        "gcp.gke_hardening",
+        "gcp.gke_node_identity",
+        "gcp.firewall_admin_ports_open",
+        "gcp.service_account_privileges",
+        "gcp.user_managed_keys",
+        "gcp.bucket_access",
+    ] {
+        let statuses: BTreeSet<&str> = want
+            .iter()
+            .filter(|(c, _, _)| c == control)
+            .map(|(_, _, s)| s.as_str())
+            .collect();
+        assert!(
+            statuses.contains("alarm"),
+            "the fake gives {control} something to alarm on"
+        );
+    }
+    assert_eq!(got, want);
+
+    // Kubernetes reports never run the pack unless it is named.
+    let sim = TestFleet::start(FleetConfig::uniform(1, 5, 84)).await;
+    let output = kq(&fake, Some(&sim.kubeconfig), &["report", "--list"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("gcp."), "{}", stdout(&output));
+    let before = fake.requests().len();
+    let output = kq(&fake, Some(&sim.kubeconfig), &["report", "-o", "json"]).await;
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    assert!(
+        report["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .all(|c| !text(&c["control"]["id"]).starts_with("gcp."))
+    );
+    assert_eq!(
+        fake.requests().len(),
+        before,
+        "a Kubernetes report called GCP"
+    );
 }
