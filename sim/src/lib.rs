@@ -7,7 +7,8 @@
 //! certificate shapes ([`TlsShape`]), authenticate client certificates, rotate
 //! tokens, and imitate older Kubernetes releases ([`ServerVersion`]). The
 //! [`gcp`] module is a separate fake of the Google Cloud REST APIs (Compute,
-//! GKE, IAM, Resource Manager, Storage) that the real gcloud accepts.
+//! GKE, IAM, Resource Manager, Storage) that the real gcloud accepts, and
+//! the [`azure`] module one of Azure Resource Manager that the real az accepts.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kq_sim::SimError> {
@@ -36,6 +37,7 @@
 //!   the accepted field selectors; it does not change which API groups and
 //!   versions are served.
 
+pub mod azure;
 mod defaults;
 mod discovery;
 mod error;
