@@ -1,11 +1,15 @@
-//! What the cloud providers (`aws`, `gcp`) share: columns over an SDK's
-//! item type, the equality filters that prune what a scan asks a cloud
-//! for, and the loop that turns fetched items into one Arrow batch.
+//! What the cloud providers (`aws`, `gcp`, `azure`) share: columns over
+//! an item type, the equality filters that prune what a scan asks a cloud
+//! for, the loop that turns fetched items into one Arrow batch, and (in
+//! [`scoped`]) the table that fans out over projects or subscriptions.
 //!
 //! A cloud table is not a Kubernetes table: its items are typed SDK
 //! structs, not JSON, and a scan fans out over accounts or projects
 //! rather than clusters. Only these pieces are common to every cloud; the
 //! fan-out, credentials and error vocabulary stay in each provider.
+
+#[cfg(any(feature = "gcp", feature = "azure"))]
+pub(crate) mod scoped;
 
 use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;

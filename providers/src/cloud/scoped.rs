@@ -1,12 +1,14 @@
-//! One GCP table: its columns, how it is fetched, and the DataFusion
-//! `TableProvider` that fans a scan out over projects.
+//! A cloud table whose scan fans out over one scope per call: GCP
+//! projects, Azure subscriptions. Its columns, how it is fetched, and the
+//! DataFusion `TableProvider`.
 //!
-//! A table is a [`Spec`] over the client library's own item type, with
-//! the `project` column first. GCP's list calls are per project (compute
-//! aggregates every zone and region into one paged list), so a scan makes
-//! one fetch per selected project; a filter on `zone`, `region` or
-//! `location` narrows the calls (a zonal list instead of the aggregate)
-//! where the API allows it, and DataFusion re-checks every filter.
+//! A table is a [`Spec`] over the provider's own item type, with the
+//! scope column (`project`, `subscription_id`) first. Both clouds list
+//! per scope (GCP's compute aggregates every zone into one paged list,
+//! ARM every resource group), so a scan makes one fetch per selected
+//! scope; a filter on a narrowing column (`zone`, `region`, `location`)
+//! narrows the calls where the API allows it, and DataFusion re-checks
+//! every filter.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -27,13 +29,12 @@ use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 
-use super::connect::{Clients, GcpContext};
-use crate::cloud::{Col, equality_set, items_batch, restrict, summarize};
-use crate::failures::{FailureKind, GCP_SOURCE_PREFIX, Severity};
+use super::{Col, equality_set, items_batch, restrict, summarize};
+use crate::failures::{FailureKind, FailureLog, Severity};
 use crate::kubernetes::tables::model::{self, Cell, ColType};
 
-/// How many projects one scan reads at once.
-const PROJECT_CONCURRENCY: usize = 8;
+/// How many scopes one scan reads at once.
+const SCOPE_CONCURRENCY: usize = 8;
 /// How many per-item detail calls (one per service account) run at once.
 pub(crate) const DETAIL_CONCURRENCY: usize = 8;
 
@@ -48,6 +49,7 @@ pub(crate) struct Request {
 
 impl Request {
     /// Values the query pins `column` to, when it does.
+    #[cfg_attr(not(feature = "gcp"), allow(dead_code))]
     pub(crate) fn pinned(&self, column: &str) -> Option<&[String]> {
         self.pins.get(column).map(Vec::as_slice)
     }
@@ -59,10 +61,33 @@ impl Request {
     }
 }
 
-/// Where a fetch goes: one project, through the session's clients.
-pub(crate) struct Target<'a> {
-    pub project: &'a str,
-    pub clients: &'a Clients,
+/// What a provider gives the scoped tables: its scopes, resolved once per
+/// session with the clients that read them, and where failures go.
+#[async_trait]
+pub trait Scoped: Send + Sync + 'static {
+    type Clients: Send + Sync + 'static;
+    /// The schema, which prefixes table names in failures (`gcp`).
+    const SCHEMA: &'static str;
+    /// The first column of every table (`project`).
+    const SCOPE_COLUMN: &'static str;
+    const SCOPE_DESCRIPTION: &'static str;
+    /// Prefix of failure sources (`gcp:`), see [`crate::failures`].
+    const SOURCE_PREFIX: &'static str;
+    /// The scopes and clients; a configuration error fails the scan.
+    async fn resolve(&self) -> Result<Arc<Scopes<Self::Clients>>, DataFusionError>;
+    fn failures(&self) -> &FailureLog;
+}
+
+/// The scopes a session reads, and the clients that read them.
+pub struct Scopes<C> {
+    pub scopes: Vec<String>,
+    pub(crate) clients: C,
+}
+
+/// Where a fetch goes: one scope, through the session's clients.
+pub(crate) struct Target<'a, C> {
+    pub scope: &'a str,
+    pub clients: &'a C,
 }
 
 /// Items of one fetch, plus what could not be read about some of them.
@@ -83,72 +108,33 @@ impl<T> From<Vec<T>> for Fetched<T> {
     }
 }
 
-pub(crate) type FetchFn<T> =
-    for<'a> fn(&'a Target<'a>, &'a Request) -> BoxFuture<'a, Result<Fetched<T>, CallError>>;
+pub(crate) type FetchFn<T, C> =
+    for<'a> fn(&'a Target<'a, C>, &'a Request) -> BoxFuture<'a, Result<Fetched<T>, CallError>>;
 
-/// A table over items of type `T`.
-pub(crate) struct Spec<T> {
+/// A table over items of type `T`, read through clients `C`.
+pub(crate) struct Spec<T, C> {
     pub name: &'static str,
     pub description: &'static str,
-    /// Columns after `project`.
+    /// Columns after the scope column.
     pub columns: Vec<Col<T>>,
     /// Columns whose `=`/`IN` values the fetch may use to ask for less.
     pub narrowing: &'static [&'static str],
-    pub fetch: FetchFn<T>,
+    pub fetch: FetchFn<T, C>,
 }
 
-/// A failed GCP call: the operation, the API's status, its message.
+/// A failed cloud call: the operation, the API's status or error code,
+/// its message, and what kind of failure that is.
 #[derive(Clone, Debug)]
 pub struct CallError {
     pub operation: &'static str,
-    /// The API's status (`PERMISSION_DENIED`, `NOT_FOUND`, …), or the HTTP
-    /// status when the answer had no Google error body.
+    /// The API's status or code (`PERMISSION_DENIED`, `AuthorizationFailed`,
+    /// …), or the HTTP status when the answer had no error body.
     pub status: Option<String>,
     pub message: String,
     kind: FailureKind,
 }
 
 impl CallError {
-    /// From the client libraries' error, keeping the API's status.
-    pub(crate) fn from_gax(operation: &'static str, error: google_cloud_gax::error::Error) -> Self {
-        use google_cloud_gax::error::rpc::Code;
-        if let Some(status) = error.status() {
-            let kind = match status.code {
-                Code::PermissionDenied => FailureKind::Forbidden,
-                Code::Unauthenticated => FailureKind::Auth,
-                Code::DeadlineExceeded => FailureKind::Timeout,
-                _ => FailureKind::Server,
-            };
-            return Self {
-                operation,
-                status: Some(status.code.name().to_string()),
-                message: status.message.clone(),
-                kind,
-            };
-        }
-        let kind = if error.is_authentication() {
-            FailureKind::Auth
-        } else if error.is_timeout() {
-            FailureKind::Timeout
-        } else if error.is_connect() || error.is_io() || error.is_transport() {
-            FailureKind::Unreachable
-        } else if error.is_deserialization() {
-            FailureKind::Decode
-        } else {
-            match error.http_status_code() {
-                Some(401) => FailureKind::Auth,
-                Some(403) => FailureKind::Forbidden,
-                _ => FailureKind::Server,
-            }
-        };
-        Self {
-            operation,
-            status: error.http_status_code().map(|code| format!("HTTP {code}")),
-            message: error.to_string(),
-            kind,
-        }
-    }
-
     pub(crate) fn new(
         operation: &'static str,
         status: Option<String>,
@@ -171,7 +157,16 @@ impl CallError {
     /// Whether the API said the thing asked for does not exist (a zone
     /// or location filter naming one that is not there).
     pub(crate) fn is_not_found(&self) -> bool {
-        self.status.as_deref() == Some("NOT_FOUND") || self.status.as_deref() == Some("HTTP 404")
+        matches!(
+            self.status.as_deref(),
+            Some(
+                "NOT_FOUND"
+                    | "HTTP 404"
+                    | "ResourceNotFound"
+                    | "ResourceGroupNotFound"
+                    | "NotFound"
+            )
+        )
     }
 }
 
@@ -187,26 +182,27 @@ impl fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 /// The type-erased face of a [`Spec`], so the schema can hold every table.
-pub(crate) trait GcpTableDef: Send + Sync {
+pub(crate) trait TableDef<C>: Send + Sync {
     fn name(&self) -> &'static str;
     fn description(&self) -> &'static str;
     fn narrowing(&self) -> &'static [&'static str];
-    /// Built once per table, by [`GcpTable::new`].
-    fn schema(&self) -> SchemaRef;
-    /// Column names in schema order.
+    /// Built once per table, by [`ScopedTable::new`], with the scope
+    /// column first.
+    fn schema(&self, scope_column: &'static str, scope_description: &'static str) -> SchemaRef;
+    /// Column names after the scope column, in schema order.
     fn column_names(&self) -> Vec<&'static str>;
-    /// Fetches one project into a batch of the projected columns
-    /// (`schema` is their schema), with the warnings of partial answers.
+    /// Fetches one scope into a batch of the projected columns (`schema`
+    /// is their schema), with the warnings of partial answers.
     fn fetch<'a>(
         &'a self,
-        target: &'a Target<'a>,
+        target: &'a Target<'a, C>,
         request: &'a Request,
         projection: &'a [usize],
         schema: SchemaRef,
     ) -> BoxFuture<'a, Result<(RecordBatch, Vec<CallError>), CallError>>;
 }
 
-impl<T: Send + Sync + 'static> GcpTableDef for Spec<T> {
+impl<T: Send + Sync + 'static, C: Send + Sync + 'static> TableDef<C> for Spec<T, C> {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -219,12 +215,12 @@ impl<T: Send + Sync + 'static> GcpTableDef for Spec<T> {
         self.narrowing
     }
 
-    fn schema(&self) -> SchemaRef {
+    fn schema(&self, scope_column: &'static str, scope_description: &'static str) -> SchemaRef {
         let mut fields = vec![model::field(
-            "project",
+            scope_column,
             ColType::Utf8,
             false,
-            "GCP project id",
+            scope_description,
         )];
         fields.extend(
             self.columns
@@ -235,14 +231,12 @@ impl<T: Send + Sync + 'static> GcpTableDef for Spec<T> {
     }
 
     fn column_names(&self) -> Vec<&'static str> {
-        let mut names = vec!["project"];
-        names.extend(self.columns.iter().map(|c| c.name));
-        names
+        self.columns.iter().map(|c| c.name).collect()
     }
 
     fn fetch<'a>(
         &'a self,
-        target: &'a Target<'a>,
+        target: &'a Target<'a, C>,
         request: &'a Request,
         projection: &'a [usize],
         schema: SchemaRef,
@@ -256,7 +250,7 @@ impl<T: Send + Sync + 'static> GcpTableDef for Spec<T> {
                 &self.columns,
                 &fetched.items,
                 |item| item,
-                |_, _| Cell::str(Some(target.project)),
+                |_, _| Cell::str(Some(target.scope)),
             )
             .map_err(|e| CallError::new("build rows", None, e.to_string(), FailureKind::Decode))?;
             Ok((batch, fetched.warnings))
@@ -264,29 +258,30 @@ impl<T: Send + Sync + 'static> GcpTableDef for Spec<T> {
     }
 }
 
-/// A GCP table as DataFusion sees it.
-pub struct GcpTable {
-    def: Arc<dyn GcpTableDef>,
-    context: Arc<GcpContext>,
+/// A scoped cloud table as DataFusion sees it.
+pub struct ScopedTable<X: Scoped> {
+    def: Arc<dyn TableDef<X::Clients>>,
+    context: Arc<X>,
     schema: SchemaRef,
 }
 
-impl fmt::Debug for GcpTable {
+impl<X: Scoped> fmt::Debug for ScopedTable<X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GcpTable")
+        f.debug_struct("ScopedTable")
+            .field("schema", &X::SCHEMA)
             .field("name", &self.def.name())
             .finish()
     }
 }
 
-impl GcpTable {
+impl<X: Scoped> ScopedTable<X> {
     /// One line saying what the table holds.
     pub fn description(&self) -> &'static str {
         self.def.description()
     }
 
-    pub(crate) fn new(def: Arc<dyn GcpTableDef>, context: Arc<GcpContext>) -> Self {
-        let schema = def.schema();
+    pub(crate) fn new(def: Arc<dyn TableDef<X::Clients>>, context: Arc<X>) -> Self {
+        let schema = def.schema(X::SCOPE_COLUMN, X::SCOPE_DESCRIPTION);
         Self {
             def,
             context,
@@ -294,17 +289,17 @@ impl GcpTable {
         }
     }
 
-    /// Whether kq can use `filter` to prune projects or narrow calls.
+    /// Whether kq can use `filter` to prune scopes or narrow calls.
     fn usable(&self, filter: &Expr) -> bool {
         let Some((column, _)) = equality_set(filter) else {
             return false;
         };
-        column == "project" || self.def.narrowing().contains(&column)
+        column == X::SCOPE_COLUMN || self.def.narrowing().contains(&column)
     }
 }
 
 #[async_trait]
-impl TableProvider for GcpTable {
+impl<X: Scoped> TableProvider for ScopedTable<X> {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -313,8 +308,8 @@ impl TableProvider for GcpTable {
         TableType::Base
     }
 
-    /// Filters only prune what kq asks GCP for; DataFusion re-checks
-    /// every one.
+    /// Filters only prune what kq asks the cloud for; DataFusion
+    /// re-checks every one.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
@@ -338,42 +333,39 @@ impl TableProvider for GcpTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let resolved = self
-            .context
-            .resolved()
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let resolved = self.context.resolve().await?;
         let schema = self.schema.clone();
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..schema.fields().len()).collect(),
         };
-        let mut projects: Option<Vec<String>> = None;
+        let mut scopes: Option<Vec<String>> = None;
         let mut request = Request::default();
         for filter in filters {
             let Some((column, values)) = equality_set(filter) else {
                 continue;
             };
-            if column == "project" {
-                restrict(&mut projects, values);
+            if column == X::SCOPE_COLUMN {
+                restrict(&mut scopes, values);
             } else if let Some(&pin) = self.def.narrowing().iter().find(|c| **c == column) {
                 let mut pinned = request.pins.remove(pin);
                 restrict(&mut pinned, values);
                 request.pins.insert(pin, pinned.unwrap_or_default());
             }
         }
-        let names = self.def.column_names();
+        let mut names = vec![X::SCOPE_COLUMN];
+        names.extend(self.def.column_names());
         request.projected = projection.iter().map(|&i| names[i]).collect();
         // Contradictory filters (`zone = 'a' AND zone = 'b'`): nothing to ask.
         let contradictory = request.pins.values().any(Vec::is_empty);
         let jobs: Vec<String> = resolved
-            .projects
+            .scopes
             .iter()
-            .filter(|p| !contradictory && projects.as_ref().is_none_or(|ids| ids.contains(p)))
+            .filter(|s| !contradictory && scopes.as_ref().is_none_or(|ids| ids.contains(s)))
             .cloned()
             .collect();
         let projected = Arc::new(schema.project(&projection)?);
-        let stream = GcpStream {
+        let stream = ScopedStream {
             def: self.def.clone(),
             context: self.context.clone(),
             jobs: Arc::new(jobs),
@@ -392,27 +384,28 @@ impl TableProvider for GcpTable {
     }
 }
 
-/// The scan's one partition: every project, concurrently, in a stable order.
-struct GcpStream {
-    def: Arc<dyn GcpTableDef>,
-    context: Arc<GcpContext>,
+/// The scan's one partition: every scope, concurrently, in a stable order.
+struct ScopedStream<X: Scoped> {
+    def: Arc<dyn TableDef<X::Clients>>,
+    context: Arc<X>,
     jobs: Arc<Vec<String>>,
     request: Arc<Request>,
     projection: Arc<Vec<usize>>,
     schema: SchemaRef,
 }
 
-impl fmt::Debug for GcpStream {
+impl<X: Scoped> fmt::Debug for ScopedStream<X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GcpFetch")
+        f.debug_struct("ScopedFetch")
+            .field("schema", &X::SCHEMA)
             .field("table", &self.def.name())
-            .field("projects", &self.jobs)
+            .field("scopes", &self.jobs)
             .field("pins", &self.request.pins)
             .finish()
     }
 }
 
-impl PartitionStream for GcpStream {
+impl<X: Scoped> PartitionStream for ScopedStream<X> {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
@@ -422,14 +415,14 @@ impl PartitionStream for GcpStream {
         let context = self.context.clone();
         let request = self.request.clone();
         let projection = self.projection.clone();
-        let table = format!("gcp.{}", def.name());
+        let table = format!("{}.{}", X::SCHEMA, def.name());
         let schema = self.schema.clone();
         let jobs = (0..self.jobs.len()).map({
             let jobs = self.jobs.clone();
             move |i| jobs[i].clone()
         });
         let batches = futures::stream::iter(jobs)
-            .map(move |project| {
+            .map(move |scope| {
                 let def = def.clone();
                 let context = context.clone();
                 let request = request.clone();
@@ -437,11 +430,11 @@ impl PartitionStream for GcpStream {
                 let table = table.clone();
                 let schema = schema.clone();
                 async move {
-                    let source = format!("{GCP_SOURCE_PREFIX}{project}");
-                    context.failures.attempted_table(&source, &table);
-                    let resolved = context.resolved().await.ok()?;
+                    let source = format!("{}{scope}", X::SOURCE_PREFIX);
+                    context.failures().attempted_table(&source, &table);
+                    let resolved = context.resolve().await.ok()?;
                     let target = Target {
-                        project: &project,
+                        scope: &scope,
                         clients: &resolved.clients,
                     };
                     match def
@@ -457,7 +450,7 @@ impl PartitionStream for GcpStream {
                                 } else {
                                     format!(" ({count} resources)")
                                 };
-                                context.failures.record(
+                                context.failures().record(
                                     &source,
                                     &table,
                                     Severity::Warning,
@@ -468,7 +461,7 @@ impl PartitionStream for GcpStream {
                             Some(batch)
                         }
                         Err(error) => {
-                            context.failures.record(
+                            context.failures().record(
                                 &source,
                                 &table,
                                 Severity::Error,
@@ -480,8 +473,60 @@ impl PartitionStream for GcpStream {
                     }
                 }
             })
-            .buffered(PROJECT_CONCURRENCY)
+            .buffered(SCOPE_CONCURRENCY)
             .filter_map(|batch| async move { batch.map(Ok::<_, DataFusionError>) });
         Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
+    }
+}
+
+/// A scoped provider's schema (`gcp`, `azure`): every table, built once
+/// (schemas included) per session over one shared context.
+pub struct ScopedSchema<X: Scoped> {
+    pub(crate) context: Arc<X>,
+    tables: std::collections::BTreeMap<&'static str, Arc<ScopedTable<X>>>,
+}
+
+impl<X: Scoped> fmt::Debug for ScopedSchema<X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedSchema")
+            .field("schema", &X::SCHEMA)
+            .field("tables", &self.tables.len())
+            .finish()
+    }
+}
+
+impl<X: Scoped> ScopedSchema<X> {
+    pub(crate) fn with_tables(context: Arc<X>, defs: Vec<Arc<dyn TableDef<X::Clients>>>) -> Self {
+        let tables = defs
+            .into_iter()
+            .map(|def| (def.name(), Arc::new(ScopedTable::new(def, context.clone()))))
+            .collect();
+        Self { context, tables }
+    }
+
+    /// (table, description) of every table, in name order.
+    pub fn descriptions(&self) -> Vec<(&'static str, &'static str)> {
+        self.tables
+            .iter()
+            .map(|(name, t)| (*name, t.description()))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl<X: Scoped> datafusion::catalog::SchemaProvider for ScopedSchema<X> {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.keys().map(|n| n.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Ok(self
+            .tables
+            .get(name)
+            .map(|table| table.clone() as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.contains_key(name)
     }
 }

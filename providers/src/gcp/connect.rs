@@ -22,7 +22,8 @@ use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt as _};
 use http::{Extensions, HeaderMap, HeaderValue};
 use tokio::sync::OnceCell;
 
-use super::table::CallError;
+use super::table::{CallError, gax_error};
+use crate::cloud::scoped::{Scoped, Scopes};
 use crate::failures::{FailureLog, GCP_SOURCE_PREFIX};
 
 /// What the user selected on the command line.
@@ -169,27 +170,27 @@ fn credentials(lookup: impl Fn(&str) -> Option<String>) -> Result<Credentials, G
 }
 
 /// One client per API, shared by every table and project of a session.
-pub(crate) struct Clients {
-    pub instances: google_cloud_compute_v1::client::Instances,
-    pub networks: google_cloud_compute_v1::client::Networks,
-    pub subnetworks: google_cloud_compute_v1::client::Subnetworks,
-    pub firewalls: google_cloud_compute_v1::client::Firewalls,
-    pub forwarding_rules: google_cloud_compute_v1::client::ForwardingRules,
-    pub addresses: google_cloud_compute_v1::client::Addresses,
-    pub clusters: google_cloud_container_v1::client::ClusterManager,
-    pub iam: google_cloud_iam_admin_v1::client::Iam,
-    pub projects: google_cloud_resourcemanager_v3::client::Projects,
+pub struct Clients {
+    pub(crate) instances: google_cloud_compute_v1::client::Instances,
+    pub(crate) networks: google_cloud_compute_v1::client::Networks,
+    pub(crate) subnetworks: google_cloud_compute_v1::client::Subnetworks,
+    pub(crate) firewalls: google_cloud_compute_v1::client::Firewalls,
+    pub(crate) forwarding_rules: google_cloud_compute_v1::client::ForwardingRules,
+    pub(crate) addresses: google_cloud_compute_v1::client::Addresses,
+    pub(crate) clusters: google_cloud_container_v1::client::ClusterManager,
+    pub(crate) iam: google_cloud_iam_admin_v1::client::Iam,
+    pub(crate) projects: google_cloud_resourcemanager_v3::client::Projects,
     /// The storage JSON API, called directly (see [`super::tables`]).
-    pub storage: StorageClient,
+    pub(crate) storage: StorageClient,
 }
 
 /// A plain HTTPS client for the one JSON API no crate here speaks.
-pub(crate) struct StorageClient {
-    pub http: reqwest::Client,
-    pub base: String,
-    pub credentials: Credentials,
+pub struct StorageClient {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) credentials: Credentials,
     /// Attempts of one call when the API answers 429 or 503.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
 }
 
 /// How many times one call is tried when GCP throttles (429) or is
@@ -327,10 +328,7 @@ impl Clients {
 }
 
 /// The projects a session reads, and the clients that read them.
-pub struct Resolved {
-    pub projects: Vec<String>,
-    pub(crate) clients: Clients,
-}
+pub type Resolved = Scopes<Clients>;
 
 /// The session's GCP state: options, failure log, projects once resolved.
 pub struct GcpContext {
@@ -399,7 +397,10 @@ async fn resolve(options: &GcpOptions, failures: &FailureLog) -> Result<Resolved
     for project in &projects {
         failures.attempted(&format!("{GCP_SOURCE_PREFIX}{project}"));
     }
-    Ok(Resolved { projects, clients })
+    Ok(Scopes {
+        scopes: projects,
+        clients,
+    })
 }
 
 /// Every active project the credentials may see, in id order, as
@@ -413,7 +414,7 @@ async fn list_projects(clients: &Clients) -> Result<Vec<String>, CallError> {
         .by_page();
     let mut ids = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| CallError::from_gax("projects.search", e))?;
+        let page = page.map_err(|e| gax_error("projects.search", e))?;
         ids.extend(
             page.projects
                 .into_iter()
@@ -424,6 +425,25 @@ async fn list_projects(clients: &Clients) -> Result<Vec<String>, CallError> {
     ids.sort();
     ids.dedup();
     Ok(ids)
+}
+
+#[async_trait::async_trait]
+impl Scoped for GcpContext {
+    type Clients = Clients;
+    const SCHEMA: &'static str = "gcp";
+    const SCOPE_COLUMN: &'static str = "project";
+    const SCOPE_DESCRIPTION: &'static str = "GCP project id";
+    const SOURCE_PREFIX: &'static str = GCP_SOURCE_PREFIX;
+
+    async fn resolve(&self) -> Result<Arc<Resolved>, datafusion::error::DataFusionError> {
+        self.resolved()
+            .await
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+    }
+
+    fn failures(&self) -> &FailureLog {
+        &self.failures
+    }
 }
 
 #[cfg(test)]

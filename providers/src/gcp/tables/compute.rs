@@ -46,7 +46,7 @@ fn unreachable(operation: &'static str, mut scopes: Vec<String>) -> Option<CallE
 macro_rules! scoped_or_aggregated {
     ($target:expr, $request:expr, $pin:literal, $client:ident, $set_scope:ident, $field:ident, $op_list:literal, $op_agg:literal) => {{
         let clients = $target.clients;
-        let project = $target.project;
+        let project = $target.scope;
         match $request.pinned($pin) {
             Some(scopes) => {
                 let mut items = Vec::new();
@@ -273,7 +273,7 @@ fn fetch_networks<'a>(
             .clients
             .networks
             .list()
-            .set_project(target.project)
+            .set_project(target.scope)
             .by_page();
         let items = all_pages(pages, "networks.list").await?;
         Ok(Fetched::from(
@@ -547,7 +547,7 @@ fn fetch_firewall_rules<'a>(
             .clients
             .firewalls
             .list()
-            .set_project(target.project)
+            .set_project(target.scope)
             .by_page();
         let mut rules: Vec<Firewall> = all_pages(pages, "firewalls.list")
             .await?

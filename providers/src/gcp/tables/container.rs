@@ -13,7 +13,7 @@ use google_cloud_container_v1::model::{Cluster, NodePool};
 use super::{enum_name, labels, list, region_of_zone, text};
 use crate::cloud::{Col, col};
 use crate::failures::FailureKind;
-use crate::gcp::table::{CallError, Fetched, Request, Spec, Target};
+use crate::gcp::table::{CallError, Fetched, Request, Spec, Target, gax_error};
 use crate::kubernetes::tables::model::{Cell, ColType::*};
 
 /// Every cluster of the project (or of the pinned locations), by
@@ -33,10 +33,10 @@ async fn list_clusters(
             .clients
             .clusters
             .list_clusters()
-            .set_parent(format!("projects/{}/locations/{location}", target.project))
+            .set_parent(format!("projects/{}/locations/{location}", target.scope))
             .send()
             .await
-            .map_err(|e| CallError::from_gax("clusters.list", e));
+            .map_err(|e| gax_error("clusters.list", e));
         match answer {
             Ok(answer) => {
                 clusters.extend(answer.clusters);

@@ -7,7 +7,7 @@ use google_cloud_iam_admin_v1::model::{ServiceAccount, ServiceAccountKey};
 
 use super::{GLOBAL_REGION, all_pages, enum_name, last_segment, text, timestamp};
 use crate::cloud::{Col, col};
-use crate::gcp::table::{CallError, DETAIL_CONCURRENCY, Fetched, Request, Spec, Target};
+use crate::gcp::table::{CallError, DETAIL_CONCURRENCY, Fetched, Request, Spec, Target, gax_error};
 use crate::kubernetes::tables::model::{Cell, ColType::*};
 
 async fn list_service_accounts(target: &Target<'_>) -> Result<Vec<ServiceAccount>, CallError> {
@@ -15,7 +15,7 @@ async fn list_service_accounts(target: &Target<'_>) -> Result<Vec<ServiceAccount
         .clients
         .iam
         .list_service_accounts()
-        .set_name(format!("projects/{}", target.project))
+        .set_name(format!("projects/{}", target.scope))
         .by_page();
     let mut accounts: Vec<ServiceAccount> = all_pages(pages, "serviceAccounts.list")
         .await?
@@ -96,7 +96,7 @@ fn fetch_keys<'a>(
                     .set_name(account.name.clone())
                     .send()
                     .await
-                    .map_err(|e| CallError::from_gax("serviceAccounts.keys.list", e));
+                    .map_err(|e| gax_error("serviceAccounts.keys.list", e));
                 (account.email, answer)
             })
             .buffered(DETAIL_CONCURRENCY)
@@ -189,13 +189,13 @@ fn fetch_bindings<'a>(
             .clients
             .projects
             .get_iam_policy()
-            .set_resource(format!("projects/{}", target.project))
+            .set_resource(format!("projects/{}", target.scope))
             .set_options(
                 google_cloud_iam_v1::model::GetPolicyOptions::new().set_requested_policy_version(3),
             )
             .send()
             .await
-            .map_err(|e| CallError::from_gax("projects.getIamPolicy", e))?;
+            .map_err(|e| gax_error("projects.getIamPolicy", e))?;
         let mut members = Vec::new();
         for binding in policy.bindings {
             let (title, expression) = binding

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use google_cloud_gax::paginator::Paginator;
 use google_cloud_gax::paginator::internal::PageableResponse;
 
-use super::table::{CallError, GcpTableDef};
+use super::connect::Clients;
+use super::table::{CallError, gax_error};
+use crate::cloud::scoped::TableDef;
 use crate::kubernetes::tables::model::Cell;
 
 /// Every GCP table, in name order.
-pub(crate) fn builtin_tables() -> Vec<Arc<dyn GcpTableDef>> {
-    let mut tables: Vec<Arc<dyn GcpTableDef>> = vec![
+pub(crate) fn builtin_tables() -> Vec<Arc<dyn TableDef<Clients>>> {
+    let mut tables: Vec<Arc<dyn TableDef<Clients>>> = vec![
         Arc::new(compute::instances()),
         Arc::new(compute::networks()),
         Arc::new(compute::subnetworks()),
@@ -45,7 +47,7 @@ pub(crate) async fn all_pages<P: PageableResponse>(
 ) -> Result<Vec<P>, CallError> {
     let mut all = Vec::new();
     while let Some(page) = pages.next().await {
-        all.push(page.map_err(|e| CallError::from_gax(operation, e))?);
+        all.push(page.map_err(|e| gax_error(operation, e))?);
     }
     Ok(all)
 }

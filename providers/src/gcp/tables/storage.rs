@@ -169,7 +169,7 @@ fn fetch_buckets<'a>(
         let mut buckets = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = page(&target.clients.storage, target.project, token.as_deref()).await?;
+            let page = page(&target.clients.storage, target.scope, token.as_deref()).await?;
             buckets.extend(page.items);
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 Some(next) => token = Some(next),
