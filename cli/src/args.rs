@@ -215,6 +215,16 @@ pub struct Sources {
     )]
     pub gcp_project: Vec<String>,
 
+    /// Azure subscriptions to read (ids or names), comma-separated (default: every enabled subscription the credentials can list); tables in schema `azure`.
+    #[arg(
+        long,
+        value_name = "IDS",
+        value_delimiter = ',',
+        global = true,
+        help_heading = "Azure (kq built with --features azure)"
+    )]
+    pub azure_subscription: Vec<String>,
+
     /// Read tables from the snapshots in DIR or bucket URL (written by kq snapshot) as schema `snapshots`; without --context/-A/--demo no cluster is read and unqualified names read the snapshots.
     #[arg(long, value_name = "DIR", global = true, help_heading = "Snapshots")]
     pub snapshots: Option<String>,

@@ -227,11 +227,19 @@ pub(crate) fn report_failures(
             .iter()
             .map(|s| kq_providers::failures::source_kind(s).0)
             .collect();
-        let what = match (kinds.contains(&"aws"), kinds.contains(&"gcp")) {
-            (false, false) => "no cluster could be read",
-            (true, false) => "no cluster or AWS account/region could be read",
-            (false, true) => "no cluster or GCP project could be read",
-            (true, true) => "no cluster, AWS account/region or GCP project could be read",
+        let clouds: Vec<&str> = [
+            ("aws", "AWS account/region"),
+            ("gcp", "GCP project"),
+            ("azure", "Azure subscription"),
+        ]
+        .iter()
+        .filter(|(kind, _)| kinds.contains(kind))
+        .map(|(_, what)| *what)
+        .collect();
+        let what = match clouds.as_slice() {
+            [] => "no cluster could be read".to_string(),
+            [one] => format!("no cluster or {one} could be read"),
+            many => format!("no cluster, {} could be read", many.join(" or ")),
         };
         return Err(Failure::usage(format!(
             "{what} ({}); see the errors above",
@@ -329,6 +337,10 @@ fn table_description(table: &dyn datafusion::datasource::TableProvider) -> Strin
     #[cfg(feature = "gcp")]
     if let Some(gcp) = any.downcast_ref::<kq_providers::gcp::table::GcpTable>() {
         return gcp.description().to_string();
+    }
+    #[cfg(feature = "azure")]
+    if let Some(azure) = any.downcast_ref::<kq_providers::azure::table::AzureTable>() {
+        return azure.description().to_string();
     }
     // Tables over files (the report history) say it in their schema.
     table

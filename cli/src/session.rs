@@ -104,7 +104,8 @@ pub async fn build_reusing(
     // one, the Kubernetes tables are empty (no cluster selected).
     let aws_only = ((cfg!(feature = "aws")
         && (!args.aws_profile.is_empty() || !args.aws_region.is_empty()))
-        || (cfg!(feature = "gcp") && !args.gcp_project.is_empty()))
+        || (cfg!(feature = "gcp") && !args.gcp_project.is_empty())
+        || (cfg!(feature = "azure") && !args.azure_subscription.is_empty()))
         && args.kubeconfig.is_none()
         && args.context.is_none()
         && !args.all_contexts;
@@ -170,6 +171,7 @@ pub async fn build_reusing(
     );
     let mut extra = aws_schemas(args, &failures).await?;
     extra.extend(gcp_schemas(args, &failures).await?);
+    extra.extend(azure_schemas(args, &failures).await?);
     let mut snapshot_location = None;
     if let Some(url) = &args.snapshots {
         let location = Location::parse(url, false).map_err(|e| Failure::usage(e.to_string()))?;
@@ -333,6 +335,48 @@ async fn gcp_schemas(
 #[cfg(not(feature = "gcp"))]
 const NO_GCP: &str = "this kq was built without GCP support; build it with `cargo build --release -p kq-cli --features gcp` to query schema gcp and use --gcp-project";
 
+/// Schema `azure`. With --azure-subscription the cloud, credentials and
+/// subscriptions are resolved now, so an unknown subscription or missing
+/// credentials is the command's error; otherwise on first use.
+#[cfg(feature = "azure")]
+async fn azure_schemas(
+    args: &Sources,
+    failures: &FailureLog,
+) -> Result<Vec<(String, Arc<dyn datafusion::catalog::SchemaProvider>)>, Failure> {
+    use kq_providers::azure::{AzureOptions, AzureSchema, SCHEMA};
+    let options = AzureOptions {
+        subscriptions: args.azure_subscription.clone(),
+        timeout: args.timeout,
+    };
+    let schema = AzureSchema::new(options, failures.clone());
+    if !args.azure_subscription.is_empty() {
+        schema
+            .connect()
+            .await
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    Ok(vec![(SCHEMA.to_string(), Arc::new(schema))])
+}
+
+/// Without the `azure` feature: --azure-subscription is an error, and
+/// schema `azure` answers every table with how to get a kq that has it.
+#[cfg(not(feature = "azure"))]
+async fn azure_schemas(
+    args: &Sources,
+    _failures: &FailureLog,
+) -> Result<Vec<(String, Arc<dyn datafusion::catalog::SchemaProvider>)>, Failure> {
+    if !args.azure_subscription.is_empty() {
+        return Err(Failure::usage(NO_AZURE.to_string()));
+    }
+    Ok(vec![(
+        "azure".to_string(),
+        Arc::new(MissingProvider(NO_AZURE)),
+    )])
+}
+
+#[cfg(not(feature = "azure"))]
+const NO_AZURE: &str = "this kq was built without Azure support; build it with `cargo build --release -p kq-cli --features azure` to query schema azure and use --azure-subscription";
+
 /// Schema `aws`. With AWS flags the accounts are resolved now, so a bad
 /// profile or region is the command's error; otherwise on first use.
 #[cfg(feature = "aws")]
@@ -374,11 +418,11 @@ const NO_AWS: &str = "this kq was built without AWS support; build it with `carg
 
 /// A cloud schema this build leaves out: no tables, and any table name
 /// answers with how to build a kq that has them.
-#[cfg(any(not(feature = "aws"), not(feature = "gcp")))]
+#[cfg(any(not(feature = "aws"), not(feature = "gcp"), not(feature = "azure")))]
 #[derive(Debug)]
 struct MissingProvider(&'static str);
 
-#[cfg(any(not(feature = "aws"), not(feature = "gcp")))]
+#[cfg(any(not(feature = "aws"), not(feature = "gcp"), not(feature = "azure")))]
 #[async_trait::async_trait]
 impl datafusion::catalog::SchemaProvider for MissingProvider {
     fn table_names(&self) -> Vec<String> {

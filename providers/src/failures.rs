@@ -23,6 +23,8 @@ use datafusion::physical_plan::ExecutionPlan;
 pub const AWS_SOURCE_PREFIX: &str = "aws:";
 /// Sources of GCP failures are `gcp:PROJECT`.
 pub const GCP_SOURCE_PREFIX: &str = "gcp:";
+/// Sources of Azure failures are `azure:SUBSCRIPTION_ID`.
+pub const AZURE_SOURCE_PREFIX: &str = "azure:";
 
 /// What kind of source a failure's source is, and its name within that
 /// kind: `("cluster", "prod")` or `("aws", "123456789012/us-east-1")`.
@@ -31,6 +33,8 @@ pub fn source_kind(source: &str) -> (&'static str, &str) {
         ("aws", account)
     } else if let Some(project) = source.strip_prefix(GCP_SOURCE_PREFIX) {
         ("gcp", project)
+    } else if let Some(subscription) = source.strip_prefix(AZURE_SOURCE_PREFIX) {
+        ("azure", subscription)
     } else {
         ("cluster", source)
     }

@@ -8,7 +8,9 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
-#[cfg(any(feature = "aws", feature = "gcp"))]
+#[cfg(feature = "azure")]
+pub mod azure;
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 mod cloud;
 pub mod failures;
 #[cfg(feature = "gcp")]

@@ -1,0 +1,186 @@
+//! Microsoft.Compute: virtual machines, and scale-set instances (what
+//! AKS nodes are).
+
+use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::{arm_columns, id_of, id_segment, ids, list_all, listed, tags, text};
+use crate::azure::table::{CallError, DETAIL_CONCURRENCY, Fetched, Request, Spec, Target};
+use crate::cloud::{Col, col};
+use crate::kubernetes::tables::model::{Cell, ColType::*};
+
+const COMPUTE_API: &str = "2024-07-01";
+
+pub(crate) fn virtual_machines() -> Spec<Value> {
+    let mut columns: Vec<Col<Value>> = arm_columns!("VM");
+    columns.extend([
+        col("vm_id", Utf8, "The VM's unique id", |v| {
+            text(v, &["properties", "vmId"])
+        }),
+        col("vm_size", Utf8, "Size (Standard_D4s_v5, …)", |v| {
+            text(v, &["properties", "hardwareProfile", "vmSize"])
+        }),
+        col("os_type", Utf8, "Linux or Windows", |v| {
+            text(v, &["properties", "storageProfile", "osDisk", "osType"])
+        }),
+        col("computer_name", Utf8, "Host name inside the VM", |v| {
+            text(v, &["properties", "osProfile", "computerName"])
+        }),
+        col("zones", List, "Availability zones", |v| {
+            super::strings(v, &["zones"])
+        }),
+        col(
+            "network_interfaces",
+            List,
+            "Ids of its network interfaces",
+            |v| ids(v, &["properties", "networkProfile", "networkInterfaces"]),
+        ),
+        col(
+            "password_authentication",
+            Boolean,
+            "Whether a Linux VM accepts passwords over SSH",
+            |v| {
+                Cell::bool(
+                    super::at(
+                        v,
+                        &[
+                            "properties",
+                            "osProfile",
+                            "linuxConfiguration",
+                            "disablePasswordAuthentication",
+                        ],
+                    )
+                    .and_then(Value::as_bool)
+                    .map(|disabled| !disabled),
+                )
+            },
+        ),
+        col(
+            "identity_type",
+            Utf8,
+            "SystemAssigned, UserAssigned, both or NULL",
+            |v| text(v, &["identity", "type"]),
+        ),
+        col("provisioning_state", Utf8, "Succeeded, Failed, …", |v| {
+            text(v, &["properties", "provisioningState"])
+        }),
+        col("tags", Map, "Tags", tags),
+    ]);
+    Spec {
+        name: "virtual_machines",
+        description: "Virtual machines, one row per VM (scale-set instances are in vmss_instances)",
+        columns,
+        narrowing: &[],
+        fetch: listed!(
+            "virtualMachines.listAll",
+            "Microsoft.Compute/virtualMachines",
+            "2024-07-01"
+        ),
+    }
+}
+
+/// Every instance of every scale set: one list of scale sets, then one
+/// list of instances per scale set.
+fn fetch_instances<'a>(
+    target: &'a Target<'a>,
+    _request: &'a Request,
+) -> BoxFuture<'a, Result<Fetched<Value>, CallError>> {
+    Box::pin(async move {
+        let sets = list_all(
+            target,
+            "virtualMachineScaleSets.listAll",
+            "Microsoft.Compute/virtualMachineScaleSets",
+            COMPUTE_API,
+        )
+        .await?;
+        let results = futures::stream::iter(sets)
+            .map(|set| async move {
+                let path = format!("{}/virtualMachines", id_of(&set).trim_start_matches('/'));
+                target
+                    .clients
+                    .arm
+                    .list("virtualMachineScaleSetVMs.list", &path, COMPUTE_API)
+                    .await
+            })
+            .buffered(DETAIL_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        let mut fetched = Fetched::from(Vec::new());
+        for result in results {
+            match result {
+                Ok(instances) => fetched.items.extend(instances),
+                // Deleted between the two lists.
+                Err(e) if e.is_not_found() => {}
+                // One scale set unreadable: the others' instances still are.
+                Err(e) => fetched.warnings.push(e),
+            }
+        }
+        Ok(fetched)
+    })
+}
+
+/// `azure:///subscriptions/S/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/SET/virtualMachines/N`,
+/// as the Azure cloud provider writes a node's spec.providerID: the
+/// resource group in lower case.
+fn provider_id(v: &Value) -> Option<String> {
+    let id = id_of(v);
+    let subscription = id_segment(id, "subscriptions")?;
+    let group = id_segment(id, "resourceGroups")?.to_ascii_lowercase();
+    let set = id_segment(id, "virtualMachineScaleSets")?;
+    let instance = id_segment(id, "virtualMachines")?;
+    Some(format!(
+        "azure:///subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachineScaleSets/{set}/virtualMachines/{instance}"
+    ))
+}
+
+pub(crate) fn scale_set_instances() -> Spec<Value> {
+    let mut columns: Vec<Col<Value>> = arm_columns!("Instance");
+    columns.extend([
+        col("scale_set", Utf8, "Scale set the instance belongs to", |v| {
+            Cell::str(id_segment(id_of(v), "virtualMachineScaleSets"))
+        }),
+        col("instance_id", Utf8, "Instance id within the scale set", |v| text(v, &["instanceId"])),
+        col("computer_name", Utf8, "Host name (an AKS node's name)", |v| {
+            text(v, &["properties", "osProfile", "computerName"])
+        }),
+        col("vm_id", Utf8, "The VM's unique id", |v| text(v, &["properties", "vmId"])),
+        col(
+            "provider_id",
+            Utf8,
+            "azure:///… as an AKS node's spec.providerID names this instance (resource group in lower case)",
+            |v| Cell::string(provider_id(v)),
+        ),
+        col("vm_size", Utf8, "Size", |v| text(v, &["sku", "name"])),
+        col("latest_model_applied", Boolean, "Whether it runs the scale set's current model", |v| {
+            super::flag(v, &["properties", "latestModelApplied"])
+        }),
+        col("provisioning_state", Utf8, "Succeeded, Failed, …", |v| {
+            text(v, &["properties", "provisioningState"])
+        }),
+        col("tags", Map, "Tags", tags),
+    ]);
+    Spec {
+        name: "vmss_instances",
+        description: "Virtual machine scale set instances (AKS nodes among them), one row per instance",
+        columns,
+        narrowing: &[],
+        fetch: fetch_instances,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_ids_lower_the_resource_group_as_aks_does() {
+        let v = serde_json::json!({"id": "/subscriptions/s1/resourceGroups/MC_Rg_Aks_eastus/providers/Microsoft.Compute/virtualMachineScaleSets/aks-sys-1-vmss/virtualMachines/2"});
+        assert_eq!(
+            provider_id(&v).as_deref(),
+            Some(
+                "azure:///subscriptions/s1/resourceGroups/mc_rg_aks_eastus/providers/Microsoft.Compute/virtualMachineScaleSets/aks-sys-1-vmss/virtualMachines/2"
+            )
+        );
+    }
+}
