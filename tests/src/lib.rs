@@ -6,6 +6,7 @@
 
 pub mod apiserver;
 pub mod aws;
+pub mod azure;
 pub mod browser;
 pub mod emulators;
 pub mod faulty;
@@ -98,6 +99,9 @@ fn build_cli_binary(name: &str) {
     if cfg!(feature = "gcp") {
         features.push("kq-cli/gcp");
     }
+    if cfg!(feature = "azure") {
+        features.push("kq-cli/azure");
+    }
     if cfg!(feature = "gcs") {
         features.push("kq-cli/gcs");
     }
@@ -155,8 +159,9 @@ pub async fn run_kq_env(args: Vec<String>, env: Vec<(String, String)>) -> Output
     tokio::task::spawn_blocking(move || {
         let home = tempfile::tempdir().expect("temp HOME");
         let mut command = Command::new(binary);
-        // The machine's own gcloud settings and Google credentials must not
-        // reach a kq run against the GCP fake (or make another test call GCP).
+        // The machine's own gcloud/az settings and cloud credentials must not
+        // reach a kq run against the cloud fakes (or make another test call a
+        // real cloud).
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
             if name.starts_with("CLOUDSDK_")
