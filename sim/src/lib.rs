@@ -38,6 +38,7 @@
 //!   versions are served.
 
 pub mod azure;
+mod cloud_fake;
 mod defaults;
 mod discovery;
 mod error;
@@ -63,3 +64,26 @@ pub use generate::{ClusterProfile, Flavor};
 pub use rbac::{SimUser, TEAM_A_NAMESPACE};
 pub use tls::TlsShape;
 pub use version::ServerVersion;
+
+/// Returns on Ctrl-C or SIGTERM: how the sim binaries serve until stopped.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

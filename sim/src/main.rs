@@ -132,28 +132,6 @@ fn config(args: &Args) -> FleetConfig {
     config
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Writes each cluster's objects as fixtures (see `--export`).
 fn export(fleet: &kq_sim::Fleet, path: &std::path::Path) -> std::io::Result<()> {
     let write = |path: &std::path::Path, cluster: &kq_sim::ClusterHandle| {
@@ -250,7 +228,7 @@ async fn main() -> ExitCode {
         names.join(", "),
         kubeconfig.display()
     );
-    wait_for_signal().await;
+    kq_sim::wait_for_signal().await;
     fleet.shutdown().await;
     ExitCode::SUCCESS
 }

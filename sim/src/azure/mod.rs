@@ -97,6 +97,16 @@ pub struct AzureFaults {
     pub unavailable_first: usize,
 }
 
+impl crate::cloud_fake::FirstN for AzureFaults {
+    fn throttle_first(&self) -> usize {
+        self.throttle_first
+    }
+
+    fn unavailable_first(&self) -> usize {
+        self.unavailable_first
+    }
+}
+
 /// One request the fake answered (ARM and identity endpoint alike).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AzureRequest {

@@ -2,10 +2,9 @@
 //! does), `$skipToken` paging, bearer-token checks, injected faults,
 //! ARM-style errors, the managed-identity token endpoint and the request log.
 
-use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use http_body_util::BodyExt;
@@ -18,10 +17,9 @@ use tokio::task::JoinSet;
 
 use super::data::{AzureFleet, AzureSubscription};
 use super::{AzureFaults, AzureRequest};
+use crate::cloud_fake::{FakeState, FirstNFault};
 use crate::generate::dice::stable_hash;
 use crate::http_util::{Body, Query, bytes_response, url_decode};
-
-const MAX_RECORDS: usize = 100_000;
 
 /// `exp` and `expires_on` of every token: 2100-01-01, so no client refreshes.
 pub(crate) const TOKEN_EXPIRES_ON: i64 = 4_102_444_800;
@@ -36,10 +34,7 @@ pub(crate) struct State {
     /// The `X-IDENTITY-HEADER` value the identity endpoint requires.
     pub identity_header: String,
     page_size: usize,
-    faults: Mutex<AzureFaults>,
-    /// Requests seen per path, for the first-N faults.
-    hits: Mutex<HashMap<String, usize>>,
-    log: Mutex<VecDeque<AzureRequest>>,
+    shared: FakeState<AzureFaults, AzureRequest>,
 }
 
 fn b64url(v: &Value) -> String {
@@ -82,67 +77,40 @@ impl State {
             token,
             identity_header,
             page_size,
-            faults: Mutex::new(faults),
-            hits: Mutex::new(HashMap::new()),
-            log: Mutex::new(VecDeque::new()),
+            shared: FakeState::new(faults),
         }
     }
 
     fn faults(&self) -> AzureFaults {
-        self.faults
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.faults()
     }
 
     pub fn set_faults(&self, faults: AzureFaults) {
-        // Both locks, in this order, so no request sees new faults with old counters.
-        let mut f = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
-        *f = faults;
-        hits.clear();
+        self.shared.set_faults(faults)
     }
 
     pub fn requests(&self) -> Vec<AzureRequest> {
-        self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.shared.requests()
     }
 
     fn record(&self, r: AzureRequest) {
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.push_back(r);
-        if log.len() > MAX_RECORDS {
-            log.pop_front();
-        }
+        self.shared.record(r)
     }
 
     /// The 429/503 a request gets from the first-N faults of its path.
     fn first_n_fault(&self, path: &str) -> Result<(), ArmError> {
-        let f = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        if f.throttle_first == 0 && f.unavailable_first == 0 {
-            return Ok(());
-        }
-        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
-        let n = hits.entry(path.to_string()).or_default();
-        *n += 1;
-        if *n <= f.throttle_first {
-            Err(ArmError::new(
+        match self.shared.first_n(path) {
+            None => Ok(()),
+            Some(FirstNFault::Throttled) => Err(ArmError::new(
                 429,
                 "TooManyRequests",
                 "The request is being throttled as the limit has been reached for operation type - Read_ObservationWindow_00:05:00. For more information, refer to - https://aka.ms/armthrottling".into(),
-            ))
-        } else if *n <= f.throttle_first + f.unavailable_first {
-            Err(ArmError::new(
+            )),
+            Some(FirstNFault::Unavailable) => Err(ArmError::new(
                 503,
                 "ServiceUnavailable",
                 "The service is currently unavailable. Please try again later.".into(),
-            ))
-        } else {
-            Ok(())
+            )),
         }
     }
 }

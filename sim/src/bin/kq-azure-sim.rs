@@ -52,28 +52,6 @@ struct Args {
     ca_file: Option<std::path::PathBuf>,
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -114,7 +92,7 @@ async fn main() -> ExitCode {
     for s in fake.fleet().subscriptions() {
         eprintln!("kq-azure-sim: subscription {} = {}", s.name, s.id);
     }
-    wait_for_signal().await;
+    kq_sim::wait_for_signal().await;
     fake.shutdown().await;
     ExitCode::SUCCESS
 }

@@ -49,28 +49,6 @@ struct Args {
     unavailable_first: usize,
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -97,7 +75,7 @@ async fn main() -> ExitCode {
         "kq-gcp-sim: serving {} project(s); point gcloud at it with CLOUDSDK_API_ENDPOINT_OVERRIDES_* (see kq_sim::gcp::GcpFake::gcloud_env)",
         fake.fleet().projects().len()
     );
-    wait_for_signal().await;
+    kq_sim::wait_for_signal().await;
     fake.shutdown().await;
     ExitCode::SUCCESS
 }

@@ -87,6 +87,16 @@ pub struct GcpFaults {
     pub unreachable_zones: Vec<String>,
 }
 
+impl crate::cloud_fake::FirstN for GcpFaults {
+    fn throttle_first(&self) -> usize {
+        self.throttle_first
+    }
+
+    fn unavailable_first(&self) -> usize {
+        self.unavailable_first
+    }
+}
+
 /// One request the fake answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GcpRequest {

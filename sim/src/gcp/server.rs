@@ -2,10 +2,9 @@
 //! and Storage paths, pagination tokens, injected faults, Google-style
 //! errors and the request log.
 
-use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use http_body_util::BodyExt;
@@ -18,20 +17,16 @@ use tokio::task::JoinSet;
 
 use super::data::{COMPUTE_BASE, GcpFleet, GcpProject, REGIONS};
 use super::{GcpFaults, GcpRequest};
+use crate::cloud_fake::{FakeState, FirstNFault};
 use crate::generate::dice::stable_hash;
 use crate::http_util::{Body, Query, bytes_response, url_decode};
-
-const MAX_RECORDS: usize = 100_000;
 
 /// Everything the connections share.
 pub(crate) struct State {
     pub addr: SocketAddr,
     pub fleet: GcpFleet,
     page_size: usize,
-    faults: Mutex<GcpFaults>,
-    /// Requests seen per path, for the first-N faults.
-    hits: Mutex<HashMap<String, usize>>,
-    log: Mutex<VecDeque<GcpRequest>>,
+    shared: FakeState<GcpFaults, GcpRequest>,
 }
 
 impl State {
@@ -40,61 +35,34 @@ impl State {
             addr,
             fleet,
             page_size,
-            faults: Mutex::new(faults),
-            hits: Mutex::new(HashMap::new()),
-            log: Mutex::new(VecDeque::new()),
+            shared: FakeState::new(faults),
         }
     }
 
     fn faults(&self) -> GcpFaults {
-        self.faults
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.faults()
     }
 
     pub fn set_faults(&self, faults: GcpFaults) {
-        // Both locks, in this order, so no request sees new faults with old counters.
-        let mut f = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
-        *f = faults;
-        hits.clear();
+        self.shared.set_faults(faults)
     }
 
     pub fn requests(&self) -> Vec<GcpRequest> {
-        self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.shared.requests()
     }
 
     fn record(&self, r: GcpRequest) {
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.push_back(r);
-        if log.len() > MAX_RECORDS {
-            log.pop_front();
-        }
+        self.shared.record(r)
     }
 
     /// The 429/503 a request gets from the first-N faults of its path.
     fn first_n_fault(&self, path: &str) -> Result<(), GoogleError> {
-        let f = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        if f.throttle_first == 0 && f.unavailable_first == 0 {
-            return Ok(());
-        }
-        let mut hits = self.hits.lock().unwrap_or_else(|p| p.into_inner());
-        let n = hits.entry(path.to_string()).or_default();
-        *n += 1;
-        if *n <= f.throttle_first {
-            Err(GoogleError::throttled())
-        } else if *n <= f.throttle_first + f.unavailable_first {
-            Err(GoogleError::unavailable(
+        match self.shared.first_n(path) {
+            None => Ok(()),
+            Some(FirstNFault::Throttled) => Err(GoogleError::throttled()),
+            Some(FirstNFault::Unavailable) => Err(GoogleError::unavailable(
                 "The service is currently unavailable.".into(),
-            ))
-        } else {
-            Ok(())
+            )),
         }
     }
 }
