@@ -1,16 +1,11 @@
-//! The sim's GCP fake as the GCP provider tests use it: kq and the real
-//! `gcloud` pointed at the same fake through the same environment (kq
-//! reads gcloud's endpoint overrides and access-token file).
+//! The real `gcloud` against the sim's GCP fake, for the GCP provider
+//! tests; kq runs with the same environment (`GcpFake::gcloud_env`), as it
+//! reads gcloud's endpoint overrides and access-token file.
 
 use std::path::Path;
 
 use kq_sim::gcp::GcpFake;
 use serde_json::Value;
-
-/// The environment for kq: exactly gcloud's, so both read one fake.
-pub fn kq_env(fake: &GcpFake, dir: &Path) -> Vec<(String, String)> {
-    fake.gcloud_env(dir)
-}
 
 /// `gcloud ARGS --format json` against `fake`; the test fails, naming the
 /// command, when gcloud is missing or fails.

@@ -11,7 +11,7 @@ use std::process::Output;
 
 use kq_sim::FleetConfig;
 use kq_sim::gcp::{GcpFake, GcpFaults, GcpFleetConfig};
-use kq_tests::gcp::{gcloud_json, kq_env};
+use kq_tests::gcp::gcloud_json;
 use kq_tests::{TestFleet, kubectl_ok, run_kq_env, stderr, stdout};
 use serde_json::{Value, json};
 
@@ -31,7 +31,7 @@ async fn kq(fake: &GcpFake, kubeconfig: Option<&Path>, args: &[&str]) -> Output 
         full.extend(["--kubeconfig".to_string(), k.display().to_string()]);
     }
     full.extend(args.iter().map(|a| a.to_string()));
-    let output = run_kq_env(full, kq_env(fake, &dir.path().join("config"))).await;
+    let output = run_kq_env(full, fake.gcloud_env(&dir.path().join("config"))).await;
     drop(dir);
     output
 }

@@ -31,7 +31,7 @@ use futures::future::BoxFuture;
 
 use super::connect::{Account, AwsContext};
 pub(crate) use crate::cloud::{Col, col};
-use crate::cloud::{equality_set, items_batch, restrict, summarize};
+use crate::cloud::{equality_set, inexact_where, items_batch, record_warnings, restrict};
 use crate::failures::{AWS_SOURCE_PREFIX, FailureKind, Severity};
 use crate::kubernetes::tables::model::{self, Cell, ColType};
 
@@ -374,16 +374,7 @@ impl TableProvider for AwsTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if self.usable(f) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
-            .collect())
+        Ok(inexact_where(filters, |f| self.usable(f)))
     }
 
     async fn scan(
@@ -584,22 +575,15 @@ impl PartitionStream for AwsStream {
                         .await
                     {
                         Ok((batch, warnings)) => {
-                            for (warning, count) in
-                                summarize(warnings, |w| (w.operation, w.code.clone()))
-                            {
-                                let resources = if count == 1 {
-                                    String::new()
-                                } else {
-                                    format!(" ({count} resources)")
-                                };
-                                context.failures.record(
-                                    &source,
-                                    &table,
-                                    Severity::Warning,
-                                    warning.kind(),
-                                    format!("some columns are NULL: {warning}{resources}"),
-                                );
-                            }
+                            record_warnings(
+                                &context.failures,
+                                &source,
+                                &table,
+                                "some columns are NULL",
+                                warnings,
+                                |w| (w.operation, w.code.clone()),
+                                CallError::kind,
+                            );
                             Some(batch)
                         }
                         Err(error) => {

@@ -22,9 +22,8 @@ use azure_core::http::{
     ClientOptions, ExponentialRetryOptions, Pipeline, PipelineSendOptions, RetryOptions, Transport,
 };
 use azure_core::time::Duration as AzDuration;
-use tokio::sync::OnceCell;
 
-use crate::cloud::scoped::{CallError, Scoped, Scopes};
+use crate::cloud::scoped::{CallError, Scopes};
 use crate::failures::{AZURE_SOURCE_PREFIX, FailureKind, FailureLog};
 
 /// What the user selected on the command line.
@@ -71,9 +70,7 @@ pub enum AzureError {
 }
 
 /// A configuration error every caller of a session sees the same way.
-#[derive(Clone, Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SharedAzureError(#[from] pub Arc<AzureError>);
+pub type SharedAzureError = crate::cloud::scoped::Shared<AzureError>;
 
 /// The Resource Manager endpoint and token audience of az's active cloud.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -414,43 +411,13 @@ impl Clients {
 /// The subscriptions a session reads, and the clients that read them.
 pub type Resolved = Scopes<Clients>;
 
-/// The session's Azure state: options, failure log, subscriptions once
-/// resolved.
-pub struct AzureContext {
-    options: AzureOptions,
-    pub(crate) failures: FailureLog,
-    resolved: OnceCell<Result<Arc<Resolved>, Arc<AzureError>>>,
-}
-
-impl AzureContext {
-    pub fn new(options: AzureOptions, failures: FailureLog) -> Self {
-        Self {
-            options,
-            failures,
-            resolved: OnceCell::new(),
-        }
-    }
-
-    /// The subscriptions to read, resolved on first use. A configuration
-    /// error is kept and returned to every later caller too.
-    pub(crate) async fn resolved(&self) -> Result<Arc<Resolved>, SharedAzureError> {
-        self.resolved
-            .get_or_init(|| async {
-                resolve(&self.options, &self.failures)
-                    .await
-                    .map(Arc::new)
-                    .map_err(Arc::new)
-            })
-            .await
-            .clone()
-            .map_err(SharedAzureError)
-    }
-}
-
 /// The API version of the subscriptions list kq (and az 2.91) calls.
 const SUBSCRIPTIONS_API: &str = "2022-12-01";
 
-async fn resolve(options: &AzureOptions, failures: &FailureLog) -> Result<Resolved, AzureError> {
+pub(crate) async fn resolve(
+    options: &AzureOptions,
+    failures: &FailureLog,
+) -> Result<Resolved, AzureError> {
     let lookup = |name: &str| std::env::var(name).ok();
     let clients = Clients::new(options, &lookup)?;
     let listed = clients
@@ -500,25 +467,6 @@ async fn resolve(options: &AzureOptions, failures: &FailureLog) -> Result<Resolv
         failures.attempted(&format!("{AZURE_SOURCE_PREFIX}{scope}"));
     }
     Ok(Scopes { scopes, clients })
-}
-
-#[async_trait::async_trait]
-impl Scoped for AzureContext {
-    type Clients = Clients;
-    const SCHEMA: &'static str = "azure";
-    const SCOPE_COLUMN: &'static str = "subscription_id";
-    const SCOPE_DESCRIPTION: &'static str = "Azure subscription id";
-    const SOURCE_PREFIX: &'static str = AZURE_SOURCE_PREFIX;
-
-    async fn resolve(&self) -> Result<Arc<Resolved>, datafusion::error::DataFusionError> {
-        self.resolved()
-            .await
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
-    }
-
-    fn failures(&self) -> &FailureLog {
-        &self.failures
-    }
 }
 
 #[cfg(test)]

@@ -16,28 +16,42 @@ mod tables;
 
 use std::sync::Arc;
 
-use connect::AzureContext;
+use connect::Clients;
 pub use connect::{AzureError, AzureOptions, SharedAzureError};
 
-use crate::cloud::scoped::ScopedSchema;
-use crate::failures::FailureLog;
+use crate::cloud::scoped::{Context, Provider, ScopedSchema, Scopes, TableDef};
+use crate::failures::{AZURE_SOURCE_PREFIX, FailureLog};
 
 /// Name of the schema Azure tables live in.
 pub const SCHEMA: &str = "azure";
 
-/// Schema `azure` of a session.
-pub type AzureSchema = ScopedSchema<AzureContext>;
+/// The Azure provider, as the scoped cloud tables see it.
+pub struct Azure;
 
-impl ScopedSchema<AzureContext> {
-    pub fn new(options: AzureOptions, failures: FailureLog) -> Self {
-        let context = Arc::new(AzureContext::new(options, failures));
-        Self::with_tables(context, tables::builtin_tables())
+#[async_trait::async_trait]
+impl Provider for Azure {
+    type Options = AzureOptions;
+    type Clients = Clients;
+    type Error = AzureError;
+    const SCHEMA: &'static str = SCHEMA;
+    const SCOPE_COLUMN: &'static str = "subscription_id";
+    const SCOPE_DESCRIPTION: &'static str = "Azure subscription id";
+    const SOURCE_PREFIX: &'static str = AZURE_SOURCE_PREFIX;
+
+    async fn resolve(
+        options: &AzureOptions,
+        failures: &FailureLog,
+    ) -> Result<Scopes<Clients>, AzureError> {
+        connect::resolve(options, failures).await
     }
 
-    /// Resolves the cloud, credentials and subscriptions now (otherwise
-    /// the first query of an Azure table does): a configuration error is
-    /// the session's error.
-    pub async fn connect(&self) -> Result<(), SharedAzureError> {
-        self.context.resolved().await.map(|_| ())
+    fn tables() -> Vec<Arc<dyn TableDef<Clients>>> {
+        tables::builtin_tables()
     }
 }
+
+/// The session's Azure state: options, failure log, scopes once resolved.
+pub type AzureContext = Context<Azure>;
+
+/// Schema `azure` of a session.
+pub type AzureSchema = ScopedSchema<Azure>;

@@ -5,9 +5,9 @@ use crate::cloud::scoped;
 pub use crate::cloud::scoped::CallError;
 pub(crate) use crate::cloud::scoped::{DETAIL_CONCURRENCY, Fetched, Request};
 
-use super::connect::{AzureContext, Clients};
+use super::connect::Clients;
 
 /// An Azure table as DataFusion sees it.
-pub type AzureTable = scoped::ScopedTable<AzureContext>;
+pub type AzureTable = scoped::ScopedTable<super::Azure>;
 pub(crate) type Target<'a> = scoped::Target<'a, Clients>;
 pub(crate) type Spec<T> = scoped::Spec<T, Clients>;

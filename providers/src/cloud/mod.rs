@@ -15,7 +15,9 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+
+use crate::failures::{FailureKind, FailureLog, Severity};
 
 use crate::kubernetes::pushdown::{column_name, string_literal};
 use crate::kubernetes::tables::model::{Cell, ColBuilder, ColType};
@@ -121,15 +123,55 @@ pub(crate) fn items_batch<'c, I, T: 'c>(
     RecordBatch::try_new_with_options(schema, arrays, &options)
 }
 
-/// Failures grouped by a key, so AccessDenied on every bucket is one line
-/// with a count, not one line per bucket.
-pub(crate) fn summarize<E, K: PartialEq>(errors: Vec<E>, key: impl Fn(&E) -> K) -> Vec<(E, usize)> {
+/// Records a fetch's partial failures as warnings, grouped by `key` so
+/// AccessDenied on every bucket is one line with a count, not one line
+/// per bucket; `what` says what the rows lack ("some columns are NULL").
+pub(crate) fn record_warnings<E: std::fmt::Display, K: PartialEq>(
+    failures: &FailureLog,
+    source: &str,
+    table: &str,
+    what: &str,
+    warnings: Vec<E>,
+    key: impl Fn(&E) -> K,
+    kind: impl Fn(&E) -> FailureKind,
+) {
     let mut groups: Vec<(E, usize)> = Vec::new();
-    for error in errors {
-        match groups.iter_mut().find(|(g, _)| key(g) == key(&error)) {
+    for warning in warnings {
+        match groups.iter_mut().find(|(g, _)| key(g) == key(&warning)) {
             Some((_, count)) => *count += 1,
-            None => groups.push((error, 1)),
+            None => groups.push((warning, 1)),
         }
     }
-    groups
+    for (warning, count) in groups {
+        let resources = if count == 1 {
+            String::new()
+        } else {
+            format!(" ({count} resources)")
+        };
+        failures.record(
+            source,
+            table,
+            Severity::Warning,
+            kind(&warning),
+            format!("{what}: {warning}{resources}"),
+        );
+    }
+}
+
+/// Pushdown answers for a cloud table: filters kq can prune calls with
+/// are Inexact (DataFusion re-checks every one), the rest Unsupported.
+pub(crate) fn inexact_where(
+    filters: &[&Expr],
+    usable: impl Fn(&Expr) -> bool,
+) -> Vec<TableProviderFilterPushDown> {
+    filters
+        .iter()
+        .map(|f| {
+            if usable(f) {
+                TableProviderFilterPushDown::Inexact
+            } else {
+                TableProviderFilterPushDown::Unsupported
+            }
+        })
+        .collect()
 }

@@ -10,7 +10,7 @@
 //! narrows the calls where the API allows it, and DataFusion re-checks
 //! every filter.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 
-use super::{Col, equality_set, items_batch, restrict, summarize};
+use super::{Col, equality_set, inexact_where, items_batch, record_warnings, restrict};
 use crate::failures::{FailureKind, FailureLog, Severity};
 use crate::kubernetes::tables::model::{self, Cell, ColType};
 
@@ -38,13 +38,11 @@ const SCOPE_CONCURRENCY: usize = 8;
 /// How many per-item detail calls (one per service account) run at once.
 pub(crate) const DETAIL_CONCURRENCY: usize = 8;
 
-/// What one fetch is asked for: values the query pins narrowing columns
-/// to, and the projected columns (so detail calls are made only for
-/// columns someone reads).
+/// What one fetch is asked for: the values the query pins narrowing
+/// columns to.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Request {
+pub struct Request {
     pins: HashMap<&'static str, Vec<String>>,
-    projected: HashSet<&'static str>,
 }
 
 impl Request {
@@ -53,19 +51,17 @@ impl Request {
     pub(crate) fn pinned(&self, column: &str) -> Option<&[String]> {
         self.pins.get(column).map(Vec::as_slice)
     }
-
-    /// Whether the query reads `column`.
-    #[allow(dead_code)]
-    pub(crate) fn wants(&self, column: &str) -> bool {
-        self.projected.contains(column)
-    }
 }
 
-/// What a provider gives the scoped tables: its scopes, resolved once per
-/// session with the clients that read them, and where failures go.
+/// What a provider gives the scoped tables: how to resolve its scopes
+/// (with the clients that read them) from the command line's options,
+/// and its names.
 #[async_trait]
-pub trait Scoped: Send + Sync + 'static {
+pub trait Provider: Send + Sync + 'static {
+    type Options: Send + Sync + 'static;
     type Clients: Send + Sync + 'static;
+    /// A configuration error: the session cannot read the cloud at all.
+    type Error: std::error::Error + Send + Sync + 'static;
     /// The schema, which prefixes table names in failures (`gcp`).
     const SCHEMA: &'static str;
     /// The first column of every table (`project`).
@@ -73,9 +69,58 @@ pub trait Scoped: Send + Sync + 'static {
     const SCOPE_DESCRIPTION: &'static str;
     /// Prefix of failure sources (`gcp:`), see [`crate::failures`].
     const SOURCE_PREFIX: &'static str;
-    /// The scopes and clients; a configuration error fails the scan.
-    async fn resolve(&self) -> Result<Arc<Scopes<Self::Clients>>, DataFusionError>;
-    fn failures(&self) -> &FailureLog;
+    async fn resolve(
+        options: &Self::Options,
+        failures: &FailureLog,
+    ) -> Result<Scopes<Self::Clients>, Self::Error>;
+    /// Every table of the schema.
+    fn tables() -> Vec<Arc<dyn TableDef<Self::Clients>>>;
+}
+
+/// A configuration error every caller of a session sees the same way.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Shared<E: std::error::Error + 'static>(pub Arc<E>);
+
+impl<E: std::error::Error + 'static> Clone for Shared<E> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+/// The outcome of resolving a provider's scopes, kept for the session.
+type Resolution<P> = Result<Arc<Scopes<<P as Provider>::Clients>>, Arc<<P as Provider>::Error>>;
+
+/// A session's state for one provider: options, failure log, and the
+/// scopes once resolved (on first use; a configuration error is kept and
+/// returned to every later caller too).
+pub struct Context<P: Provider> {
+    options: P::Options,
+    pub(crate) failures: FailureLog,
+    resolved: tokio::sync::OnceCell<Resolution<P>>,
+}
+
+impl<P: Provider> Context<P> {
+    pub fn new(options: P::Options, failures: FailureLog) -> Self {
+        Self {
+            options,
+            failures,
+            resolved: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub async fn scopes(&self) -> Result<Arc<Scopes<P::Clients>>, Shared<P::Error>> {
+        self.resolved
+            .get_or_init(|| async {
+                P::resolve(&self.options, &self.failures)
+                    .await
+                    .map(Arc::new)
+                    .map_err(Arc::new)
+            })
+            .await
+            .clone()
+            .map_err(Shared)
+    }
 }
 
 /// The scopes a session reads, and the clients that read them.
@@ -85,7 +130,7 @@ pub struct Scopes<C> {
 }
 
 /// Where a fetch goes: one scope, through the session's clients.
-pub(crate) struct Target<'a, C> {
+pub struct Target<'a, C> {
     pub scope: &'a str,
     pub clients: &'a C,
 }
@@ -182,15 +227,13 @@ impl fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 /// The type-erased face of a [`Spec`], so the schema can hold every table.
-pub(crate) trait TableDef<C>: Send + Sync {
+pub trait TableDef<C>: Send + Sync {
     fn name(&self) -> &'static str;
     fn description(&self) -> &'static str;
     fn narrowing(&self) -> &'static [&'static str];
     /// Built once per table, by [`ScopedTable::new`], with the scope
     /// column first.
     fn schema(&self, scope_column: &'static str, scope_description: &'static str) -> SchemaRef;
-    /// Column names after the scope column, in schema order.
-    fn column_names(&self) -> Vec<&'static str>;
     /// Fetches one scope into a batch of the projected columns (`schema`
     /// is their schema), with the warnings of partial answers.
     fn fetch<'a>(
@@ -230,10 +273,6 @@ impl<T: Send + Sync + 'static, C: Send + Sync + 'static> TableDef<C> for Spec<T,
         Arc::new(Schema::new(fields))
     }
 
-    fn column_names(&self) -> Vec<&'static str> {
-        self.columns.iter().map(|c| c.name).collect()
-    }
-
     fn fetch<'a>(
         &'a self,
         target: &'a Target<'a, C>,
@@ -259,29 +298,29 @@ impl<T: Send + Sync + 'static, C: Send + Sync + 'static> TableDef<C> for Spec<T,
 }
 
 /// A scoped cloud table as DataFusion sees it.
-pub struct ScopedTable<X: Scoped> {
-    def: Arc<dyn TableDef<X::Clients>>,
-    context: Arc<X>,
+pub struct ScopedTable<P: Provider> {
+    def: Arc<dyn TableDef<P::Clients>>,
+    context: Arc<Context<P>>,
     schema: SchemaRef,
 }
 
-impl<X: Scoped> fmt::Debug for ScopedTable<X> {
+impl<P: Provider> fmt::Debug for ScopedTable<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopedTable")
-            .field("schema", &X::SCHEMA)
+            .field("schema", &P::SCHEMA)
             .field("name", &self.def.name())
             .finish()
     }
 }
 
-impl<X: Scoped> ScopedTable<X> {
+impl<P: Provider> ScopedTable<P> {
     /// One line saying what the table holds.
     pub fn description(&self) -> &'static str {
         self.def.description()
     }
 
-    pub(crate) fn new(def: Arc<dyn TableDef<X::Clients>>, context: Arc<X>) -> Self {
-        let schema = def.schema(X::SCOPE_COLUMN, X::SCOPE_DESCRIPTION);
+    pub(crate) fn new(def: Arc<dyn TableDef<P::Clients>>, context: Arc<Context<P>>) -> Self {
+        let schema = def.schema(P::SCOPE_COLUMN, P::SCOPE_DESCRIPTION);
         Self {
             def,
             context,
@@ -294,12 +333,12 @@ impl<X: Scoped> ScopedTable<X> {
         let Some((column, _)) = equality_set(filter) else {
             return false;
         };
-        column == X::SCOPE_COLUMN || self.def.narrowing().contains(&column)
+        column == P::SCOPE_COLUMN || self.def.narrowing().contains(&column)
     }
 }
 
 #[async_trait]
-impl<X: Scoped> TableProvider for ScopedTable<X> {
+impl<P: Provider> TableProvider for ScopedTable<P> {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -314,16 +353,7 @@ impl<X: Scoped> TableProvider for ScopedTable<X> {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| {
-                if self.usable(f) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
-            })
-            .collect())
+        Ok(inexact_where(filters, |f| self.usable(f)))
     }
 
     async fn scan(
@@ -333,7 +363,11 @@ impl<X: Scoped> TableProvider for ScopedTable<X> {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let resolved = self.context.resolve().await?;
+        let resolved = self
+            .context
+            .scopes()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let schema = self.schema.clone();
         let projection: Vec<usize> = match projection {
             Some(p) => p.clone(),
@@ -345,7 +379,7 @@ impl<X: Scoped> TableProvider for ScopedTable<X> {
             let Some((column, values)) = equality_set(filter) else {
                 continue;
             };
-            if column == X::SCOPE_COLUMN {
+            if column == P::SCOPE_COLUMN {
                 restrict(&mut scopes, values);
             } else if let Some(&pin) = self.def.narrowing().iter().find(|c| **c == column) {
                 let mut pinned = request.pins.remove(pin);
@@ -353,9 +387,6 @@ impl<X: Scoped> TableProvider for ScopedTable<X> {
                 request.pins.insert(pin, pinned.unwrap_or_default());
             }
         }
-        let mut names = vec![X::SCOPE_COLUMN];
-        names.extend(self.def.column_names());
-        request.projected = projection.iter().map(|&i| names[i]).collect();
         // Contradictory filters (`zone = 'a' AND zone = 'b'`): nothing to ask.
         let contradictory = request.pins.values().any(Vec::is_empty);
         let jobs: Vec<String> = resolved
@@ -385,19 +416,19 @@ impl<X: Scoped> TableProvider for ScopedTable<X> {
 }
 
 /// The scan's one partition: every scope, concurrently, in a stable order.
-struct ScopedStream<X: Scoped> {
-    def: Arc<dyn TableDef<X::Clients>>,
-    context: Arc<X>,
+struct ScopedStream<P: Provider> {
+    def: Arc<dyn TableDef<P::Clients>>,
+    context: Arc<Context<P>>,
     jobs: Arc<Vec<String>>,
     request: Arc<Request>,
     projection: Arc<Vec<usize>>,
     schema: SchemaRef,
 }
 
-impl<X: Scoped> fmt::Debug for ScopedStream<X> {
+impl<P: Provider> fmt::Debug for ScopedStream<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopedFetch")
-            .field("schema", &X::SCHEMA)
+            .field("schema", &P::SCHEMA)
             .field("table", &self.def.name())
             .field("scopes", &self.jobs)
             .field("pins", &self.request.pins)
@@ -405,7 +436,7 @@ impl<X: Scoped> fmt::Debug for ScopedStream<X> {
     }
 }
 
-impl<X: Scoped> PartitionStream for ScopedStream<X> {
+impl<P: Provider> PartitionStream for ScopedStream<P> {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
@@ -415,7 +446,7 @@ impl<X: Scoped> PartitionStream for ScopedStream<X> {
         let context = self.context.clone();
         let request = self.request.clone();
         let projection = self.projection.clone();
-        let table = format!("{}.{}", X::SCHEMA, def.name());
+        let table = format!("{}.{}", P::SCHEMA, def.name());
         let schema = self.schema.clone();
         let jobs = (0..self.jobs.len()).map({
             let jobs = self.jobs.clone();
@@ -430,9 +461,9 @@ impl<X: Scoped> PartitionStream for ScopedStream<X> {
                 let table = table.clone();
                 let schema = schema.clone();
                 async move {
-                    let source = format!("{}{scope}", X::SOURCE_PREFIX);
-                    context.failures().attempted_table(&source, &table);
-                    let resolved = context.resolve().await.ok()?;
+                    let source = format!("{}{scope}", P::SOURCE_PREFIX);
+                    context.failures.attempted_table(&source, &table);
+                    let resolved = context.scopes().await.ok()?;
                     let target = Target {
                         scope: &scope,
                         clients: &resolved.clients,
@@ -442,26 +473,19 @@ impl<X: Scoped> PartitionStream for ScopedStream<X> {
                         .await
                     {
                         Ok((batch, warnings)) => {
-                            for (warning, count) in
-                                summarize(warnings, |w| (w.operation, w.status.clone()))
-                            {
-                                let resources = if count == 1 {
-                                    String::new()
-                                } else {
-                                    format!(" ({count} resources)")
-                                };
-                                context.failures().record(
-                                    &source,
-                                    &table,
-                                    Severity::Warning,
-                                    warning.kind(),
-                                    format!("rows or columns are missing: {warning}{resources}"),
-                                );
-                            }
+                            record_warnings(
+                                &context.failures,
+                                &source,
+                                &table,
+                                "rows or columns are missing",
+                                warnings,
+                                |w| (w.operation, w.status.clone()),
+                                CallError::kind,
+                            );
                             Some(batch)
                         }
                         Err(error) => {
-                            context.failures().record(
+                            context.failures.record(
                                 &source,
                                 &table,
                                 Severity::Error,
@@ -481,27 +505,34 @@ impl<X: Scoped> PartitionStream for ScopedStream<X> {
 
 /// A scoped provider's schema (`gcp`, `azure`): every table, built once
 /// (schemas included) per session over one shared context.
-pub struct ScopedSchema<X: Scoped> {
-    pub(crate) context: Arc<X>,
-    tables: std::collections::BTreeMap<&'static str, Arc<ScopedTable<X>>>,
+pub struct ScopedSchema<P: Provider> {
+    pub(crate) context: Arc<Context<P>>,
+    tables: std::collections::BTreeMap<&'static str, Arc<ScopedTable<P>>>,
 }
 
-impl<X: Scoped> fmt::Debug for ScopedSchema<X> {
+impl<P: Provider> fmt::Debug for ScopedSchema<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopedSchema")
-            .field("schema", &X::SCHEMA)
+            .field("schema", &P::SCHEMA)
             .field("tables", &self.tables.len())
             .finish()
     }
 }
 
-impl<X: Scoped> ScopedSchema<X> {
-    pub(crate) fn with_tables(context: Arc<X>, defs: Vec<Arc<dyn TableDef<X::Clients>>>) -> Self {
-        let tables = defs
+impl<P: Provider> ScopedSchema<P> {
+    pub fn new(options: P::Options, failures: FailureLog) -> Self {
+        let context = Arc::new(Context::new(options, failures));
+        let tables = P::tables()
             .into_iter()
             .map(|def| (def.name(), Arc::new(ScopedTable::new(def, context.clone()))))
             .collect();
         Self { context, tables }
+    }
+
+    /// Resolves the scopes now (otherwise the first query of a table
+    /// does): a configuration error is the session's error.
+    pub async fn connect(&self) -> Result<(), Shared<P::Error>> {
+        self.context.scopes().await.map(|_| ())
     }
 
     /// (table, description) of every table, in name order.
@@ -514,7 +545,7 @@ impl<X: Scoped> ScopedSchema<X> {
 }
 
 #[async_trait]
-impl<X: Scoped> datafusion::catalog::SchemaProvider for ScopedSchema<X> {
+impl<P: Provider> datafusion::catalog::SchemaProvider for ScopedSchema<P> {
     fn table_names(&self) -> Vec<String> {
         self.tables.keys().map(|n| n.to_string()).collect()
     }

@@ -10,7 +10,6 @@
 //! (private service connect, a proxy, a test fake) exactly as it moves
 //! gcloud's.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use google_cloud_auth::credentials::{
@@ -20,10 +19,9 @@ use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::paginator::Paginator as _;
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt as _};
 use http::{Extensions, HeaderMap, HeaderValue};
-use tokio::sync::OnceCell;
 
 use super::table::{CallError, gax_error};
-use crate::cloud::scoped::{Scoped, Scopes};
+use crate::cloud::scoped::Scopes;
 use crate::failures::{FailureLog, GCP_SOURCE_PREFIX};
 
 /// What the user selected on the command line.
@@ -72,9 +70,7 @@ pub enum GcpError {
 }
 
 /// A configuration error every caller of a session sees the same way.
-#[derive(Clone, Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SharedGcpError(#[from] pub Arc<GcpError>);
+pub type SharedGcpError = crate::cloud::scoped::Shared<GcpError>;
 
 /// Base URLs of the APIs kq calls, in the clients' form (the host, with
 /// the API's own path prefix left to the client).
@@ -330,38 +326,6 @@ impl Clients {
 /// The projects a session reads, and the clients that read them.
 pub type Resolved = Scopes<Clients>;
 
-/// The session's GCP state: options, failure log, projects once resolved.
-pub struct GcpContext {
-    options: GcpOptions,
-    pub(crate) failures: FailureLog,
-    resolved: OnceCell<Result<Arc<Resolved>, Arc<GcpError>>>,
-}
-
-impl GcpContext {
-    pub fn new(options: GcpOptions, failures: FailureLog) -> Self {
-        Self {
-            options,
-            failures,
-            resolved: OnceCell::new(),
-        }
-    }
-
-    /// The projects to read, resolved on first use. A configuration error
-    /// is kept and returned to every later caller too.
-    pub async fn resolved(&self) -> Result<Arc<Resolved>, SharedGcpError> {
-        self.resolved
-            .get_or_init(|| async {
-                resolve(&self.options, &self.failures)
-                    .await
-                    .map(Arc::new)
-                    .map_err(Arc::new)
-            })
-            .await
-            .clone()
-            .map_err(SharedGcpError)
-    }
-}
-
 /// Project ids are 6–30 characters of lowercase letters, digits and
 /// hyphens, starting with a letter (domain-scoped ids carry `domain:`).
 fn valid_project_id(id: &str) -> bool {
@@ -373,7 +337,10 @@ fn valid_project_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-async fn resolve(options: &GcpOptions, failures: &FailureLog) -> Result<Resolved, GcpError> {
+pub(crate) async fn resolve(
+    options: &GcpOptions,
+    failures: &FailureLog,
+) -> Result<Resolved, GcpError> {
     let mut projects = Vec::new();
     for id in options.projects.iter().flat_map(|p| p.split(',')) {
         let id = id.trim();
@@ -425,25 +392,6 @@ async fn list_projects(clients: &Clients) -> Result<Vec<String>, CallError> {
     ids.sort();
     ids.dedup();
     Ok(ids)
-}
-
-#[async_trait::async_trait]
-impl Scoped for GcpContext {
-    type Clients = Clients;
-    const SCHEMA: &'static str = "gcp";
-    const SCOPE_COLUMN: &'static str = "project";
-    const SCOPE_DESCRIPTION: &'static str = "GCP project id";
-    const SOURCE_PREFIX: &'static str = GCP_SOURCE_PREFIX;
-
-    async fn resolve(&self) -> Result<Arc<Resolved>, datafusion::error::DataFusionError> {
-        self.resolved()
-            .await
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
-    }
-
-    fn failures(&self) -> &FailureLog {
-        &self.failures
-    }
 }
 
 #[cfg(test)]

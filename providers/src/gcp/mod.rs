@@ -15,29 +15,43 @@ mod tables;
 
 use std::sync::Arc;
 
-use connect::GcpContext;
+use connect::Clients;
 pub use connect::{GcpError, GcpOptions, SharedGcpError};
+
+use crate::cloud::scoped::{Context, Provider, ScopedSchema, Scopes, TableDef};
+use crate::failures::{FailureLog, GCP_SOURCE_PREFIX};
 pub use tables::GLOBAL_REGION;
-
-use crate::cloud::scoped::ScopedSchema;
-
-use crate::failures::FailureLog;
 
 /// Name of the schema GCP tables live in.
 pub const SCHEMA: &str = "gcp";
 
-/// Schema `gcp` of a session.
-pub type GcpSchema = ScopedSchema<GcpContext>;
+/// The GCP provider, as the scoped cloud tables see it.
+pub struct Gcp;
 
-impl ScopedSchema<GcpContext> {
-    pub fn new(options: GcpOptions, failures: FailureLog) -> Self {
-        let context = Arc::new(GcpContext::new(options, failures));
-        Self::with_tables(context, tables::builtin_tables())
+#[async_trait::async_trait]
+impl Provider for Gcp {
+    type Options = GcpOptions;
+    type Clients = Clients;
+    type Error = GcpError;
+    const SCHEMA: &'static str = SCHEMA;
+    const SCOPE_COLUMN: &'static str = "project";
+    const SCOPE_DESCRIPTION: &'static str = "GCP project id";
+    const SOURCE_PREFIX: &'static str = GCP_SOURCE_PREFIX;
+
+    async fn resolve(
+        options: &GcpOptions,
+        failures: &FailureLog,
+    ) -> Result<Scopes<Clients>, GcpError> {
+        connect::resolve(options, failures).await
     }
 
-    /// Resolves credentials and projects now (otherwise the first query
-    /// of a GCP table does): a configuration error is the session's error.
-    pub async fn connect(&self) -> Result<(), SharedGcpError> {
-        self.context.resolved().await.map(|_| ())
+    fn tables() -> Vec<Arc<dyn TableDef<Clients>>> {
+        tables::builtin_tables()
     }
 }
+
+/// The session's GCP state: options, failure log, scopes once resolved.
+pub type GcpContext = Context<Gcp>;
+
+/// Schema `gcp` of a session.
+pub type GcpSchema = ScopedSchema<Gcp>;

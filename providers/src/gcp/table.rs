@@ -7,10 +7,10 @@ pub use crate::cloud::scoped::CallError;
 pub(crate) use crate::cloud::scoped::{DETAIL_CONCURRENCY, Fetched, Request};
 use crate::failures::FailureKind;
 
-use super::connect::{Clients, GcpContext};
+use super::connect::Clients;
 
 /// A GCP table as DataFusion sees it.
-pub type GcpTable = scoped::ScopedTable<GcpContext>;
+pub type GcpTable = scoped::ScopedTable<super::Gcp>;
 pub(crate) type Target<'a> = scoped::Target<'a, Clients>;
 pub(crate) type Spec<T> = scoped::Spec<T, Clients>;
 

@@ -50,11 +50,7 @@ pub(crate) fn list_all<'a>(
             .arm
             .list(operation, &path, api_version)
             .await?;
-        items.sort_by(|a, b| {
-            id_of(a)
-                .to_ascii_lowercase()
-                .cmp(&id_of(b).to_ascii_lowercase())
-        });
+        items.sort_by_cached_key(|item| id_of(item).to_ascii_lowercase());
         Ok(items)
     })
 }

@@ -40,73 +40,65 @@ fn unreachable(operation: &'static str, mut scopes: Vec<String>) -> Option<CallE
     ))
 }
 
-/// Runs one zonal or regional list per pinned scope, or the aggregated
-/// list when nothing is pinned; a pinned scope that does not exist is no
-/// rows, not a failure.
+/// Defines the fetch of a zonal or regional resource: one zonal or
+/// regional list per pinned scope, or the aggregated list when nothing is
+/// pinned (a pinned scope that does not exist is no rows, not a failure),
+/// sorted by scope and name.
 macro_rules! scoped_or_aggregated {
-    ($target:expr, $request:expr, $pin:literal, $client:ident, $set_scope:ident, $field:ident, $op_list:literal, $op_agg:literal) => {{
-        let clients = $target.clients;
-        let project = $target.scope;
-        match $request.pinned($pin) {
-            Some(scopes) => {
-                let mut items = Vec::new();
-                for scope in scopes {
-                    let pages = clients
-                        .$client
-                        .list()
-                        .set_project(project)
-                        .$set_scope(scope.clone())
-                        .by_page();
-                    match all_pages(pages, $op_list).await {
-                        Ok(pages) => items.extend(pages.into_iter().flat_map(|p| p.items)),
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => return Err(e),
+    ($name:ident -> $item:ty, $client:ident, $pin:literal, $set_scope:ident, $scope_field:ident, $field:ident, $op_list:literal, $op_agg:literal) => {
+        fn $name<'a>(
+            target: &'a Target<'a>,
+            request: &'a Request,
+        ) -> BoxFuture<'a, Result<Fetched<$item>, CallError>> {
+            Box::pin(async move {
+                let clients = target.clients;
+                let project = target.scope;
+                let mut fetched = match request.pinned($pin) {
+                    Some(scopes) => {
+                        let mut items = Vec::new();
+                        for scope in scopes {
+                            let pages = clients
+                                .$client
+                                .list()
+                                .set_project(project)
+                                .$set_scope(scope.clone())
+                                .by_page();
+                            match all_pages(pages, $op_list).await {
+                                Ok(pages) => items.extend(pages.into_iter().flat_map(|p| p.items)),
+                                Err(e) if e.is_not_found() => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Fetched::from(items)
                     }
-                }
-                Fetched::from(items)
-            }
-            None => {
-                let pages = clients
-                    .$client
-                    .aggregated_list()
-                    .set_project(project)
-                    .by_page();
-                let mut items = Vec::new();
-                let mut missing = Vec::new();
-                for page in all_pages(pages, $op_agg).await? {
-                    missing.extend(page.unreachables);
-                    items.extend(page.items.into_values().flat_map(|scoped| scoped.$field));
-                }
-                Fetched {
-                    items,
-                    warnings: unreachable($op_agg, missing).into_iter().collect(),
-                }
-            }
+                    None => {
+                        let pages = clients
+                            .$client
+                            .aggregated_list()
+                            .set_project(project)
+                            .by_page();
+                        let mut items = Vec::new();
+                        let mut missing = Vec::new();
+                        for page in all_pages(pages, $op_agg).await? {
+                            missing.extend(page.unreachables);
+                            items.extend(page.items.into_values().flat_map(|scoped| scoped.$field));
+                        }
+                        Fetched {
+                            items,
+                            warnings: unreachable($op_agg, missing).into_iter().collect(),
+                        }
+                    }
+                };
+                fetched.items.sort_by(|a, b| {
+                    (short_of(&a.$scope_field), &a.name).cmp(&(short_of(&b.$scope_field), &b.name))
+                });
+                Ok(fetched)
+            })
         }
-    }};
+    };
 }
 
-fn fetch_instances<'a>(
-    target: &'a Target<'a>,
-    request: &'a Request,
-) -> BoxFuture<'a, Result<Fetched<Instance>, CallError>> {
-    Box::pin(async move {
-        let mut fetched = scoped_or_aggregated!(
-            target,
-            request,
-            "zone",
-            instances,
-            set_zone,
-            instances,
-            "instances.list",
-            "instances.aggregatedList"
-        );
-        fetched
-            .items
-            .sort_by(|a, b| (short_of(&a.zone), &a.name).cmp(&(short_of(&b.zone), &b.name)));
-        Ok(fetched)
-    })
-}
+scoped_or_aggregated!(fetch_instances -> Instance, instances, "zone", set_zone, zone, instances, "instances.list", "instances.aggregatedList");
 
 fn short_of(url: &Option<String>) -> &str {
     url.as_deref().map_or("", last_segment)
@@ -337,27 +329,7 @@ pub(crate) fn networks() -> Spec<Network> {
     }
 }
 
-fn fetch_subnetworks<'a>(
-    target: &'a Target<'a>,
-    request: &'a Request,
-) -> BoxFuture<'a, Result<Fetched<Subnetwork>, CallError>> {
-    Box::pin(async move {
-        let mut fetched = scoped_or_aggregated!(
-            target,
-            request,
-            "region",
-            subnetworks,
-            set_region,
-            subnetworks,
-            "subnetworks.list",
-            "subnetworks.aggregatedList"
-        );
-        fetched
-            .items
-            .sort_by(|a, b| (short_of(&a.region), &a.name).cmp(&(short_of(&b.region), &b.name)));
-        Ok(fetched)
-    })
-}
+scoped_or_aggregated!(fetch_subnetworks -> Subnetwork, subnetworks, "region", set_region, region, subnetworks, "subnetworks.list", "subnetworks.aggregatedList");
 
 pub(crate) fn subnetworks() -> Spec<Subnetwork> {
     let columns: Vec<Col<Subnetwork>> = vec![
@@ -689,27 +661,7 @@ pub(crate) fn firewall_rules() -> Spec<FirewallRow> {
     }
 }
 
-fn fetch_forwarding_rules<'a>(
-    target: &'a Target<'a>,
-    request: &'a Request,
-) -> BoxFuture<'a, Result<Fetched<ForwardingRule>, CallError>> {
-    Box::pin(async move {
-        let mut fetched = scoped_or_aggregated!(
-            target,
-            request,
-            "region",
-            forwarding_rules,
-            set_region,
-            forwarding_rules,
-            "forwardingRules.list",
-            "forwardingRules.aggregatedList"
-        );
-        fetched
-            .items
-            .sort_by(|a, b| (short_of(&a.region), &a.name).cmp(&(short_of(&b.region), &b.name)));
-        Ok(fetched)
-    })
-}
+scoped_or_aggregated!(fetch_forwarding_rules -> ForwardingRule, forwarding_rules, "region", set_region, region, forwarding_rules, "forwardingRules.list", "forwardingRules.aggregatedList");
 
 /// The Service a GKE-made forwarding rule serves: GKE's service
 /// controller writes `{"kubernetes.io/service-name":"ns/name"}` as the
@@ -793,27 +745,7 @@ pub(crate) fn forwarding_rules() -> Spec<ForwardingRule> {
     }
 }
 
-fn fetch_addresses<'a>(
-    target: &'a Target<'a>,
-    request: &'a Request,
-) -> BoxFuture<'a, Result<Fetched<Address>, CallError>> {
-    Box::pin(async move {
-        let mut fetched = scoped_or_aggregated!(
-            target,
-            request,
-            "region",
-            addresses,
-            set_region,
-            addresses,
-            "addresses.list",
-            "addresses.aggregatedList"
-        );
-        fetched
-            .items
-            .sort_by(|a, b| (short_of(&a.region), &a.name).cmp(&(short_of(&b.region), &b.name)));
-        Ok(fetched)
-    })
-}
+scoped_or_aggregated!(fetch_addresses -> Address, addresses, "region", set_region, region, addresses, "addresses.list", "addresses.aggregatedList");
 
 pub(crate) fn addresses() -> Spec<Address> {
     let columns: Vec<Col<Address>> = vec![

@@ -99,8 +99,8 @@ pub(crate) fn labels(map: &std::collections::HashMap<String, String>) -> Cell<'_
     Cell::Pairs(pairs)
 }
 
-/// An integer cell of a 64-bit id, as text (GCP ids exceed i64 in JSON
-/// clients that read them as numbers, so GCP itself serves them as text).
+/// A text cell of a 64-bit id: GCP serves ids as text because they
+/// exceed the integers JSON clients read exactly, and kq keeps them so.
 pub(crate) fn id(value: Option<u64>) -> Cell<'static> {
     Cell::string(value.map(|v| v.to_string()))
 }
