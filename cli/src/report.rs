@@ -420,9 +420,11 @@ async fn run_once(plan: &Plan) -> Result<u8, Failure> {
         eprintln!("kq: warning: {warning}");
     }
     for failure in &report.cluster_failures {
+        // A cloud scope (`azure:SUB`) is named as the query path names it.
+        let (kind, source) = kq_providers::failures::source_kind(&failure.cluster);
         eprintln!(
-            "kq: cluster '{}' was not fully read: {}",
-            failure.cluster, failure.message
+            "kq: {kind} '{source}' was not fully read: {}",
+            failure.message
         );
     }
     for c in report.controls.iter().filter(|c| c.error.is_some()) {
