@@ -494,7 +494,8 @@ fn aks(g: &mut Gen, out: &mut AzureSubscription, rg: &str, spec: &ClusterSpec) {
             "powerState": {"code": "Running"},
             "orchestratorVersion": version,
             "currentOrchestratorVersion": version,
-            "enableNodePublicIP": false,
+            // The public cluster is the legacy shape: nodes with their own public IPs.
+            "enableNodePublicIP": !spec.private,
             "mode": pool.mode,
             "osType": "Linux",
             "osSKU": "Ubuntu",
@@ -1122,6 +1123,25 @@ fn roles(g: &mut Gen, out: &mut AzureSubscription, aks_rg: &str, net_rg: &str) {
             "updatedBy": Value::Null,
         },
     }));
+    // A custom role with every action at subscription scope: what CIS Azure
+    // 1.23 calls a custom subscription administrator role.
+    let admin = g.d.uid();
+    out.role_definitions.push(json!({
+        "id": def_id(&admin),
+        "name": admin,
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {
+            "roleName": format!("Subscription Operator ({})", g.env),
+            "type": "CustomRole",
+            "description": "Legacy break-glass role for the platform team.",
+            "assignableScopes": [sub_scope],
+            "permissions": [{"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []}],
+            "createdOn": g.created(),
+            "updatedOn": g.created(),
+            "createdBy": g.d.uid(),
+            "updatedBy": Value::Null,
+        },
+    }));
     let owner = BUILT_IN_ROLES[0].1;
     let contributor = BUILT_IN_ROLES[1].1;
     let reader = BUILT_IN_ROLES[2].1;
@@ -1136,7 +1156,8 @@ fn roles(g: &mut Gen, out: &mut AzureSubscription, aks_rg: &str, net_rg: &str) {
             "ServicePrincipal",
         ),
         (sub_scope.clone(), reader.to_string(), "Group"),
-        (aks_scope, contributor.to_string(), "User"),
+        // The CI deployer: a service principal scoped to the AKS resource group.
+        (aks_scope, contributor.to_string(), "ServicePrincipal"),
         (net_scope, custom.clone(), "Group"),
     ];
     for (scope, role, principal_type) in assignments {
