@@ -430,7 +430,7 @@ pub struct ScheduleArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ReportArgs {
-    /// Packs to run (baseline, cis, nsa, practices, gcp, or a directory of .sql controls). Default: every built-in Kubernetes pack (gcp runs only when named).
+    /// Packs to run (baseline, cis, nsa, practices, gcp, azure, or a directory of .sql controls). Default: every built-in Kubernetes pack (gcp and azure run only when named).
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     pub pack: Vec<String>,
 

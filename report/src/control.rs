@@ -374,7 +374,7 @@ pub struct Selection {
 /// Packs that read a cloud provider's schema: they run when named
 /// (`--pack gcp`), never by default, so a Kubernetes report never calls a
 /// cloud its user did not ask about.
-pub const OPT_IN_PACKS: &[&str] = &["gcp"];
+pub const OPT_IN_PACKS: &[&str] = &["azure", "gcp"];
 
 /// Picks controls: every control of the named packs (names of embedded
 /// packs or paths to directories), narrowed to `ids` when given (an id

@@ -82,6 +82,43 @@ fn subscriptions(fake: &AzureFake) -> Vec<String> {
         .collect()
 }
 
+/// Whether a security rule of the fake lets the internet reach tcp 22 or
+/// 3389: inbound, allow, tcp or any protocol, from *, Internet, Any or
+/// 0.0.0.0/0.
+fn opens_admin_port(rule: &Value) -> bool {
+    let p = &rule["properties"];
+    let sources: Vec<String> = p["sourceAddressPrefixes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .chain(p["sourceAddressPrefix"].as_str().map(str::to_string))
+        .collect();
+    let ports: Vec<String> = p["destinationPortRanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .chain(p["destinationPortRange"].as_str().map(str::to_string))
+        .collect();
+    let covers = |port: i64| {
+        ports.iter().any(|r| {
+            if r == "*" {
+                return true;
+            }
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            a.parse::<i64>().is_ok_and(|a| a <= port) && b.parse::<i64>().is_ok_and(|b| port <= b)
+        })
+    };
+    p["direction"] == "Inbound"
+        && p["access"] == "Allow"
+        && (p["protocol"] == "Tcp" || p["protocol"] == "*")
+        && sources
+            .iter()
+            .any(|s| ["*", "Internet", "Any", "0.0.0.0/0", "::/0"].contains(&s.as_str()))
+        && (covers(22) || covers(3389))
+}
+
 /// az's list for each subscription, each item tagged with it.
 async fn per_subscription(fake: &AzureFake, s: &Session, args: &[&str]) -> Vec<(String, Value)> {
     let mut all = Vec::new();
@@ -607,40 +644,7 @@ async fn aks_nodes_and_services_join_the_azure_objects_behind_them() {
                 .cloned()
                 .unwrap_or_default()
         })
-        .filter(|r| {
-            let p = &r["properties"];
-            let sources: Vec<String> = p["sourceAddressPrefixes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(text)
-                .chain(p["sourceAddressPrefix"].as_str().map(str::to_string))
-                .collect();
-            let ports: Vec<String> = p["destinationPortRanges"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(text)
-                .chain(p["destinationPortRange"].as_str().map(str::to_string))
-                .collect();
-            let covers = |port: i64| {
-                ports.iter().any(|r| {
-                    if r == "*" {
-                        return true;
-                    }
-                    let (a, b) = r.split_once('-').unwrap_or((r, r));
-                    a.parse::<i64>().is_ok_and(|a| a <= port)
-                        && b.parse::<i64>().is_ok_and(|b| port <= b)
-                })
-            };
-            p["direction"] == "Inbound"
-                && p["access"] == "Allow"
-                && (p["protocol"] == "Tcp" || p["protocol"] == "*")
-                && sources
-                    .iter()
-                    .any(|s| ["*", "Internet", "Any", "0.0.0.0/0", "::/0"].contains(&s.as_str()))
-                && (covers(22) || covers(3389))
-        })
+        .filter(|r| opens_admin_port(r))
         .map(|r| text(&r["name"]))
         .collect();
     assert!(!want.is_empty());
@@ -660,4 +664,276 @@ async fn aks_nodes_and_services_join_the_azure_objects_behind_them() {
         .map(|r| (text(&r["role_name"]), text(&r["principal_id"])))
         .collect();
     assert!(got.iter().any(|(role, _)| role == "Owner"), "{got:?}");
+}
+
+/// `(control, subscription/name) → status` of every finding of a JSON report.
+fn verdicts(report: &Value) -> BTreeSet<(String, String, String)> {
+    report["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .flat_map(|c| {
+            let id = text(&c["control"]["id"]);
+            c["findings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |f| {
+                    (
+                        id.clone(),
+                        format!("{}/{}", text(&f["cluster"]), text(&f["name"])),
+                        text(&f["status"]),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Every control's verdicts, from its `-- alarms:` header, over the fake's
+/// seeded subscriptions.
+fn expected_verdicts(fake: &AzureFake) -> BTreeSet<(String, String, String)> {
+    let status = |alarm: bool| if alarm { "alarm" } else { "ok" }.to_string();
+    let mut want = BTreeSet::new();
+    let mut add = |control: &str, sub: &str, name: String, alarm: bool| {
+        want.insert((
+            format!("azure.{control}"),
+            format!("{sub}/{name}"),
+            status(alarm),
+        ));
+    };
+    for s in fake.fleet().subscriptions() {
+        let sub = s.id.as_str();
+        for c in &s.managed_clusters {
+            let p = &c["properties"];
+            let name = text(&c["name"]);
+            let api = &p["apiServerAccessProfile"];
+            let ranges = api["authorizedIPRanges"].as_array().map_or(0, Vec::len);
+            let public = api["enablePrivateCluster"] != true;
+            add(
+                "aks_api_server_exposure",
+                sub,
+                name.clone(),
+                public && ranges == 0,
+            );
+            let policy = p["networkProfile"]["networkPolicy"]
+                .as_str()
+                .is_some_and(|p| p != "none");
+            add("aks_network_policy", sub, name.clone(), !policy);
+            let identity_gap = p["enableRBAC"] != true
+                || p["aadProfile"]["managed"] != true
+                || p["disableLocalAccounts"] != true;
+            add("aks_identity", sub, name.clone(), identity_gap);
+            for pool in p["agentPoolProfiles"].as_array().into_iter().flatten() {
+                add(
+                    "aks_private_nodes",
+                    sub,
+                    format!("{name}/{}", text(&pool["name"])),
+                    pool["enableNodePublicIP"] == true,
+                );
+            }
+        }
+        for nsg in &s.network_security_groups {
+            for rule in nsg["properties"]["securityRules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                add(
+                    "nsg_admin_ports_open",
+                    sub,
+                    format!("{}/{}", text(&nsg["name"]), text(&rule["name"])),
+                    opens_admin_port(rule),
+                );
+            }
+        }
+        let role_name = |definition_id: &str| {
+            let guid = definition_id.rsplit('/').next().unwrap_or_default();
+            s.role_definitions
+                .iter()
+                .find(|d| d["name"] == guid)
+                .map(|d| text(&d["properties"]["roleName"]))
+                .unwrap_or_default()
+        };
+        let sub_scope = format!("/subscriptions/{sub}");
+        let mut principals: std::collections::BTreeMap<String, bool> = Default::default();
+        for a in &s.role_assignments {
+            let p = &a["properties"];
+            if p["principalType"] != "ServicePrincipal" {
+                continue;
+            }
+            let privileged = text(&p["scope"]) == sub_scope
+                && ["Owner", "Contributor"]
+                    .contains(&role_name(&text(&p["roleDefinitionId"])).as_str());
+            *principals.entry(text(&p["principalId"])).or_default() |= privileged;
+        }
+        for (principal, privileged) in principals {
+            add("service_principal_privileges", sub, principal, privileged);
+        }
+        for d in &s.role_definitions {
+            let p = &d["properties"];
+            if p["type"] != "CustomRole" {
+                continue;
+            }
+            let everything = p["permissions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|perm| {
+                    perm["actions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|a| a == "*")
+                });
+            let wide = p["assignableScopes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|scope| *scope == "/" || *scope == sub_scope.as_str());
+            add(
+                "custom_subscription_admin_roles",
+                sub,
+                text(&p["roleName"]),
+                everything && wide,
+            );
+        }
+        for account in &s.storage_accounts {
+            let p = &account["properties"];
+            let weak_tls = !matches!(p["minimumTlsVersion"].as_str(), Some("TLS1_2" | "TLS1_3"));
+            let bad = p["supportsHttpsTrafficOnly"] == false
+                || weak_tls
+                || p["allowBlobPublicAccess"] != false;
+            add("storage_account_security", sub, text(&account["name"]), bad);
+        }
+    }
+    want
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_azure_pack_judges_the_seeded_subscriptions() {
+    let fake = fake(AzureFaults::default()).await;
+    let s = session(&fake);
+    let subs = subscriptions(&fake);
+    let out = s.dir.path().join("reports");
+    let formats = "json,junit,sarif,markdown,csv,html";
+    let output = s
+        .kq(
+            None,
+            &[
+                "report",
+                "--pack",
+                "azure",
+                "--azure-subscription",
+                &subs.join(","),
+                "-o",
+                formats,
+                "--out",
+                &out.display().to_string(),
+            ],
+        )
+        .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "high alarms fail the run: {}",
+        stderr(&output)
+    );
+    let run = out.join("latest");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("report.json")).expect("report.json"),
+    )
+    .expect("JSON report");
+    let got = verdicts(&report);
+    let want = expected_verdicts(&fake);
+    let controls: BTreeSet<&str> = want.iter().map(|(c, _, _)| c.as_str()).collect();
+    assert_eq!(controls.len(), 8, "{controls:?}");
+    for control in controls {
+        for verdict in ["alarm", "ok"] {
+            assert!(
+                want.iter().any(|(c, _, s)| c == control && s == verdict),
+                "the fake gives {control} something to judge {verdict}"
+            );
+        }
+    }
+    assert_eq!(got, want);
+
+    // Every format names every alarming resource.
+    for file in [
+        "report.junit.xml",
+        "report.sarif",
+        "report.md",
+        "report.csv",
+        "report.html",
+    ] {
+        let rendered = std::fs::read_to_string(run.join(file)).expect(file);
+        for (control, resource, _) in want.iter().filter(|(_, _, s)| s == "alarm") {
+            let name = resource.split_once('/').map_or("", |(_, n)| n);
+            assert!(
+                rendered.contains(control) && rendered.contains(name),
+                "{file} lacks {control} on {resource}"
+            );
+        }
+    }
+
+    // A subscription kq cannot read fails the report; it never passes.
+    fake.set_faults(AzureFaults {
+        forbidden_subscriptions: vec![subs[1].clone()],
+        ..AzureFaults::default()
+    });
+    let output = s
+        .kq(
+            None,
+            &[
+                "report",
+                "--pack",
+                "azure",
+                "--azure-subscription",
+                &subs.join(","),
+                "-o",
+                "json",
+            ],
+        )
+        .await;
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("azure '{}'", subs[1])) && err.contains("AuthorizationFailed"),
+        "{err}"
+    );
+    assert_ne!(output.status.code(), Some(0), "{err}");
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    let got = verdicts(&report);
+    assert!(
+        got.iter()
+            .all(|(_, resource, _)| !resource.starts_with(&subs[1])),
+        "findings for the unreadable subscription: {got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|(_, resource, _)| resource.starts_with(&subs[0])),
+        "the readable subscription is still judged"
+    );
+    fake.set_faults(AzureFaults::default());
+
+    // Kubernetes reports never run the pack unless it is named.
+    let sim = TestFleet::start(FleetConfig::uniform(1, 5, 87)).await;
+    let k = sim.kubeconfig.as_path();
+    let output = s.kq(Some(k), &["report", "--list"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("azure."), "{}", stdout(&output));
+    let before = fake.requests().len();
+    let output = s.kq(Some(k), &["report", "-o", "json"]).await;
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    assert!(
+        report["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .all(|c| !text(&c["control"]["id"]).starts_with("azure."))
+    );
+    assert_eq!(
+        fake.requests().len(),
+        before,
+        "a Kubernetes report called Azure"
+    );
 }
