@@ -644,7 +644,7 @@ async fn aks_nodes_and_services_join_the_azure_objects_behind_them() {
                 .cloned()
                 .unwrap_or_default()
         })
-        .filter(|r| opens_admin_port(r))
+        .filter(opens_admin_port)
         .map(|r| text(&r["name"]))
         .collect();
     assert!(!want.is_empty());
