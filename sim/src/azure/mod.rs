@@ -56,6 +56,18 @@ pub const IDENTITY_HEADER: &str = "kq-azure-sim-identity-header";
 /// The custom cloud [`AzureFake::az_login`] registers in az.
 pub const AZ_CLOUD_NAME: &str = "KqAzureSim";
 
+/// Whether a variable of the machine's environment would steer az (or kq)
+/// away from the fake: Azure settings, managed-identity endpoints, CA
+/// bundles. [`AzureFake::az_command`] removes these; a shell script run
+/// against the fake should unset them.
+pub fn steers_az(name: &str) -> bool {
+    name.starts_with("AZURE_")
+        || name.starts_with("IDENTITY_")
+        || name.starts_with("MSI_")
+        || name == "REQUESTS_CA_BUNDLE"
+        || name == "CURL_CA_BUNDLE"
+}
+
 /// What fake to start.
 #[derive(Clone, Debug)]
 pub struct AzureFleetConfig {
@@ -293,12 +305,7 @@ impl AzureFake {
         let mut command = std::process::Command::new(Self::az_program());
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
-            if name.starts_with("AZURE_")
-                || name.starts_with("IDENTITY_")
-                || name.starts_with("MSI_")
-                || name == "REQUESTS_CA_BUNDLE"
-                || name == "CURL_CA_BUNDLE"
-            {
+            if steers_az(&name) {
                 command.env_remove(name.as_ref());
             }
         }

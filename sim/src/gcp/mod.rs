@@ -44,6 +44,14 @@ pub use data::{GcpFleet, GcpProject};
 /// carry `Authorization: Bearer` this.
 pub const GCLOUD_ACCESS_TOKEN: &str = "kq-gcp-sim-token";
 
+/// Whether a variable of the machine's environment would steer gcloud (or
+/// kq) away from the fake: gcloud's own settings, Google credentials,
+/// metadata server addresses. [`GcpFake::gcloud_command`] removes these;
+/// a shell script run against the fake should unset them.
+pub fn steers_gcloud(name: &str) -> bool {
+    name.starts_with("CLOUDSDK_") || name.starts_with("GOOGLE_") || name.starts_with("GCE_")
+}
+
 /// What fake to start.
 #[derive(Clone, Debug)]
 pub struct GcpFleetConfig {
@@ -256,10 +264,7 @@ impl GcpFake {
         let mut command = std::process::Command::new("gcloud");
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
-            if name.starts_with("CLOUDSDK_")
-                || name.starts_with("GOOGLE_")
-                || name.starts_with("GCE_")
-            {
+            if steers_gcloud(&name) {
                 command.env_remove(name.as_ref());
             }
         }
