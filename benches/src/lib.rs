@@ -44,6 +44,24 @@ pub fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// A prefix for `sh -c` scripts run against a cloud fake: unsets every
+/// variable of this process's environment that `steers` names (e.g.
+/// [`kq_sim::gcp::steers_gcloud`]), then exports `vars`, so the CLI and kq
+/// in the script see the fake's environment and nothing of the machine's.
+pub fn shell_env(vars: &[(String, String)], steers: fn(&str) -> bool) -> String {
+    let mut script = String::new();
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if steers(&name) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            script.push_str(&format!("unset {name}; "));
+        }
+    }
+    for (name, value) in vars {
+        script.push_str(&format!("export {name}={}; ", sh_quote(value)));
+    }
+    script
+}
+
 /// The non-empty, trimmed lines of an output, as a set (order-free comparison).
 pub fn lines(text: &str) -> BTreeSet<String> {
     text.lines()
@@ -51,6 +69,63 @@ pub fn lines(text: &str) -> BTreeSet<String> {
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// The non-empty, trimmed lines of an output, sorted, duplicates kept
+/// (a comparison of answers that counts rows, not only distinct ones).
+pub fn sorted_rows(text: &str) -> Vec<String> {
+    let mut rows: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// One side of a kq-against-a-cloud-CLI comparison: its run and the
+/// requests it sent to the cloud fake and to the Kubernetes sim.
+pub struct Side<'a> {
+    pub label: &'a str,
+    pub run: &'a Measured,
+    pub cloud_requests: usize,
+    pub kube_requests: u64,
+}
+
+/// Prints kq and the baseline side by side (wall, peak RSS, requests),
+/// then the ratios baseline / kq.
+pub fn print_side_by_side(kq: &Side, baseline: &Side) {
+    println!(
+        "{:<28}{:>10}{:>12}{:>16}{:>14}",
+        "", "wall", "peak RSS", "cloud requests", "k8s requests"
+    );
+    for side in [kq, baseline] {
+        println!(
+            "{:<28}{:>8.2} s{:>9.0} MB{:>16}{:>14}",
+            side.label,
+            side.run.seconds,
+            side.run.rss_mb(),
+            side.cloud_requests,
+            side.kube_requests
+        );
+    }
+    // A count neither side sent has no ratio.
+    let ratio = |baseline: f64, kq: f64| {
+        if kq > 0.0 {
+            format!("{:.2}x", baseline / kq)
+        } else {
+            "-".to_string()
+        }
+    };
+    println!(
+        "{:<28}{:>9.1}x{:>11.2}x{:>16}{:>14}",
+        "baseline / kq",
+        baseline.run.seconds / kq.run.seconds.max(0.01),
+        baseline.run.max_rss_kb as f64 / kq.run.max_rss_kb.max(1) as f64,
+        ratio(baseline.cloud_requests as f64, kq.cloud_requests as f64),
+        ratio(baseline.kube_requests as f64, kq.kube_requests as f64),
+    );
 }
 
 /// Wall seconds and peak RSS of one shell command, from `/usr/bin/time`.
@@ -318,6 +393,17 @@ impl BenchFleet {
             ));
             measure(&script);
         }
+    }
+
+    /// Writes `manifests` (YAML documents) to `name` in [`BenchFleet::dir`]
+    /// and creates them in the first cluster with `kubectl apply`.
+    pub fn apply(&self, name: &str, manifests: &str) {
+        let file = self.dir().join(name);
+        std::fs::write(&file, manifests).expect("write manifests");
+        measure(&self.kubectl_command(&format!(
+            "apply -f {} >/dev/null",
+            sh_quote(&file.display().to_string())
+        )));
     }
 
     /// Sums (bytes sent, requests served) over every cluster since the last reset.
