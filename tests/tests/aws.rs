@@ -715,6 +715,16 @@ async fn configuration_errors_are_one_sentence_and_exit_2() {
             vec![("AWS_EC2_METADATA_DISABLED".into(), "true".into())],
             "no AWS credentials found for the default profile",
         ),
+        // The instance metadata service answers, but refuses: the SDK's
+        // error carries the raw response, which must stay out of the line.
+        (
+            vec!["--aws-region", "us-east-1"],
+            vec![(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT".into(),
+                format!("http://{}", forbidding_metadata_service()),
+            )],
+            "failed to load IMDS session token",
+        ),
     ];
     for (flags, env, expected) in cases {
         let mut args: Vec<String> = vec!["--kubeconfig".into(), k.display().to_string()];
@@ -729,8 +739,31 @@ async fn configuration_errors_are_one_sentence_and_exit_2() {
             !err.contains("panicked") && !err.contains("backtrace"),
             "{err}"
         );
+        assert!(
+            !err.contains("Error(") && !err.contains("Error {") && !err.contains("headers:"),
+            "Debug text in the sentence: {err}"
+        );
         assert!(stdout(&output).is_empty(), "{flags:?}");
     }
+}
+
+/// An instance metadata endpoint that answers every request 403, as a
+/// machine whose IMDS is disabled or firewalled does; its address.
+fn forbidding_metadata_service() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 6\r\nconnection: close\r\n\r\ndenied",
+            );
+        }
+    });
+    addr
 }
 
 #[tokio::test]

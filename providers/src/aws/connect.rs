@@ -15,7 +15,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials as _;
 use aws_smithy_http_client::tls;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use tokio::sync::OnceCell;
 
 use super::table::CallError;
@@ -164,7 +163,7 @@ async fn resolve(options: &AwsOptions) -> Result<Resolved, AwsError> {
         None,
     )
     .await
-    .map_err(|e| AwsError::ConfigFiles(DisplayErrorContext(&e).to_string()))?;
+    .map_err(|e| AwsError::ConfigFiles(super::error_text(&e)))?;
     for profile in &options.profiles {
         if profile_set.get_profile(profile).is_none() {
             let mut known: Vec<&str> = profile_set.profiles().collect();
@@ -266,7 +265,7 @@ async fn connect_profile(
         // sentence names them already, so say only what is not obvious.
         let cause = match e {
             CredentialsError::CredentialsNotLoaded(_) => "none of them has credentials".to_string(),
-            other => one_line(&DisplayErrorContext(&other).to_string()),
+            other => super::error_text(&other),
         };
         return Err(AwsError::NoCredentials { who, cause });
     }
@@ -319,11 +318,6 @@ async fn connect_profile(
         regions,
         config,
     }))
-}
-
-/// Text on one line, whitespace runs collapsed.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The partition a region belongs to: credentials of one partition are

@@ -86,3 +86,50 @@ impl SchemaProvider for AwsSchema {
         self.tables.contains_key(name)
     }
 }
+
+/// An SDK error as one line of its causes' messages, outermost first.
+///
+/// The SDK's `DisplayErrorContext` ends with the whole error's Debug text
+/// (raw responses, headers, bodies), which no user should read; the chain
+/// of Display messages says the same thing in words.
+pub(crate) fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let words = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        // Each part ends where the next begins, so no sentence-final dots.
+        let text = words.trim_end_matches('.').to_string();
+        // Wrappers often repeat their source's message; say it once.
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to load IMDS session token")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("request   forbidden:\n IMDS is disabled.")]
+    struct Inner;
+
+    #[test]
+    fn an_error_is_its_causes_in_words_without_debug_text() {
+        let text = error_text(&Outer(Inner));
+        assert_eq!(
+            text,
+            "failed to load IMDS session token: request forbidden: IMDS is disabled"
+        );
+    }
+}

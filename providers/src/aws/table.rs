@@ -15,7 +15,6 @@ use std::sync::Arc;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use datafusion::catalog::Session;
 use datafusion::datasource::{TableProvider, TableType};
@@ -146,12 +145,12 @@ impl CallError {
     /// Throttling, …) when there is one.
     pub(crate) fn from_sdk<E>(operation: &'static str, error: E) -> Self
     where
-        E: ProvideErrorMetadata + std::error::Error,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let code = error.code().map(str::to_string);
         let message = match error.message() {
             Some(message) => message.to_string(),
-            None => DisplayErrorContext(&error).to_string(),
+            None => super::error_text(&error),
         };
         Self {
             operation,
