@@ -174,11 +174,19 @@ async fn every_table_answers_what_az_lists() {
         )
         .await;
         for i in instances.as_array().into_iter().flatten() {
-            want.push(json!({"subscription_id": id, "scale_set": set["name"], "instance_id": i["instanceId"], "computer_name": i["osProfile"]["computerName"]}));
+            // The NSG and subnet of the instance's primary NIC, as az shows it.
+            let nic = &i["networkProfileConfiguration"]["networkInterfaceConfigurations"][0];
+            want.push(json!({"subscription_id": id, "scale_set": set["name"], "instance_id": i["instanceId"], "computer_name": i["osProfile"]["computerName"],
+                "nsg_id": nic["networkSecurityGroup"]["id"], "subnet_id": nic["ipConfigurations"][0]["subnet"]["id"]}));
         }
     }
     assert!(!want.is_empty());
-    let got = s.rows(None, &[sub[0], sub[1], "SELECT subscription_id, scale_set, instance_id, computer_name FROM azure.vmss_instances"]).await;
+    assert!(
+        want.iter()
+            .all(|w| w["nsg_id"].is_string() && w["subnet_id"].is_string()),
+        "{want:?}"
+    );
+    let got = s.rows(None, &[sub[0], sub[1], "SELECT subscription_id, scale_set, instance_id, computer_name, nsg_id, subnet_id FROM azure.vmss_instances"]).await;
     assert_eq!(sorted(got), sorted(want));
     let want: BTreeSet<String> = fake
         .fleet()
@@ -621,9 +629,11 @@ async fn aks_nodes_and_services_join_the_azure_objects_behind_them() {
         .collect();
     assert!(!want.is_empty());
     assert_eq!(got, want);
-    let got = s
+    // Nodes an NSG rule opens to SSH/RDP: the NSG on the scale set's NIC
+    // configuration, or on the subnet it puts the NIC in.
+    let got: BTreeSet<(String, String)> = s
         .rows(
-            None,
+            Some(k),
             &[
                 "--azure-subscription",
                 &subs,
@@ -631,24 +641,45 @@ async fn aks_nodes_and_services_join_the_azure_objects_behind_them() {
                 &example("admin_ports_open.sql"),
             ],
         )
-        .await;
-    let rules: BTreeSet<String> = got.iter().map(|r| text(&r["rule"])).collect();
-    let want: BTreeSet<String> = fake
-        .fleet()
-        .subscriptions()
+        .await
         .iter()
-        .flat_map(|s| s.network_security_groups.iter())
-        .flat_map(|n| {
-            n["properties"]["securityRules"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter(opens_admin_port)
-        .map(|r| text(&r["name"]))
+        .map(|r| (text(&r["node"]), text(&r["rule"])))
         .collect();
-    assert!(!want.is_empty());
-    assert_eq!(rules, want);
+    let mut want = BTreeSet::new();
+    for (set_id, vm) in &first.scale_set_vms {
+        let set = first
+            .scale_sets
+            .iter()
+            .find(|ss| ss["id"] == set_id.as_str())
+            .expect("the instance's scale set");
+        let nic = &set["properties"]["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"]
+            [0]["properties"];
+        let nsg_id = text(&nic["networkSecurityGroup"]["id"]).to_lowercase();
+        let subnet = text(&nic["ipConfigurations"][0]["properties"]["subnet"]["id"]);
+        let node = text(&vm["properties"]["osProfile"]["computerName"]);
+        for nsg in &first.network_security_groups {
+            let on_nic = text(&nsg["id"]).to_lowercase() == nsg_id;
+            let on_subnet = nsg["properties"]["subnets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["id"] == subnet.as_str());
+            if !(on_nic || on_subnet) {
+                continue;
+            }
+            for rule in nsg["properties"]["securityRules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if opens_admin_port(rule) {
+                    want.insert((node.clone(), text(&rule["name"])));
+                }
+            }
+        }
+    }
+    assert!(!want.is_empty(), "the fake opens SSH on some AKS nodes");
+    assert_eq!(got, want);
     let got: BTreeSet<(String, String)> = s
         .rows(
             None,

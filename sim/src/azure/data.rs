@@ -395,6 +395,9 @@ fn aks(g: &mut Gen, out: &mut AzureSubscription, rg: &str, spec: &ClusterSpec) {
     let nsg_id = g.res_id(&mc_rg, "Microsoft.Network/networkSecurityGroups", &nsg_name);
     let kubelet_identity = g.d.uid();
     let mut pools = Vec::new();
+    // The NICs of every node: the AKS NSG sits on the scale sets' NIC
+    // configuration, so Azure lists them as the NSG's interfaces.
+    let mut node_nics = Vec::new();
     for pool in spec.pools {
         let count = g.d.range(2, 3) as usize;
         let vmss = format!("aks-{}-{digits}-vmss", pool.name);
@@ -467,6 +470,8 @@ fn aks(g: &mut Gen, out: &mut AzureSubscription, rg: &str, spec: &ClusterSpec) {
                     "osProfile": {"computerName": format!("{vmss}00000{n}"), "adminUsername": "azureuser",
                         "linuxConfiguration": {"disablePasswordAuthentication": true, "provisionVMAgent": true}},
                     "networkProfile": {"networkInterfaces": [{"id": format!("{vmss_id}/virtualMachines/{n}/networkInterfaces/{vmss}")}]},
+                    // A uniform scale set's instance carries its copy of the model's NICs.
+                    "networkProfileConfiguration": ss["properties"]["virtualMachineProfile"]["networkProfile"],
                     "provisioningState": "Succeeded",
                     "timeCreated": g.created(),
                 },
@@ -477,6 +482,9 @@ fn aks(g: &mut Gen, out: &mut AzureSubscription, rg: &str, spec: &ClusterSpec) {
             {
                 o.remove("zones");
             }
+            node_nics.push(format!(
+                "{vmss_id}/virtualMachines/{n}/networkInterfaces/{vmss}"
+            ));
             out.scale_set_vms.push((vmss_id.clone(), vm));
         }
         pools.push(json!({
@@ -617,8 +625,24 @@ fn aks(g: &mut Gen, out: &mut AzureSubscription, rg: &str, spec: &ClusterSpec) {
             },
         ));
     }
+    if !spec.private {
+        // Opened by hand to debug a node, and never closed.
+        rules.push(rule(
+            &nsg_id,
+            "allow-ssh-debug",
+            Rule {
+                priority: 200,
+                direction: "Inbound",
+                access: "Allow",
+                protocol: "Tcp",
+                source: Prefix::One("*"),
+                ports: Ports::One("22"),
+                destination: "*".to_string(),
+            },
+        ));
+    }
     out.network_security_groups
-        .push(nsg(g, &nsg_id, loc, json!({}), rules, &[]));
+        .push(nsg(g, &nsg_id, loc, json!({}), rules, &node_nics));
     let mut api = json!({"enablePrivateCluster": spec.private});
     if spec.private {
         api["authorizedIPRanges"] = json!([

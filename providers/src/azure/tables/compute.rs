@@ -5,7 +5,7 @@ use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::{arm_columns, id_of, id_segment, ids, list_all, listed, tags, text};
+use super::{arm_columns, at, id_of, id_segment, ids, list_all, listed, tags, text};
 use crate::azure::table::{CallError, DETAIL_CONCURRENCY, Fetched, Request, Spec, Target};
 use crate::cloud::{Col, col};
 use crate::kubernetes::tables::model::{Cell, ColType::*};
@@ -97,11 +97,12 @@ fn fetch_instances<'a>(
         let results = futures::stream::iter(sets)
             .map(|set| async move {
                 let path = format!("{}/virtualMachines", id_of(&set).trim_start_matches('/'));
-                target
+                let instances = target
                     .clients
                     .arm
                     .list("virtualMachineScaleSetVMs.list", &path, COMPUTE_API)
-                    .await
+                    .await?;
+                Ok::<_, CallError>(with_model_network(&set, instances))
             })
             .buffered(DETAIL_CONCURRENCY)
             .collect::<Vec<_>>()
@@ -118,6 +119,55 @@ fn fetch_instances<'a>(
         }
         Ok(fetched)
     })
+}
+
+/// Instances of a uniform scale set carry their copy of the model's NICs
+/// (`networkProfileConfiguration`); a flexible one's do not, and then the
+/// scale set's model says which NSG and subnet they are on.
+fn with_model_network(set: &Value, mut instances: Vec<Value>) -> Vec<Value> {
+    let model = at(
+        set,
+        &["properties", "virtualMachineProfile", "networkProfile"],
+    );
+    for instance in &mut instances {
+        if let (Some(model), Some(properties)) = (
+            model,
+            instance
+                .get_mut("properties")
+                .and_then(Value::as_object_mut),
+        ) {
+            properties
+                .entry("networkProfileConfiguration")
+                .or_insert_with(|| model.clone());
+        }
+    }
+    instances
+}
+
+/// The primary NIC configuration of an instance (or its only one).
+fn primary_nic(v: &Value) -> Option<&Value> {
+    let nics = at(
+        v,
+        &[
+            "properties",
+            "networkProfileConfiguration",
+            "networkInterfaceConfigurations",
+        ],
+    )?
+    .as_array()?;
+    nics.iter()
+        .find(|n| at(n, &["properties", "primary"]) == Some(&Value::Bool(true)))
+        .or_else(|| nics.first())
+}
+
+/// The subnet of the primary NIC's primary IP configuration.
+fn primary_subnet(v: &Value) -> Option<&str> {
+    let configs = at(primary_nic(v)?, &["properties", "ipConfigurations"])?.as_array()?;
+    let config = configs
+        .iter()
+        .find(|c| at(c, &["properties", "primary"]) == Some(&Value::Bool(true)))
+        .or_else(|| configs.first())?;
+    at(config, &["properties", "subnet", "id"])?.as_str()
 }
 
 /// `azure:///subscriptions/S/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/SET/virtualMachines/N`,
@@ -152,6 +202,21 @@ pub(crate) fn scale_set_instances() -> Spec<Value> {
             |v| Cell::string(provider_id(v)),
         ),
         col("vm_size", Utf8, "Size", |v| text(v, &["sku", "name"])),
+        col(
+            "nsg_id",
+            Utf8,
+            "Network security group on its primary NIC (NULL: none; the subnet's may still apply)",
+            |v| {
+                Cell::str(
+                    primary_nic(v)
+                        .and_then(|n| at(n, &["properties", "networkSecurityGroup", "id"]))
+                        .and_then(Value::as_str),
+                )
+            },
+        ),
+        col("subnet_id", Utf8, "Subnet of its primary NIC", |v| {
+            Cell::str(primary_subnet(v))
+        }),
         col("latest_model_applied", Boolean, "Whether it runs the scale set's current model", |v| {
             super::flag(v, &["properties", "latestModelApplied"])
         }),
@@ -172,6 +237,32 @@ pub(crate) fn scale_set_instances() -> Spec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instances_without_their_own_nic_copy_take_the_scale_set_model() {
+        let nic = |nsg: &str, subnet: &str| {
+            serde_json::json!({"networkInterfaceConfigurations": [
+                {"properties": {"primary": false, "ipConfigurations": [{"properties": {"subnet": {"id": "other"}}}]}},
+                {"properties": {"primary": true, "networkSecurityGroup": {"id": nsg},
+                    "ipConfigurations": [
+                        {"properties": {"subnet": {"id": "secondary"}}},
+                        {"properties": {"primary": true, "subnet": {"id": subnet}}}]}}]})
+        };
+        let set = serde_json::json!({"properties": {"virtualMachineProfile": {"networkProfile": nic("model-nsg", "model-subnet")}}});
+        let own = serde_json::json!({"properties": {"networkProfileConfiguration": nic("own-nsg", "own-subnet")}});
+        let bare = serde_json::json!({"properties": {}});
+        let got = with_model_network(&set, vec![own, bare]);
+        let nsg = |v: &Value| {
+            primary_nic(v)
+                .and_then(|n| at(n, &["properties", "networkSecurityGroup", "id"]))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        assert_eq!(nsg(&got[0]).as_deref(), Some("own-nsg"));
+        assert_eq!(primary_subnet(&got[0]), Some("own-subnet"));
+        assert_eq!(nsg(&got[1]).as_deref(), Some("model-nsg"));
+        assert_eq!(primary_subnet(&got[1]), Some("model-subnet"));
+    }
 
     #[test]
     fn provider_ids_lower_the_resource_group_as_aks_does() {
