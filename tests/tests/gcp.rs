@@ -713,18 +713,32 @@ async fn gke_nodes_and_services_join_the_cloud_objects_behind_them() {
             continue;
         }
         let targets = texts(&rule["targetTags"]);
+        let target_accounts = texts(&rule["targetServiceAccounts"]);
         for i in &prod.instances {
             let same_network = i["networkInterfaces"][0]["network"]
                 .as_str()
                 .map(|n| n.rsplit('/').next())
                 == Some(Some(last(&rule["network"]).as_str()));
             let tags = texts(&i["tags"]["items"]);
-            if same_network && (targets.is_empty() || targets.iter().any(|t| tags.contains(t))) {
+            let accounts: Vec<String> = i["serviceAccounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| text(&a["email"]))
+                .collect();
+            let targeted = (targets.is_empty() && target_accounts.is_empty())
+                || targets.iter().any(|t| tags.contains(t))
+                || target_accounts.iter().any(|a| accounts.contains(a));
+            if same_network && targeted {
                 want.insert((text(&i["name"]), text(&rule["name"])));
             }
         }
     }
     assert!(!want.is_empty(), "the fake seeds SSH open to the world");
+    assert!(
+        want.iter().any(|(_, rule)| rule == "allow-ssh-default-sa"),
+        "the fake opens SSH to nodes by their service account"
+    );
     assert_eq!(got, want);
 
     // Pods reachable from the internet, and through which address.

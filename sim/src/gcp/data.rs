@@ -921,6 +921,7 @@ fn standalone_instances(g: &mut Gen) -> Vec<Value> {
 
 fn firewalls(g: &mut Gen, web_node_tag: &str) -> Vec<Value> {
     let mysql_range = format!("203.0.113.{}/32", g.d.range(10, 200));
+    let default_sa = format!("{}-compute@developer.gserviceaccount.com", g.number);
     let rules = vec![
         json!({
             "name": "allow-egress-dns", "description": "Resolvers the batch jobs use",
@@ -950,6 +951,16 @@ fn firewalls(g: &mut Gen, web_node_tag: &str) -> Vec<Value> {
             "targetTags": [web_node_tag, "ssh"],
             "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}],
             "disabled": false, "logConfig": {"enable": true, "metadata": "INCLUDE_ALL_METADATA"},
+        }),
+        // Targets the web cluster's batch pool by the service account its
+        // nodes run as (the Compute default), not by a network tag.
+        json!({
+            "name": "allow-ssh-default-sa", "description": "Debug access to batch nodes",
+            "network": "prod-vpc", "priority": 1000, "direction": "INGRESS",
+            "sourceRanges": ["0.0.0.0/0"],
+            "targetServiceAccounts": [default_sa],
+            "allowed": [{"IPProtocol": "tcp", "ports": ["22", "2222"]}],
+            "disabled": false, "logConfig": {"enable": false},
         }),
         json!({
             "name": "allow-web-from-lb", "description": "Load balancer to web backends",
