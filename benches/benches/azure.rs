@@ -17,9 +17,10 @@
 //! done
 //! ```
 //!
-//! Then `queries/examples/azure/admin_ports_open.sql` (NSG rules letting
-//! the internet reach 22 or 3389), which reads no Kubernetes object, beside
-//! `az network nsg list` per subscription and jq.
+//! Then `queries/examples/azure/admin_ports_open.sql`: the AKS nodes an
+//! NSG rule opens to 22 or 3389 from the internet (node → scale set → the
+//! NSG on its NIC or subnet → rules), beside `kubectl get nodes`, `az vmss
+//! list` and `az network nsg list` per subscription, and jq.
 //!
 //! `KQ_BENCH_SUBSCRIPTIONS=4 cargo bench -p kq-benches --bench azure --profile dev`
 //! (default 4 subscriptions of 3 scale sets, about 7 nodes each; builds kq
@@ -50,18 +51,34 @@ const JQ_NODES: &str = r#"
   | "\($cluster),\($node),\($sub),\($id[4]),\($id[8]),\(.instanceId),\(.sku.name)"
 "#;
 
-/// admin_ports_open.sql over one subscription's `az network nsg list`, as
-/// `subscription,resource_group,nsg,rule,source,ports,priority`: one row
+/// admin_ports_open.sql over one subscription's `az vmss list` (`$sets`),
+/// `az network nsg list` (`$nsgs`) and the cluster's Nodes, as
+/// `cluster,node,subscription,nsg,rule,source,ports,priority`: each node's
+/// scale set (its providerID is an instance of it, compared without case),
+/// the NSG on that scale set's primary NIC or on its subnet, and one row
 /// per rule (default rules too) × destination port range × source prefix,
-/// inbound, allow, tcp or `*`, from `*`, Internet, Any, 0.0.0.0/0 or ::/0,
-/// the range (`*`: every port) covering 22 or 3389.
+/// inbound, allow, tcp or `*`, from `*`, Internet, Any, 0.0.0.0/0 or
+/// ::/0, the range (`*`: every port) covering 22 or 3389. az flattens
+/// `properties`; `(.properties // .)` reads either shape.
 const JQ_NSG: &str = r#"
-  .[]
+  def props: (.properties // .);
+  def primary: (map(select(props.primary == true)) + .)[0];
+  $nodes[0].items[]
+  | .metadata.name as $node
+  | (.spec.providerID // "" | ascii_downcase) as $pid
+  | $sets[0][]
+  | ("azure://" + (.id | ascii_downcase) + "/virtualmachines/") as $instances
+  | select($pid | startswith($instances))
+  | (props.virtualMachineProfile.networkProfile.networkInterfaceConfigurations // [] | primary | props) as $nic
+  | ($nic.networkSecurityGroup.id // "" | ascii_downcase) as $nsg_id
+  | ($nic.ipConfigurations // [] | primary | props.subnet.id // "") as $subnet
+  | $nsgs[0][]
+  | select((.id | ascii_downcase) == $nsg_id or ((props.subnets // []) | map(.id) | index($subnet)))
   | . as $group
-  | (.properties // .) as $g
+  | props as $g
   | (($g.securityRules // []) + ($g.defaultSecurityRules // []))[]
   | . as $rule
-  | (.properties // .) as $r
+  | props as $r
   | select(($r.direction | ascii_downcase) == "inbound" and ($r.access | ascii_downcase) == "allow")
   | select($r.protocol == "*" or ($r.protocol | ascii_downcase) == "tcp")
   | ([$r.sourceAddressPrefix // empty | select(. != "")] + ($r.sourceAddressPrefixes // [])) as $sources
@@ -71,7 +88,7 @@ const JQ_NSG: &str = r#"
   | select((first <= 22 and 22 <= last) or (first <= 3389 and 3389 <= last))
   | $sources[]
   | select(. == "*" or . == "Internet" or . == "Any" or . == "0.0.0.0/0" or . == "::/0")
-  | "\($sub),\($group.id | split("/")[4]),\($group.name),\($rule.name),\(.),\($ports),\($r.priority)"
+  | "\($cluster),\($node),\($sub),\($group.name),\($rule.name),\(.),\($ports),\($r.priority)"
 "#;
 
 fn main() {
@@ -211,18 +228,24 @@ done"#,
         &kq_args("admin_ports_open.sql"),
     );
     let (baseline_cloud, baseline_kube, baseline) = run(
-        "az + jq (admin_ports_open)",
+        "az + kubectl + jq (admin_ports_open)",
         &format!(
-            "{env}set -e\nfor s in {}; do\n  {az} network nsg list --subscription \"$s\" -o json | jq -r --arg sub \"$s\" {}\ndone",
-            subscriptions.join(" "),
-            sh_quote(JQ_NSG),
+            r#"{env}set -e
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+{kubectl} > "$d/nodes.json"
+for s in {subscriptions}; do
+  {az} vmss list --subscription "$s" -o json > "$d/sets.json"
+  {az} network nsg list --subscription "$s" -o json > "$d/nsgs.json"
+  jq -r -n --arg cluster cluster-0 --arg sub "$s" --slurpfile nodes "$d/nodes.json" \
+    --slurpfile sets "$d/sets.json" --slurpfile nsgs "$d/nsgs.json" {jq}
+done"#,
+            kubectl = fleet.kubectl_command("get nodes -o json"),
+            subscriptions = subscriptions.join(" "),
+            jq = sh_quote(JQ_NSG),
         ),
     );
     let (kq_rows, baseline_rows) = (sorted_rows(&kq_run.stdout), sorted_rows(&baseline.stdout));
-    assert!(
-        !kq_rows.is_empty(),
-        "the fake seeds SSH or RDP open to the world"
-    );
+    assert!(!kq_rows.is_empty(), "the fake opens SSH to some AKS nodes");
     assert_eq!(
         kq_rows, baseline_rows,
         "kq and az + jq disagree on admin_ports_open"
@@ -239,7 +262,7 @@ done"#,
             kube_requests: kq_kube,
         },
         &Side {
-            label: "az + jq",
+            label: "az + kubectl + jq",
             run: &baseline,
             cloud_requests: baseline_cloud,
             kube_requests: baseline_kube,

@@ -33,7 +33,8 @@ use kq_sim::gcp::{GcpFake, GcpFaults, GcpFleetConfig, steers_gcloud};
 /// port range × source, as `cluster,node,project,zone,rule,source`: an
 /// ingress allow rule, not disabled, tcp or all, covering port 22 (an
 /// entry without ports covers all), from 0.0.0.0/0 or ::/0, on the VM's
-/// network, with no targets or a target tag the VM carries.
+/// network, with no targets, a target tag the VM carries, or the service
+/// account it runs as.
 const JQ: &str = r#"
   ($nodes[0].items | map({key: (.spec.providerID // ""), value: .metadata.name}) | from_entries) as $byid
   | $vms[0][]
@@ -42,11 +43,13 @@ const JQ: &str = r#"
   | ($byid["gce://\($at.p)/\($at.z)/\($at.n)"] // empty) as $node
   | (.networkInterfaces[0].network | split("/") | last) as $net
   | (.tags.items // []) as $tags
+  | ([(.serviceAccounts // [])[].email]) as $accounts
   | $rules[0][]
   | select((.network | split("/") | last) == $net)
   | select(.direction == "INGRESS" and (.disabled | not))
   | select((((.targetTags // []) | length) == 0 and ((.targetServiceAccounts // []) | length) == 0)
-           or any((.targetTags // [])[]; . as $t | $tags | index($t)))
+           or any((.targetTags // [])[]; . as $t | $tags | index($t))
+           or any((.targetServiceAccounts // [])[]; . as $a | $accounts | index($a)))
   | . as $rule
   | (.allowed // [])[]
   | select((.IPProtocol | ascii_downcase) as $p | $p == "tcp" or $p == "all")
