@@ -155,9 +155,50 @@ async fn every_table_answers_what_az_lists() {
     let got = s.rows(None, &[sub[0], sub[1], "SELECT subscription_id, name, vm_size, os_type, location FROM azure.virtual_machines"]).await;
     assert_eq!(sorted(got), sorted(want));
 
+    // Scale sets, with their model's network, as az lists them.
+    let sets = per_subscription(&fake, &s, &["vmss", "list"]).await;
+    let want: Vec<Value> = sets
+        .iter()
+        .map(|(id, v)| {
+            let nic = &v["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0];
+            json!({"subscription_id": id, "name": v["name"], "vm_size": v["sku"]["name"], "capacity": v["sku"]["capacity"],
+                "aks_pool": v["tags"]["aks-managed-poolName"], "nsg_id": nic["networkSecurityGroup"]["id"],
+                "subnet_id": nic["ipConfigurations"][0]["subnet"]["id"]})
+        })
+        .collect();
+    assert!(!want.is_empty());
+    let got = s.rows(None, &[sub[0], sub[1], "SELECT subscription_id, name, vm_size, capacity, aks_pool, nsg_id, subnet_id FROM azure.scale_sets"]).await;
+    assert_eq!(sorted(got), sorted(want));
+    // Every node's providerID starts with exactly one scale set's prefix.
+    let prefixes: Vec<String> = s
+        .rows(
+            None,
+            &[
+                sub[0],
+                sub[1],
+                "SELECT provider_id_prefix FROM azure.scale_sets",
+            ],
+        )
+        .await
+        .iter()
+        .map(|r| text(&r["provider_id_prefix"]).to_lowercase())
+        .collect();
+    for (node, provider_id) in fake
+        .fleet()
+        .subscriptions()
+        .iter()
+        .flat_map(|s| s.node_provider_ids())
+    {
+        let matching = prefixes
+            .iter()
+            .filter(|p| provider_id.to_lowercase().starts_with(p.as_str()))
+            .count();
+        assert_eq!(matching, 1, "{node}: {provider_id} in {prefixes:?}");
+    }
+
     // Scale-set instances: the AKS nodes, with the providerID AKS writes.
     let mut want = Vec::new();
-    for (id, set) in per_subscription(&fake, &s, &["vmss", "list"]).await {
+    for (id, set) in sets {
         let instances = az_json(
             &fake,
             &s.az_dir(),

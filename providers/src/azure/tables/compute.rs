@@ -144,25 +144,35 @@ fn with_model_network(set: &Value, mut instances: Vec<Value>) -> Vec<Value> {
     instances
 }
 
-/// The primary NIC configuration of an instance (or its only one).
-fn primary_nic(v: &Value) -> Option<&Value> {
-    let nics = at(
-        v,
-        &[
-            "properties",
-            "networkProfileConfiguration",
-            "networkInterfaceConfigurations",
-        ],
-    )?
-    .as_array()?;
+/// Where an instance keeps its NIC configurations.
+const INSTANCE_NICS: &[&str] = &["properties", "networkProfileConfiguration"];
+/// Where a scale set's model keeps them.
+const MODEL_NICS: &[&str] = &["properties", "virtualMachineProfile", "networkProfile"];
+
+/// The primary NIC configuration (or the only one) under `profile`.
+fn primary_nic<'a>(v: &'a Value, profile: &[&str]) -> Option<&'a Value> {
+    let nics = at(at(v, profile)?, &["networkInterfaceConfigurations"])?.as_array()?;
     nics.iter()
         .find(|n| at(n, &["properties", "primary"]) == Some(&Value::Bool(true)))
         .or_else(|| nics.first())
 }
 
+/// The network security group on the primary NIC.
+fn primary_nsg<'a>(v: &'a Value, profile: &[&str]) -> Option<&'a str> {
+    at(
+        primary_nic(v, profile)?,
+        &["properties", "networkSecurityGroup", "id"],
+    )?
+    .as_str()
+}
+
 /// The subnet of the primary NIC's primary IP configuration.
-fn primary_subnet(v: &Value) -> Option<&str> {
-    let configs = at(primary_nic(v)?, &["properties", "ipConfigurations"])?.as_array()?;
+fn primary_subnet<'a>(v: &'a Value, profile: &[&str]) -> Option<&'a str> {
+    let configs = at(
+        primary_nic(v, profile)?,
+        &["properties", "ipConfigurations"],
+    )?
+    .as_array()?;
     let config = configs
         .iter()
         .find(|c| at(c, &["properties", "primary"]) == Some(&Value::Bool(true)))
@@ -174,14 +184,69 @@ fn primary_subnet(v: &Value) -> Option<&str> {
 /// as the Azure cloud provider writes a node's spec.providerID: the
 /// resource group in lower case.
 fn provider_id(v: &Value) -> Option<String> {
+    let instance = id_segment(id_of(v), "virtualMachines")?;
+    Some(format!("{}{instance}", provider_id_prefix(v)?))
+}
+
+/// What the providerID of each instance of a scale set starts with: the
+/// scale set's `provider_id` form up to `/virtualMachines/`.
+fn provider_id_prefix(v: &Value) -> Option<String> {
     let id = id_of(v);
     let subscription = id_segment(id, "subscriptions")?;
     let group = id_segment(id, "resourceGroups")?.to_ascii_lowercase();
     let set = id_segment(id, "virtualMachineScaleSets")?;
-    let instance = id_segment(id, "virtualMachines")?;
     Some(format!(
-        "azure:///subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachineScaleSets/{set}/virtualMachines/{instance}"
+        "azure:///subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachineScaleSets/{set}/virtualMachines/"
     ))
+}
+
+pub(crate) fn scale_sets() -> Spec<Value> {
+    let mut columns: Vec<Col<Value>> = arm_columns!("Scale set");
+    columns.extend([
+        col("vm_size", Utf8, "Size of its instances", |v| text(v, &["sku", "name"])),
+        col("capacity", Int64, "Instances it is asked to run", |v| {
+            super::int(v, &["sku", "capacity"])
+        }),
+        col("orchestration_mode", Utf8, "Uniform or Flexible", |v| {
+            text(v, &["properties", "orchestrationMode"])
+        }),
+        col(
+            "aks_pool",
+            Utf8,
+            "The AKS agent pool it runs (NULL: not AKS's)",
+            |v| text(v, &["tags", "aks-managed-poolName"]),
+        ),
+        col(
+            "nsg_id",
+            Utf8,
+            "Network security group on the model's primary NIC",
+            |v| Cell::str(primary_nsg(v, MODEL_NICS)),
+        ),
+        col("subnet_id", Utf8, "Subnet of the model's primary NIC", |v| {
+            Cell::str(primary_subnet(v, MODEL_NICS))
+        }),
+        col(
+            "provider_id_prefix",
+            Utf8,
+            "What its instances' providerIDs start with (starts_with(lower(nodes.provider_id), lower(provider_id_prefix)))",
+            |v| Cell::string(provider_id_prefix(v)),
+        ),
+        col("provisioning_state", Utf8, "Succeeded, Failed, …", |v| {
+            text(v, &["properties", "provisioningState"])
+        }),
+        col("tags", Map, "Tags", tags),
+    ]);
+    Spec {
+        name: "scale_sets",
+        description: "Virtual machine scale sets, one row per scale set, with their model's network (AKS node pools are scale sets)",
+        columns,
+        narrowing: &[],
+        fetch: listed!(
+            "virtualMachineScaleSets.listAll",
+            "Microsoft.Compute/virtualMachineScaleSets",
+            "2024-07-01"
+        ),
+    }
 }
 
 pub(crate) fn scale_set_instances() -> Spec<Value> {
@@ -206,16 +271,10 @@ pub(crate) fn scale_set_instances() -> Spec<Value> {
             "nsg_id",
             Utf8,
             "Network security group on its primary NIC (NULL: none; the subnet's may still apply)",
-            |v| {
-                Cell::str(
-                    primary_nic(v)
-                        .and_then(|n| at(n, &["properties", "networkSecurityGroup", "id"]))
-                        .and_then(Value::as_str),
-                )
-            },
+            |v| Cell::str(primary_nsg(v, INSTANCE_NICS)),
         ),
         col("subnet_id", Utf8, "Subnet of its primary NIC", |v| {
-            Cell::str(primary_subnet(v))
+            Cell::str(primary_subnet(v, INSTANCE_NICS))
         }),
         col("latest_model_applied", Boolean, "Whether it runs the scale set's current model", |v| {
             super::flag(v, &["properties", "latestModelApplied"])
@@ -252,16 +311,11 @@ mod tests {
         let own = serde_json::json!({"properties": {"networkProfileConfiguration": nic("own-nsg", "own-subnet")}});
         let bare = serde_json::json!({"properties": {}});
         let got = with_model_network(&set, vec![own, bare]);
-        let nsg = |v: &Value| {
-            primary_nic(v)
-                .and_then(|n| at(n, &["properties", "networkSecurityGroup", "id"]))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        assert_eq!(nsg(&got[0]).as_deref(), Some("own-nsg"));
-        assert_eq!(primary_subnet(&got[0]), Some("own-subnet"));
-        assert_eq!(nsg(&got[1]).as_deref(), Some("model-nsg"));
-        assert_eq!(primary_subnet(&got[1]), Some("model-subnet"));
+        assert_eq!(primary_nsg(&got[0], INSTANCE_NICS), Some("own-nsg"));
+        assert_eq!(primary_subnet(&got[0], INSTANCE_NICS), Some("own-subnet"));
+        assert_eq!(primary_nsg(&got[1], INSTANCE_NICS), Some("model-nsg"));
+        assert_eq!(primary_subnet(&got[1], INSTANCE_NICS), Some("model-subnet"));
+        assert_eq!(primary_nsg(&set, MODEL_NICS), Some("model-nsg"));
     }
 
     #[test]

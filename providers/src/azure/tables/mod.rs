@@ -23,6 +23,7 @@ pub(crate) fn builtin_tables() -> Vec<Arc<dyn TableDef<Clients>>> {
     let mut tables: Vec<Arc<dyn TableDef<Clients>>> = vec![
         Arc::new(compute::virtual_machines()),
         Arc::new(compute::scale_set_instances()),
+        Arc::new(compute::scale_sets()),
         Arc::new(network::nsg_rules()),
         Arc::new(network::public_ips()),
         Arc::new(network::load_balancers()),
