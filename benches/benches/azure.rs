@@ -32,8 +32,8 @@
 //! counted by the sim.
 
 use kq_benches::{
-    BenchFleet, Side, env_size, kq_binary_with_features, measure_labeled, print_side_by_side,
-    progress, sh_quote, shell_env, sorted_rows,
+    BenchFleet, Side, env_size, kq_binary_with_features, measure_labeled, progress,
+    same_answer_side_by_side, sh_quote, shell_env,
 };
 use kq_sim::azure::{AzureFake, AzureFaults, AzureFleetConfig, steers_az};
 
@@ -171,12 +171,17 @@ fn main() {
         progress(format!(
             "{label}: {arm} ARM requests, {tokens} token requests"
         ));
-        (arm, kube, measured)
+        Side {
+            label: label.to_string(),
+            run: measured,
+            cloud_requests: arm,
+            kube_requests: kube,
+        }
     };
 
-    let (kq_cloud, kq_kube, kq_run) = run("kq -f aks_nodes.sql", &kq_args("aks_nodes.sql"));
-    let (baseline_cloud, baseline_kube, baseline) = run(
-        "az + kubectl + jq (aks_nodes)",
+    let kq_side = run("kq", &kq_args("aks_nodes.sql"));
+    let baseline = run(
+        "az + kubectl + jq",
         &format!(
             r#"{env}set -e
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
@@ -194,41 +199,16 @@ done"#,
             jq = sh_quote(JQ_NODES),
         ),
     );
-    let (kq_rows, baseline_rows) = (sorted_rows(&kq_run.stdout), sorted_rows(&baseline.stdout));
-    assert_eq!(
-        kq_rows.len(),
-        nodes,
-        "every node has its instance: {kq_rows:?}"
+    let rows = same_answer_side_by_side(
+        &format!("aks_nodes.sql, {count} subscriptions, {nodes} nodes"),
+        &kq_side,
+        &baseline,
     );
-    assert_eq!(
-        kq_rows, baseline_rows,
-        "kq and az + jq disagree on aks_nodes"
-    );
-    println!(
-        "aks_nodes.sql, {count} subscriptions, {nodes} nodes: {} rows, the same from both",
-        kq_rows.len()
-    );
-    print_side_by_side(
-        &Side {
-            label: "kq",
-            run: &kq_run,
-            cloud_requests: kq_cloud,
-            kube_requests: kq_kube,
-        },
-        &Side {
-            label: "az + kubectl + jq",
-            run: &baseline,
-            cloud_requests: baseline_cloud,
-            kube_requests: baseline_kube,
-        },
-    );
+    assert_eq!(rows.len(), nodes, "every node has its instance: {rows:?}");
 
-    let (kq_cloud, kq_kube, kq_run) = run(
-        "kq -f admin_ports_open.sql",
-        &kq_args("admin_ports_open.sql"),
-    );
-    let (baseline_cloud, baseline_kube, baseline) = run(
-        "az + kubectl + jq (admin_ports_open)",
+    let kq_side = run("kq", &kq_args("admin_ports_open.sql"));
+    let baseline = run(
+        "az + kubectl + jq",
         &format!(
             r#"{env}set -e
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
@@ -244,30 +224,12 @@ done"#,
             jq = sh_quote(JQ_NSG),
         ),
     );
-    let (kq_rows, baseline_rows) = (sorted_rows(&kq_run.stdout), sorted_rows(&baseline.stdout));
-    assert!(!kq_rows.is_empty(), "the fake opens SSH to some AKS nodes");
-    assert_eq!(
-        kq_rows, baseline_rows,
-        "kq and az + jq disagree on admin_ports_open"
+    let rows = same_answer_side_by_side(
+        &format!("admin_ports_open.sql, {count} subscriptions"),
+        &kq_side,
+        &baseline,
     );
-    println!(
-        "admin_ports_open.sql, {count} subscriptions: {} rows, the same from both",
-        kq_rows.len()
-    );
-    print_side_by_side(
-        &Side {
-            label: "kq",
-            run: &kq_run,
-            cloud_requests: kq_cloud,
-            kube_requests: kq_kube,
-        },
-        &Side {
-            label: "az + kubectl + jq",
-            run: &baseline,
-            cloud_requests: baseline_cloud,
-            kube_requests: baseline_kube,
-        },
-    );
+    assert!(!rows.is_empty(), "the fake opens SSH to some AKS nodes");
     fleet.block_on(fake.shutdown());
     fleet.shutdown();
 }

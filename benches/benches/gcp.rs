@@ -23,8 +23,8 @@
 //! requests by the sim.
 
 use kq_benches::{
-    BenchFleet, Side, env_size, kq_binary_with_features, measure_labeled, print_side_by_side,
-    progress, sh_quote, shell_env, sorted_rows,
+    BenchFleet, Side, env_size, kq_binary_with_features, measure_labeled, progress,
+    same_answer_side_by_side, sh_quote, shell_env,
 };
 use kq_sim::gcp::{GcpFake, GcpFaults, GcpFleetConfig, steers_gcloud};
 
@@ -130,8 +130,12 @@ fn main() {
             )
         ),
     );
-    let kq_cloud = fake.requests().len() - before;
-    let kq_kube = fleet.traffic().requests;
+    let kq_side = Side {
+        label: "kq".to_string(),
+        cloud_requests: fake.requests().len() - before,
+        kube_requests: fleet.traffic().requests,
+        run: kq_run,
+    };
 
     let before = fake.requests().len();
     fleet.reset_traffic();
@@ -152,31 +156,19 @@ done"#,
             jq = sh_quote(JQ),
         ),
     );
-    let baseline_cloud = fake.requests().len() - before;
-    let baseline_kube = fleet.traffic().requests;
+    let baseline = Side {
+        label: "gcloud + kubectl + jq".to_string(),
+        cloud_requests: fake.requests().len() - before,
+        kube_requests: fleet.traffic().requests,
+        run: baseline,
+    };
 
-    let (kq_rows, baseline_rows) = (sorted_rows(&kq_run.stdout), sorted_rows(&baseline.stdout));
-    assert!(!kq_rows.is_empty(), "the fake seeds SSH open to the world");
-    assert_eq!(kq_rows, baseline_rows, "kq and gcloud + jq disagree");
-
-    println!(
-        "ssh_open_nodes.sql, {project_count} projects, {vms} VMs, {nodes} nodes: {} rows, the same from both",
-        kq_rows.len()
+    let rows = same_answer_side_by_side(
+        &format!("ssh_open_nodes.sql, {project_count} projects, {vms} VMs, {nodes} nodes"),
+        &kq_side,
+        &baseline,
     );
-    print_side_by_side(
-        &Side {
-            label: "kq",
-            run: &kq_run,
-            cloud_requests: kq_cloud,
-            kube_requests: kq_kube,
-        },
-        &Side {
-            label: "gcloud + kubectl + jq",
-            run: &baseline,
-            cloud_requests: baseline_cloud,
-            kube_requests: baseline_kube,
-        },
-    );
+    assert!(!rows.is_empty(), "the fake seeds SSH open to the world");
     fleet.block_on(fake.shutdown());
     fleet.shutdown();
 }

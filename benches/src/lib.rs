@@ -86,16 +86,34 @@ pub fn sorted_rows(text: &str) -> Vec<String> {
 
 /// One side of a kq-against-a-cloud-CLI comparison: its run and the
 /// requests it sent to the cloud fake and to the Kubernetes sim.
-pub struct Side<'a> {
-    pub label: &'a str,
-    pub run: &'a Measured,
+pub struct Side {
+    pub label: String,
+    pub run: Measured,
     pub cloud_requests: usize,
     pub kube_requests: u64,
 }
 
+/// Asserts that kq and the baseline printed the same rows (order-free,
+/// duplicates counted), prints `question` with the row count and the two
+/// sides side by side, and returns the rows.
+pub fn same_answer_side_by_side(question: &str, kq: &Side, baseline: &Side) -> Vec<String> {
+    let (kq_rows, baseline_rows) = (
+        sorted_rows(&kq.run.stdout),
+        sorted_rows(&baseline.run.stdout),
+    );
+    assert_eq!(
+        kq_rows, baseline_rows,
+        "kq and {} disagree on {question}",
+        baseline.label
+    );
+    println!("{question}: {} rows, the same from both", kq_rows.len());
+    print_side_by_side(kq, baseline);
+    kq_rows
+}
+
 /// Prints kq and the baseline side by side (wall, peak RSS, requests),
 /// then the ratios baseline / kq.
-pub fn print_side_by_side(kq: &Side, baseline: &Side) {
+fn print_side_by_side(kq: &Side, baseline: &Side) {
     println!(
         "{:<28}{:>10}{:>12}{:>16}{:>14}",
         "", "wall", "peak RSS", "cloud requests", "k8s requests"
