@@ -302,6 +302,26 @@ pub fn latest_report_json(out: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("report.json is JSON")
 }
 
+/// `(control id, cluster/name, status)` of every finding of a JSON report.
+pub fn report_verdicts(report: &serde_json::Value) -> BTreeSet<(String, String, String)> {
+    let mut verdicts = BTreeSet::new();
+    for control in report["controls"].as_array().expect("controls") {
+        let id = str_at(control, "/control/id");
+        for finding in control["findings"].as_array().into_iter().flatten() {
+            verdicts.insert((
+                id.to_string(),
+                format!(
+                    "{}/{}",
+                    str_at(finding, "/cluster"),
+                    str_at(finding, "/name")
+                ),
+                str_at(finding, "/status").to_string(),
+            ));
+        }
+    }
+    verdicts
+}
+
 /// Asserts kq succeeded and returns its stdout.
 #[track_caller]
 pub fn ok(output: &Output) -> String {

@@ -13,7 +13,9 @@ use std::process::Output;
 use kq_sim::FleetConfig;
 use kq_sim::azure::{AzureFake, AzureFaults, AzureFleetConfig};
 use kq_tests::azure::{az_json, login};
-use kq_tests::{TestFleet, kubectl_ok, run_kq_env, stderr, stdout};
+use kq_tests::{
+    TestFleet, kubectl_ok, latest_report_json, report_verdicts, run_kq_env, stderr, stdout,
+};
 use serde_json::{Value, json};
 
 async fn fake(faults: AzureFaults) -> AzureFake {
@@ -738,30 +740,6 @@ async fn aks_nodes_and_services_join_the_azure_objects_behind_them() {
     assert!(got.iter().any(|(role, _)| role == "Owner"), "{got:?}");
 }
 
-/// `(control, subscription/name) → status` of every finding of a JSON report.
-fn verdicts(report: &Value) -> BTreeSet<(String, String, String)> {
-    report["controls"]
-        .as_array()
-        .expect("controls")
-        .iter()
-        .flat_map(|c| {
-            let id = text(&c["control"]["id"]);
-            c["findings"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |f| {
-                    (
-                        id.clone(),
-                        format!("{}/{}", text(&f["cluster"]), text(&f["name"])),
-                        text(&f["status"]),
-                    )
-                })
-        })
-        .collect()
-}
-
 /// Every control's verdicts, from its `-- alarms:` header, over the fake's
 /// seeded subscriptions.
 fn expected_verdicts(fake: &AzureFake) -> BTreeSet<(String, String, String)> {
@@ -888,23 +866,16 @@ async fn the_azure_pack_judges_the_seeded_subscriptions() {
     let s = session(&fake);
     let subs = subscriptions(&fake);
     let out = s.dir.path().join("reports");
-    let formats = "json,junit,sarif,markdown,csv,html";
-    let output = s
-        .kq(
-            None,
-            &[
-                "report",
-                "--pack",
-                "azure",
-                "--azure-subscription",
-                &subs.join(","),
-                "-o",
-                formats,
-                "--out",
-                &out.display().to_string(),
-            ],
-        )
-        .await;
+    let joined = subs.join(",");
+    let report_args = |rest: &[&'static str]| {
+        let mut args = vec!["report", "--pack", "azure", "--azure-subscription", &joined];
+        args.extend_from_slice(rest);
+        args
+    };
+    let out_arg = out.display().to_string();
+    let mut args = report_args(&["-o", "json,junit,sarif,markdown,csv,html", "--out"]);
+    args.push(&out_arg);
+    let output = s.kq(None, &args).await;
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -912,11 +883,7 @@ async fn the_azure_pack_judges_the_seeded_subscriptions() {
         stderr(&output)
     );
     let run = out.join("latest");
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(run.join("report.json")).expect("report.json"),
-    )
-    .expect("JSON report");
-    let got = verdicts(&report);
+    let got = report_verdicts(&latest_report_json(&out));
     let want = expected_verdicts(&fake);
     let controls: BTreeSet<&str> = want.iter().map(|(c, _, _)| c.as_str()).collect();
     assert_eq!(controls.len(), 8, "{controls:?}");
@@ -953,20 +920,7 @@ async fn the_azure_pack_judges_the_seeded_subscriptions() {
         forbidden_subscriptions: vec![subs[1].clone()],
         ..AzureFaults::default()
     });
-    let output = s
-        .kq(
-            None,
-            &[
-                "report",
-                "--pack",
-                "azure",
-                "--azure-subscription",
-                &subs.join(","),
-                "-o",
-                "json",
-            ],
-        )
-        .await;
+    let output = s.kq(None, &report_args(&["-o", "json"])).await;
     let err = stderr(&output);
     assert!(
         err.contains(&format!("azure '{}'", subs[1])) && err.contains("AuthorizationFailed"),
@@ -974,7 +928,7 @@ async fn the_azure_pack_judges_the_seeded_subscriptions() {
     );
     assert_ne!(output.status.code(), Some(0), "{err}");
     let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
-    let got = verdicts(&report);
+    let got = report_verdicts(&report);
     assert!(
         got.iter()
             .all(|(_, resource, _)| !resource.starts_with(&subs[1])),

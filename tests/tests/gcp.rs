@@ -12,7 +12,7 @@ use std::process::Output;
 use kq_sim::FleetConfig;
 use kq_sim::gcp::{GcpFake, GcpFaults, GcpFleetConfig};
 use kq_tests::gcp::gcloud_json;
-use kq_tests::{TestFleet, kubectl_ok, run_kq_env, stderr, stdout};
+use kq_tests::{TestFleet, kubectl_ok, report_verdicts, run_kq_env, stderr, stdout};
 use serde_json::{Value, json};
 
 const PROJECTS: &str = "kq-prod,kq-staging";
@@ -833,30 +833,6 @@ async fn gke_nodes_and_services_join_the_cloud_objects_behind_them() {
     assert_eq!(got, want);
 }
 
-/// `(control, project/name) → status` of every finding of a JSON report.
-fn verdicts(report: &Value) -> BTreeSet<(String, String, String)> {
-    report["controls"]
-        .as_array()
-        .expect("controls")
-        .iter()
-        .flat_map(|c| {
-            let id = text(&c["control"]["id"]);
-            c["findings"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |f| {
-                    (
-                        id.clone(),
-                        format!("{}/{}", text(&f["cluster"]), text(&f["name"])),
-                        text(&f["status"]),
-                    )
-                })
-        })
-        .collect()
-}
-
 /// Whether a firewall rule of the fake opens tcp `port` to the world.
 fn opens(rule: &Value, port: i64) -> bool {
     rule["direction"] == "INGRESS"
@@ -905,7 +881,7 @@ async fn the_gcp_pack_judges_the_seeded_projects() {
         stderr(&output)
     );
     let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
-    let got = verdicts(&report);
+    let got = report_verdicts(&report);
 
     // The same verdicts, from each control's -- alarms: header, over the
     // fake's seeded objects.
