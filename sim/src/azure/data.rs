@@ -1088,6 +1088,33 @@ fn standalone(g: &mut Gen, out: &mut AzureSubscription, net_rg: &str, aks_rg: &s
     }));
 }
 
+/// A custom role definition assignable in the subscription at `sub_scope`.
+fn custom_role(
+    g: &mut Gen,
+    sub_scope: &str,
+    name: &str,
+    description: &str,
+    actions: &[&str],
+) -> Value {
+    let guid = g.d.uid();
+    json!({
+        "id": format!("{sub_scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}"),
+        "name": guid,
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {
+            "roleName": name,
+            "type": "CustomRole",
+            "description": description,
+            "assignableScopes": [sub_scope],
+            "permissions": [{"actions": actions, "notActions": [], "dataActions": [], "notDataActions": []}],
+            "createdOn": g.created(),
+            "updatedOn": g.created(),
+            "createdBy": g.d.uid(),
+            "updatedBy": Value::Null,
+        },
+    })
+}
+
 fn roles(g: &mut Gen, out: &mut AzureSubscription, aks_rg: &str, net_rg: &str) {
     let sub_scope = format!("/subscriptions/{}", g.sub);
     let def_id = |guid: &str| {
@@ -1123,49 +1150,29 @@ fn roles(g: &mut Gen, out: &mut AzureSubscription, aks_rg: &str, net_rg: &str) {
             },
         }));
     }
-    let custom = g.d.uid();
-    out.role_definitions.push(json!({
-        "id": def_id(&custom),
-        "name": custom,
-        "type": "Microsoft.Authorization/roleDefinitions",
-        "properties": {
-            "roleName": format!("AKS Node Operator ({})", g.env),
-            "type": "CustomRole",
-            "description": "Restart and inspect AKS node scale sets.",
-            "assignableScopes": [sub_scope],
-            "permissions": [{
-                "actions": [
-                    "Microsoft.Compute/virtualMachineScaleSets/read",
-                    "Microsoft.Compute/virtualMachineScaleSets/restart/action",
-                    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
-                ],
-                "notActions": [], "dataActions": [], "notDataActions": [],
-            }],
-            "createdOn": g.created(),
-            "updatedOn": g.created(),
-            "createdBy": g.d.uid(),
-            "updatedBy": Value::Null,
-        },
-    }));
+    let custom = custom_role(
+        g,
+        &sub_scope,
+        &format!("AKS Node Operator ({})", g.env),
+        "Restart and inspect AKS node scale sets.",
+        &[
+            "Microsoft.Compute/virtualMachineScaleSets/read",
+            "Microsoft.Compute/virtualMachineScaleSets/restart/action",
+            "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+        ],
+    );
+    out.role_definitions.push(custom.clone());
+    let custom = custom["name"].as_str().unwrap_or_default().to_string();
     // A custom role with every action at subscription scope: what CIS Azure
     // 1.23 calls a custom subscription administrator role.
-    let admin = g.d.uid();
-    out.role_definitions.push(json!({
-        "id": def_id(&admin),
-        "name": admin,
-        "type": "Microsoft.Authorization/roleDefinitions",
-        "properties": {
-            "roleName": format!("Subscription Operator ({})", g.env),
-            "type": "CustomRole",
-            "description": "Legacy break-glass role for the platform team.",
-            "assignableScopes": [sub_scope],
-            "permissions": [{"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []}],
-            "createdOn": g.created(),
-            "updatedOn": g.created(),
-            "createdBy": g.d.uid(),
-            "updatedBy": Value::Null,
-        },
-    }));
+    let admin = custom_role(
+        g,
+        &sub_scope,
+        &format!("Subscription Operator ({})", g.env),
+        "Legacy break-glass role for the platform team.",
+        &["*"],
+    );
+    out.role_definitions.push(admin);
     let owner = BUILT_IN_ROLES[0].1;
     let contributor = BUILT_IN_ROLES[1].1;
     let reader = BUILT_IN_ROLES[2].1;
